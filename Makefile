@@ -1,0 +1,129 @@
+# metrist-orchestrator-ebpf-plugin
+#
+# The build, documented: BPF object (clang -target bpf) -> skeleton (bpftool
+# gen skeleton) -> daemon (gcc, libbpf). Generated files live under $(BUILD).
+#
+#   make          build build/metrist-orchestrator-ebpf-plugin
+#   make run      install missing build deps, build, run with the default endpoint
+#   make test     install missing deps, build, run unit, fuzz (short) and e2e tests
+#   make check-asan  unit and e2e tests against an ASan/UBSan build
+#   make fuzz     longer fuzz run (FUZZ_SECONDS per target)
+
+NAME      := metrist-orchestrator-ebpf-plugin
+BUILD     ?= build
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0)
+
+CC        ?= gcc
+CLANG     ?= clang
+BPFTOOL   ?= bpftool
+ARCH_INC  := /usr/include/$(shell uname -m)-linux-gnu
+LLHTTP_DIR := /usr/share/llhttp
+LLHTTP_INC := /usr/share/include/llhttp
+
+SAN_FLAGS ?=
+CFLAGS    ?= -O2 -g
+CFLAGS    += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE \
+	     -DVERSION='"$(VERSION)"' -Isrc -I$(BUILD) -I$(LLHTTP_INC) $(SAN_FLAGS)
+LDFLAGS   += $(SAN_FLAGS)
+LDLIBS    := -lbpf -lelf -lz -lcares -lpthread
+
+BPF_SRC   := src/bpf/tls_trace.bpf.c
+BPF_OBJ   := $(BUILD)/tls_trace.bpf.o
+SKEL      := $(BUILD)/tls_trace.skel.h
+
+SRCS      := $(wildcard src/*.c)
+OBJS      := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
+LIB_OBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+LLHTTP_OBJS := $(patsubst %,$(BUILD)/llhttp/%.o,api http llhttp)
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_SECONDS ?= 20
+
+BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev \
+	      libc-ares-dev node-llhttp make gcc pkg-config
+TEST_DEPS  := libcmocka-dev libclang-rt-14-dev python3 python3-pytest curl \
+	      openssl nginx-full iproute2 util-linux procps
+
+.PHONY: all run test check-asan unit fuzz fuzz-short e2e deps test-deps clean format
+
+all: $(BUILD)/$(NAME)
+
+# ---- dependencies (Debian/Ubuntu, as root) ----------------------------------
+deps:
+	@scripts/install-deps.sh $(BUILD_DEPS)
+
+test-deps:
+	@scripts/install-deps.sh $(BUILD_DEPS) $(TEST_DEPS)
+
+# ---- BPF object and skeleton ------------------------------------------------
+# No kernel headers, no kernel BTF: uprobe programs only read user memory, and
+# struct pt_regs comes from the UAPI <asm/ptrace.h>.
+$(BPF_OBJ): $(BPF_SRC) src/bpf/tls_trace.h | $(BUILD)
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(ARCH_INC) -Isrc/bpf \
+		-Wall -Wno-unused-function -Wno-gnu-variable-sized-type-not-at-end -c $< -o $@
+
+$(SKEL): $(BPF_OBJ)
+	$(BPFTOOL) gen skeleton $< name tls_trace > $@
+
+# ---- daemon -----------------------------------------------------------------
+$(BUILD)/obj/%.o: src/%.c $(SKEL) $(wildcard src/*.h) | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# llhttp's generated C sources, built as they are (warnings are theirs).
+$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c | $(BUILD)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g $(SAN_FLAGS) -I$(LLHTTP_INC) -c $< -o $@
+
+$(BUILD)/$(NAME): $(OBJS) $(LLHTTP_OBJS)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD):
+	@mkdir -p $(BUILD)
+
+# ---- tests ------------------------------------------------------------------
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(LLHTTP_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+	@scripts/run-unit.sh $(UNIT_BINS)
+
+# Fuzz targets: every non-main source and llhttp, rebuilt with libFuzzer and sanitizers.
+FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	       -D_GNU_SOURCE -std=gnu11 -Isrc -I$(BUILD) -I$(LLHTTP_INC)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(filter-out src/main.c,$(SRCS)) $(LLHTTP_DIR)/api.c \
+		$(LLHTTP_DIR)/http.c $(LLHTTP_DIR)/llhttp.c $(SKEL)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@ $(LDLIBS)
+
+fuzz-short: FUZZ_SECONDS = 15
+fuzz-short fuzz: $(FUZZ_BINS)
+	@scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+e2e: $(BUILD)/$(NAME)
+	@scripts/mount-bpf.sh
+	DAEMON=$(abspath $(BUILD)/$(NAME)) /usr/bin/python3 -m pytest -v -p no:cacheprovider tests/e2e
+
+test: test-deps
+	$(MAKE) all unit
+	$(MAKE) fuzz-short
+	$(MAKE) e2e
+
+check-asan: test-deps
+	$(MAKE) BUILD=build-asan SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" all unit e2e
+
+run: deps
+	$(MAKE) all
+	@scripts/mount-bpf.sh
+	$(BUILD)/$(NAME)
+
+format:
+	clang-format -i src/*.c src/*.h src/bpf/*.c src/bpf/*.h tests/unit/*.c tests/fuzz/*.c
+
+clean:
+	rm -rf build build-asan dist

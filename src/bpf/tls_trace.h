@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one header shared by the BPF programs (tls_trace.bpf.c) and the daemon.
+ * Everything that crosses the kernel/user boundary is declared here.
+ */
+#ifndef TLS_TRACE_H
+#define TLS_TRACE_H
+
+/*
+ * Most plaintext bytes copied per SSL_write/SSL_read call. SSL_read never
+ * returns more than one TLS record (16 KiB of plaintext), so reads are never
+ * cut; a larger write is cut, which only matters if its tail held headers.
+ * Must be a power of two: the BPF side masks with TLS_DATA_MAX * 2 - 1 so the
+ * verifier can see the bound.
+ */
+#define TLS_DATA_MAX 16384
+
+/* Stream direction, as seen from the traced (client) process. */
+enum tls_dir {
+	TLS_DIR_TX = 0, /* bytes the process wrote: the requests */
+	TLS_DIR_RX = 1, /* bytes the process read: the responses */
+};
+
+enum tls_event_kind {
+	TLS_EV_DATA = 1,  /* one SSL_write/SSL_read(_ex) that moved > 0 bytes */
+	TLS_EV_CLOSE = 2, /* SSL_shutdown or SSL_free on a traced connection */
+};
+
+/* A TLS connection: the SSL* pointer is unique only inside one process. */
+struct tls_conn_key {
+	__u32 tgid;
+	__u32 pad; /* always zero, so the key hashes the same on both sides */
+	__u64 ssl;
+};
+
+/* Kernel-side state of a connection classified as an HTTP client. */
+struct tls_conn_state {
+	__u64 off[2];   /* bytes moved so far, per enum tls_dir */
+	__u64 conn_id;  /* tells apart connections that reuse an SSL* address */
+};
+
+/*
+ * Written by the daemon only: stream offsets (per direction) below which no
+ * byte needs copying, because the parser knows they are body bytes. This is
+ * how bodies are never copied to user space, only counted. Applies only to
+ * the connection with the same conn_id (the daemon lags behind the kernel,
+ * and the SSL* may already belong to a new connection). Both offsets at
+ * TLS_SKIP_ALL: the daemon does not want this connection at all (not HTTP/1).
+ */
+#define TLS_SKIP_ALL (~0ULL)
+struct tls_conn_skip {
+	__u64 until[2];
+	__u64 conn_id;
+};
+
+/*
+ * One ring buffer record. data[] holds data_len bytes that start data_skip
+ * bytes into the call's buffer; the call itself moved len bytes starting at
+ * stream offset stream_off. Bytes not copied are either declared skippable
+ * (before data) or beyond TLS_DATA_MAX (after data).
+ */
+struct tls_event {
+	__u64 ts_ns; /* bpf_ktime_get_ns(): write entry, read return */
+	__u64 ssl;
+	__u64 conn_id;
+	__u64 stream_off;
+	__u32 tgid;
+	__u32 tid;
+	__u32 len;
+	__u32 data_skip;
+	__u32 data_len;
+	__u8 kind; /* enum tls_event_kind */
+	__u8 dir;  /* enum tls_dir */
+	__u8 pad[2];
+	char comm[16];
+	__u8 data[];
+};
+
+/* Counters in the per-CPU "stats" array; the daemon sums and reports them. */
+enum tls_stat {
+	TLS_STAT_EVENTS = 0,      /* records submitted */
+	TLS_STAT_RINGBUF_FULL,    /* records lost: ring buffer full */
+	TLS_STAT_PENDING_FULL,    /* calls not traced: in-flight table full */
+	TLS_STAT_CONN_NEW,        /* connections classified as HTTP clients */
+	TLS_STAT_READ_FAULT,      /* user memory could not be read */
+	TLS_STAT_MAX,
+};
+
+#endif /* TLS_TRACE_H */

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include "kernel_check.h"
+
+static int parse_number(const char **p, unsigned *out)
+{
+	unsigned long v = 0;
+	const char *s = *p;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	while (*s >= '0' && *s <= '9') {
+		v = v * 10 + (*s - '0');
+		if (v > 100000)
+			return -EINVAL;
+		s++;
+	}
+	*out = (unsigned)v;
+	*p = s;
+	return 0;
+}
+
+int kernel_release_parse(const char *release, unsigned *major, unsigned *minor)
+{
+	const char *p = release;
+
+	if (!p || parse_number(&p, major) || *p++ != '.' || parse_number(&p, minor))
+		return -EINVAL;
+	return 0;
+}
+
+bool kernel_release_supported(unsigned major, unsigned minor)
+{
+	return major > KERNEL_MIN_MAJOR || (major == KERNEL_MIN_MAJOR && minor >= KERNEL_MIN_MINOR);
+}

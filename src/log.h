@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Logging to stderr, one line per event, so journalctl shows it as is:
+ * "<level>: <message>". Debug lines appear only when enabled.
+ */
+#ifndef LOG_H
+#define LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+void log_set_level(enum log_level level);
+bool log_enabled(enum log_level level);
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+/*
+ * A rate limit for repeated problems (an unreachable Orchestrator, a table
+ * full): at most one line per interval, saying how many were suppressed.
+ */
+struct log_ratelimit {
+	uint64_t interval_ns;
+	uint64_t last_ns;
+	uint64_t suppressed;
+};
+
+/* Returns true when a line may be printed now; *suppressed gets the count
+ * of lines held back since the last one. */
+bool log_ratelimit_ok(struct log_ratelimit *rl, uint64_t now_ns, uint64_t *suppressed);
+
+uint64_t monotonic_ns(void);
+
+#endif /* LOG_H */

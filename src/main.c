@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * metrist-orchestrator-ebpf-plugin: reports every outgoing HTTPS call made on
+ * this host to a Metrist Orchestrator, by tracing TLS libraries with uprobes.
+ *
+ * Life cycle: settings -> kernel check -> load BPF -> find and attach TLS
+ * libraries -> consume events until SIGTERM/SIGINT -> detach, drain, exit.
+ * Data flows one way: ring buffer event -> session (per TLS connection) ->
+ * HTTP parser -> completed call -> datagram + log line.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "attach.h"
+#include "config.h"
+#include "discovery.h"
+#include "forward.h"
+#include "kernel_check.h"
+#include "log.h"
+#include "session.h"
+#include "wire.h"
+#include "tls_trace.skel.h"
+
+#ifndef VERSION
+#define VERSION "0.0.0"
+#endif
+
+#define PROG_NAME "metrist-orchestrator-ebpf-plugin"
+
+/* 1 MiB holds thousands of request heads; bodies are never copied. */
+#define RINGBUF_BYTES (1u << 20)
+/* Events are submitted without waking us; we drain on this period, or
+ * earlier when a quarter of the ring is filled (the kernel wakes us then). */
+#define POLL_PERIOD_MS 10
+#define HOUSEKEEPING_NS (1000ull * 1000000)
+#define SESSION_IDLE_NS (30ull * 1000000000)
+#define STATS_PERIOD_NS (60ull * 1000000000)
+
+static volatile sig_atomic_t stop_requested;
+
+struct daemon {
+	struct endpoint endpoint;
+	struct tls_trace *skel;
+	struct ring_buffer *rb;
+	struct session_table *sessions;
+	struct forwarder *forwarder;
+	struct attached_lib *attached;
+	size_t nattached;
+	int skip_fd;
+	uint64_t calls, malformed, bad_records;
+	struct log_ratelimit malformed_log;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: %s [--version] [--help] [--verbose]\n"
+		"\n"
+		"Reports every outgoing HTTPS call on this host (method, host, path,\n"
+		"latency) to a Metrist Orchestrator over UDP, by tracing TLS libraries\n"
+		"with eBPF uprobes. Runs as root; needs Linux %d.%d or later.\n"
+		"\n"
+		"Environment:\n"
+		"  %s=<host>:<port>   where to send calls (default %s);\n"
+		"      host is an IPv4 address, [IPv6] address or DNS name\n",
+		PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV, ENDPOINT_DEFAULT);
+}
+
+static void on_signal(int sig)
+{
+	stop_requested = 1;
+}
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	size_t n;
+
+	if (level == LIBBPF_DEBUG && !log_enabled(LOG_DEBUG))
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && line[n - 1] == '\n')
+		line[--n] = '\0';
+	log_msg(level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG, "libbpf: %s", line);
+	return 0;
+}
+
+/* comm comes from the traced process: make it safe for one log line. */
+static void printable(char *dst, const char *src, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < size && src[i]; i++)
+		dst[i] = src[i] > ' ' && src[i] < 0x7f ? src[i] : '?';
+	dst[i] = '\0';
+}
+
+static void on_call(const struct traced_call *tc, void *ctx)
+{
+	struct daemon *d = ctx;
+	const struct http1_call *h = tc->http;
+	uint64_t latency = h->end_ns > h->start_ns ? h->end_ns - h->start_ns : 0;
+	struct wire_call call;
+	char buf[WIRE_DATAGRAM_MAX + 1], comm[17];
+	uint64_t suppressed;
+	int n;
+
+	printable(comm, tc->comm, sizeof(comm));
+	if (wire_call_make(&call, h->method, h->host, h->target, h->target_truncated, latency) ||
+	    (n = wire_encode(&call, buf, sizeof(buf))) < 0) {
+		d->malformed++;
+		if (log_ratelimit_ok(&d->malformed_log, monotonic_ns(), &suppressed))
+			log_warn("malformed call not forwarded: pid=%u comm=%s status=%d "
+				 "(%llu malformed in all)",
+				 tc->pid, comm, h->status, (unsigned long long)d->malformed);
+		return;
+	}
+	d->calls++;
+	forwarder_send(d->forwarder, buf, n);
+	log_info("call %s %s %s %.3fms status=%d pid=%u comm=%s", call.method, call.host,
+		 call.path, call.ms, h->status, tc->pid, comm);
+}
+
+static void on_set_skip(const struct tls_conn_key *key, const struct tls_conn_skip *skip,
+			void *ctx)
+{
+	struct daemon *d = ctx;
+
+	/* Best effort: if it fails the kernel just keeps copying bodies. */
+	bpf_map_update_elem(d->skip_fd, key, skip, BPF_ANY);
+}
+
+/* Ring buffer records come from our own BPF program, but check their
+ * lengths anyway: a parser must never trust a length it did not make. */
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct daemon *d = ctx;
+	const struct tls_event *ev = data;
+
+	if (size < sizeof(*ev) || ev->data_len > size - sizeof(*ev) ||
+	    ev->data_len > TLS_DATA_MAX || (uint64_t)ev->data_skip + ev->data_len > ev->len) {
+		d->bad_records++;
+		return 0;
+	}
+	session_handle_event(d->sessions, ev);
+	return 0;
+}
+
+static int check_kernel(void)
+{
+	struct utsname u;
+	unsigned major, minor;
+
+	if (uname(&u) < 0 || kernel_release_parse(u.release, &major, &minor)) {
+		log_error("cannot tell the running kernel's version; Linux %d.%d or later is "
+			  "required",
+			  KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR);
+		return -EINVAL;
+	}
+	if (!kernel_release_supported(major, minor)) {
+		log_error("kernel %s is too old: Linux %d.%d or later is required (BPF ring "
+			  "buffer); nothing was loaded",
+			  u.release, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR);
+		return -ENOTSUP;
+	}
+	log_info("kernel %s %s", u.release, u.machine);
+	return 0;
+}
+
+static int load_bpf(struct daemon *d)
+{
+	int err;
+
+	d->skel = tls_trace__open();
+	if (!d->skel)
+		return -errno;
+	d->skel->rodata->wakeup_bytes = RINGBUF_BYTES / 4;
+	bpf_map__set_max_entries(d->skel->maps.events, RINGBUF_BYTES);
+	err = tls_trace__load(d->skel);
+	if (err) {
+		log_error("cannot load the BPF programs: %s (root or CAP_BPF, CAP_PERFMON, "
+			  "CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH needed)",
+			  strerror(-err));
+		return err;
+	}
+	d->skip_fd = bpf_map__fd(d->skel->maps.conn_skip);
+	d->rb = ring_buffer__new(bpf_map__fd(d->skel->maps.events), on_record, d, NULL);
+	if (!d->rb)
+		return -errno;
+	return 0;
+}
+
+static int attach_all(struct daemon *d)
+{
+	struct tls_lib_set set = {0};
+	int err = discover_tls_libs(&set, "/proc", "/etc/ld.so.cache");
+
+	if (err) {
+		log_error("cannot scan /proc: %s", strerror(-err));
+		return err;
+	}
+	d->attached = calloc(set.n ? set.n : 1, sizeof(*d->attached));
+	if (!d->attached) {
+		tls_lib_set_free(&set);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < set.n; i++) {
+		struct attached_lib *a = &d->attached[d->nattached];
+
+		err = attach_tls_lib(d->skel, &set.libs[i], -1, a);
+		if (err == -ENOENT) {
+			log_info("not traced: %s (no SSL_write/SSL_read symbols)",
+				 set.libs[i].path);
+			continue;
+		}
+		if (err) {
+			log_warn("not traced: %s: %s", set.libs[i].path, strerror(-err));
+			continue;
+		}
+		log_info("attached to %s (%s)", a->lib.path, a->functions);
+		d->nattached++;
+	}
+	if (d->nattached == 0)
+		log_warn("no OpenSSL library found to trace");
+	tls_lib_set_free(&set);
+	return 0;
+}
+
+static void read_kernel_stats(struct daemon *d, uint64_t out[TLS_STAT_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(d->skel->maps.stats);
+	uint64_t *vals;
+
+	memset(out, 0, sizeof(uint64_t) * TLS_STAT_MAX);
+	if (ncpu <= 0)
+		return;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return;
+	for (uint32_t k = 0; k < TLS_STAT_MAX; k++) {
+		if (bpf_map_lookup_elem(fd, &k, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[k] += vals[c];
+	}
+	free(vals);
+}
+
+static void log_stats(struct daemon *d, const char *when)
+{
+	uint64_t k[TLS_STAT_MAX];
+	struct session_stats s = session_table_stats(d->sessions);
+	struct forward_stats f = forwarder_stats(d->forwarder);
+
+	read_kernel_stats(d, k);
+	log_info("stats (%s): calls=%llu sent=%llu send_dropped=%llu malformed_calls=%llu "
+		 "events=%llu ringbuf_lost=%llu inflight_full=%llu read_faults=%llu "
+		 "connections=%llu active=%llu evicted=%llu expired=%llu http_malformed=%llu "
+		 "unanswered=%llu not_http1=%llu bad_records=%llu",
+		 when, (unsigned long long)d->calls, (unsigned long long)f.sent,
+		 (unsigned long long)f.dropped, (unsigned long long)d->malformed,
+		 (unsigned long long)k[TLS_STAT_EVENTS],
+		 (unsigned long long)k[TLS_STAT_RINGBUF_FULL],
+		 (unsigned long long)k[TLS_STAT_PENDING_FULL],
+		 (unsigned long long)k[TLS_STAT_READ_FAULT], (unsigned long long)k[TLS_STAT_CONN_NEW],
+		 (unsigned long long)s.active, (unsigned long long)s.evicted,
+		 (unsigned long long)s.expired, (unsigned long long)s.http1.malformed,
+		 (unsigned long long)s.http1.unanswered, (unsigned long long)s.http1.not_http1,
+		 (unsigned long long)d->bad_records);
+}
+
+static void run_loop(struct daemon *d)
+{
+	uint64_t next_housekeeping = 0, next_stats = monotonic_ns() + STATS_PERIOD_NS;
+
+	while (!stop_requested) {
+		int err = ring_buffer__poll(d->rb, POLL_PERIOD_MS);
+		uint64_t now;
+
+		if (err < 0 && err != -EINTR) {
+			log_error("ring buffer: %s", strerror(-err));
+			break;
+		}
+		/* Records submitted without a wake-up are only seen here. */
+		ring_buffer__consume(d->rb);
+		now = monotonic_ns();
+		if (now >= next_housekeeping) {
+			session_expire(d->sessions, now, SESSION_IDLE_NS, NULL);
+			next_housekeeping = now + HOUSEKEEPING_NS;
+		}
+		if (now >= next_stats) {
+			log_stats(d, "periodic");
+			next_stats = now + STATS_PERIOD_NS;
+		}
+	}
+}
+
+static void cleanup(struct daemon *d)
+{
+	for (size_t i = 0; i < d->nattached; i++)
+		detach_tls_lib(&d->attached[i]);
+	free(d->attached);
+	ring_buffer__free(d->rb);
+	session_table_free(d->sessions);
+	forwarder_free(d->forwarder);
+	tls_trace__destroy(d->skel);
+}
+
+static int parse_args(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--version")) {
+			printf("%s %s\n", PROG_NAME, VERSION);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) {
+			log_set_level(LOG_DEBUG);
+			continue;
+		}
+		fprintf(stderr, "%s: unknown argument '%s'\n", PROG_NAME, argv[i]);
+		usage(stderr);
+		return 2;
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = {.skip_fd = -1, .malformed_log = {.interval_ns = 10ull * 1000000000}};
+	struct session_ops ops = {.call = on_call, .set_skip = on_set_skip, .ctx = &d};
+	const char *value = getenv(ENDPOINT_ENV);
+	char endpoint_text[300];
+	int ret = parse_args(argc, argv), err;
+
+	if (ret >= 0)
+		return ret;
+	if (endpoint_parse(value, &d.endpoint)) {
+		log_error("invalid %s=\"%s\": expected <host>:<port> with an IPv4 address, "
+			  "[IPv6] address or DNS name and a port from 1 to 65535",
+			  ENDPOINT_ENV, value);
+		return 2;
+	}
+	if (check_kernel())
+		return 1;
+	endpoint_format(&d.endpoint, endpoint_text, sizeof(endpoint_text));
+	log_info("%s %s starting; Orchestrator endpoint %s", PROG_NAME, VERSION, endpoint_text);
+
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	libbpf_set_print(libbpf_log);
+
+	ret = 1;
+	d.forwarder = forwarder_new(&d.endpoint);
+	if (!d.forwarder) {
+		log_error("cannot open a UDP socket to %s: %s", endpoint_text, strerror(errno));
+		goto cleanup;
+	}
+	d.sessions = session_table_new(SESSION_MAX, &ops);
+	if (!d.sessions)
+		goto cleanup;
+	err = load_bpf(&d);
+	if (err)
+		goto cleanup;
+	err = attach_all(&d);
+	if (err)
+		goto cleanup;
+	log_info("ready: tracing %zu TLS librar%s", d.nattached, d.nattached == 1 ? "y" : "ies");
+
+	run_loop(&d);
+
+	/* Detach first so nothing new arrives, then forward what is complete. */
+	for (size_t i = 0; i < d.nattached; i++)
+		detach_tls_lib(&d.attached[i]);
+	ring_buffer__consume(d.rb);
+	log_stats(&d, "exit");
+	ret = 0;
+cleanup:
+	cleanup(&d);
+	return ret;
+}

@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include "session.h"
+
+struct session {
+	struct tls_conn_key key;
+	struct session *hash_next;
+	struct session *lru_prev, *lru_next; /* most recently active first */
+	struct http1_conn *http;
+	struct session_table *table;
+	struct tls_conn_skip skip_sent; /* what the kernel was last told */
+	uint64_t conn_id;
+	uint64_t last_ns;
+	char comm[16];
+	bool ignored; /* not HTTP/1: events are dropped until it closes */
+};
+
+struct session_table {
+	struct session **buckets;
+	unsigned nbuckets; /* power of two */
+	unsigned max;
+	struct session *lru_head, *lru_tail;
+	struct session_ops ops;
+	struct session_stats stats;
+};
+
+static uint64_t key_hash(const struct tls_conn_key *key)
+{
+	/* splitmix64 finaliser: SSL* values share low bits (allocator
+	 * alignment) and high bits (heap base), so mix everything. */
+	uint64_t x = key->ssl ^ ((uint64_t)key->tgid << 32 | key->tgid);
+
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
+}
+
+static bool key_equal(const struct tls_conn_key *a, const struct tls_conn_key *b)
+{
+	return a->tgid == b->tgid && a->ssl == b->ssl;
+}
+
+static struct session **bucket_of(struct session_table *t, const struct tls_conn_key *key)
+{
+	return &t->buckets[key_hash(key) & (t->nbuckets - 1)];
+}
+
+static void lru_unlink(struct session_table *t, struct session *s)
+{
+	if (s->lru_prev)
+		s->lru_prev->lru_next = s->lru_next;
+	else
+		t->lru_head = s->lru_next;
+	if (s->lru_next)
+		s->lru_next->lru_prev = s->lru_prev;
+	else
+		t->lru_tail = s->lru_prev;
+	s->lru_prev = s->lru_next = NULL;
+}
+
+static void lru_push_front(struct session_table *t, struct session *s)
+{
+	s->lru_next = t->lru_head;
+	s->lru_prev = NULL;
+	if (t->lru_head)
+		t->lru_head->lru_prev = s;
+	t->lru_head = s;
+	if (!t->lru_tail)
+		t->lru_tail = s;
+}
+
+struct session_table *session_table_new(unsigned max, const struct session_ops *ops)
+{
+	struct session_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->max = max ? max : SESSION_MAX;
+	t->nbuckets = 1;
+	while (t->nbuckets < t->max)
+		t->nbuckets <<= 1;
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	if (!t->buckets) {
+		free(t);
+		return NULL;
+	}
+	t->ops = *ops;
+	return t;
+}
+
+static void session_destroy(struct session_table *t, struct session *s)
+{
+	struct session **pp = bucket_of(t, &s->key);
+
+	while (*pp && *pp != s)
+		pp = &(*pp)->hash_next;
+	if (*pp)
+		*pp = s->hash_next;
+	lru_unlink(t, s);
+	http1_conn_free(s->http);
+	free(s);
+	t->stats.active--;
+}
+
+void session_table_free(struct session_table *t)
+{
+	if (!t)
+		return;
+	while (t->lru_head)
+		session_destroy(t, t->lru_head);
+	free(t->buckets);
+	free(t);
+}
+
+static void on_http1_call(const struct http1_call *call, void *ctx)
+{
+	struct session *s = ctx;
+	struct traced_call tc = {.http = call, .pid = s->key.tgid, .comm = s->comm};
+
+	s->table->ops.call(&tc, s->table->ops.ctx);
+}
+
+static struct session *session_lookup(struct session_table *t, const struct tls_conn_key *key)
+{
+	for (struct session *s = *bucket_of(t, key); s; s = s->hash_next) {
+		if (key_equal(&s->key, key))
+			return s;
+	}
+	return NULL;
+}
+
+static struct session *session_create(struct session_table *t, const struct tls_conn_key *key)
+{
+	struct session *s, **bucket;
+
+	if (t->stats.active >= t->max) {
+		session_destroy(t, t->lru_tail);
+		t->stats.evicted++;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->http = http1_conn_new(on_http1_call, s, &t->stats.http1);
+	if (!s->http) {
+		free(s);
+		return NULL;
+	}
+	s->key = *key;
+	s->table = t;
+	bucket = bucket_of(t, key);
+	s->hash_next = *bucket;
+	*bucket = s;
+	lru_push_front(t, s);
+	t->stats.active++;
+	return s;
+}
+
+/* Hand the parser's "no bytes needed below" offsets to the kernel when they
+ * moved, so it counts body bytes instead of copying them. */
+static void update_skip(struct session_table *t, struct session *s)
+{
+	struct tls_conn_skip want = {
+		.until = {http1_conn_skip_until(s->http, HTTP1_TX),
+			  http1_conn_skip_until(s->http, HTTP1_RX)},
+		.conn_id = s->conn_id,
+	};
+
+	if (!t->ops.set_skip || !memcmp(&want, &s->skip_sent, sizeof(want)))
+		return;
+	s->skip_sent = want;
+	t->ops.set_skip(&s->key, &want, t->ops.ctx);
+}
+
+static void handle_close(struct session_table *t, const struct tls_event *ev,
+			 const struct tls_conn_key *key)
+{
+	struct session *s = session_lookup(t, key);
+
+	if (!s || s->conn_id != ev->conn_id)
+		return;
+	if (!s->ignored)
+		http1_conn_close(s->http, ev->ts_ns);
+	session_destroy(t, s);
+}
+
+void session_handle_event(struct session_table *t, const struct tls_event *ev)
+{
+	struct tls_conn_key key = {.tgid = ev->tgid, .ssl = ev->ssl};
+	struct session *s;
+	int err;
+
+	if (ev->kind == TLS_EV_CLOSE) {
+		handle_close(t, ev, &key);
+		return;
+	}
+	if (ev->kind != TLS_EV_DATA || ev->dir > TLS_DIR_RX)
+		return;
+	s = session_lookup(t, &key);
+	if (s && s->conn_id != ev->conn_id) {
+		/* The SSL* was reused by a connection whose predecessor's close
+		 * we never saw: the old one is over. */
+		http1_conn_close(s->http, s->last_ns);
+		session_destroy(t, s);
+		s = NULL;
+	}
+	if (!s) {
+		s = session_create(t, &key);
+		if (!s)
+			return;
+		s->conn_id = ev->conn_id;
+	}
+	memcpy(s->comm, ev->comm, sizeof(s->comm));
+	s->comm[sizeof(s->comm) - 1] = '\0';
+	s->last_ns = ev->ts_ns;
+	lru_unlink(t, s);
+	lru_push_front(t, s);
+	if (s->ignored)
+		return;
+	err = http1_conn_feed(s->http, ev->dir == TLS_DIR_TX ? HTTP1_TX : HTTP1_RX, ev->ts_ns,
+			      ev->stream_off, ev->len, ev->data_skip, ev->data, ev->data_len);
+	if (err == -EPROTONOSUPPORT) {
+		/* Not HTTP/1 (e.g. HTTP/2): the kernel need not copy it. */
+		s->ignored = true;
+		if (t->ops.set_skip) {
+			struct tls_conn_skip all = {{TLS_SKIP_ALL, TLS_SKIP_ALL}, s->conn_id};
+
+			t->ops.set_skip(&s->key, &all, t->ops.ctx);
+		}
+		return;
+	}
+	update_skip(t, s);
+}
+
+static int pid_alive_proc(uint32_t pid)
+{
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+void session_expire(struct session_table *t, uint64_t now_ns, uint64_t idle_ns,
+		    int (*pid_alive)(uint32_t pid))
+{
+	struct session *s = t->lru_tail;
+
+	if (!pid_alive)
+		pid_alive = pid_alive_proc;
+	/* Oldest first; stop at the first one that is recent enough. */
+	while (s && now_ns > s->last_ns && now_ns - s->last_ns >= idle_ns) {
+		struct session *prev = s->lru_prev;
+
+		if (!pid_alive(s->key.tgid)) {
+			session_destroy(t, s);
+			t->stats.expired++;
+		}
+		s = prev;
+	}
+}
+
+struct session_stats session_table_stats(const struct session_table *t)
+{
+	return t->stats;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The table of traced TLS connections, keyed by (process, SSL*). It routes
+ * each ring buffer event to its connection's protocol parser and reports
+ * completed calls. Bounded: the least recently active connection is evicted
+ * when full, idle ones of exited processes are expired.
+ */
+#ifndef SESSION_H
+#define SESSION_H
+
+#include <stdint.h>
+#include <linux/types.h>
+#include "bpf/tls_trace.h"
+#include "http1.h"
+
+/* Connections tracked at once; matches the kernel's conns map. */
+#define SESSION_MAX 16384
+
+/* A completed call with the process that made it. */
+struct traced_call {
+	const struct http1_call *http;
+	uint32_t pid;
+	const char *comm;
+};
+
+struct session_ops {
+	void (*call)(const struct traced_call *call, void *ctx);
+	/* Tell the kernel which bytes it need not copy, or that it need not
+	 * trace the connection at all (TLS_SKIP_ALL). May be NULL. */
+	void (*set_skip)(const struct tls_conn_key *key, const struct tls_conn_skip *skip,
+			 void *ctx);
+	void *ctx;
+};
+
+struct session_stats {
+	uint64_t active;
+	uint64_t evicted;  /* forgotten because the table was full */
+	uint64_t expired;  /* forgotten because their process exited */
+	struct http1_stats http1;
+};
+
+struct session_table;
+
+struct session_table *session_table_new(unsigned max, const struct session_ops *ops);
+void session_table_free(struct session_table *t);
+
+/* Route one ring buffer record (already length-checked by the caller). */
+void session_handle_event(struct session_table *t, const struct tls_event *ev);
+
+/*
+ * Forget connections idle for idle_ns whose process no longer exists
+ * (pid_alive decides; NULL means "ask /proc"). Call about once a second.
+ */
+void session_expire(struct session_table *t, uint64_t now_ns, uint64_t idle_ns,
+		    int (*pid_alive)(uint32_t pid));
+
+struct session_stats session_table_stats(const struct session_table *t);
+
+#endif /* SESSION_H */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <sys/utsname.h>
 #include "kernel_check.h"
 
 static int parse_number(const char **p, unsigned *out)
@@ -32,4 +33,14 @@ int kernel_release_parse(const char *release, unsigned *major, unsigned *minor)
 bool kernel_release_supported(unsigned major, unsigned minor)
 {
 	return major > KERNEL_MIN_MAJOR || (major == KERNEL_MIN_MAJOR && minor >= KERNEL_MIN_MINOR);
+}
+
+bool kernel_running_at_least(unsigned want_major, unsigned want_minor)
+{
+	struct utsname u;
+	unsigned major, minor;
+
+	if (uname(&u) < 0 || kernel_release_parse(u.release, &major, &minor))
+		return false;
+	return major > want_major || (major == want_major && minor >= want_minor);
 }

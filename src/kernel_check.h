@@ -15,4 +15,7 @@ int kernel_release_parse(const char *release, unsigned *major, unsigned *minor);
 
 bool kernel_release_supported(unsigned major, unsigned minor);
 
+/* Is the running kernel at least major.minor? False when it cannot tell. */
+bool kernel_running_at_least(unsigned major, unsigned minor);
+
 #endif /* KERNEL_CHECK_H */

@@ -181,6 +181,7 @@ static int load_bpf(struct daemon *d)
 	if (!d->skel)
 		return -errno;
 	d->skel->rodata->wakeup_bytes = RINGBUF_BYTES / 4;
+	log_info("attaching with %s", attach_mode_name(attach_prepare(d->skel, false)));
 	bpf_map__set_max_entries(d->skel->maps.events, RINGBUF_BYTES);
 	err = tls_trace__load(d->skel);
 	if (err) {
@@ -303,8 +304,7 @@ static void run_loop(struct daemon *d)
 
 static void cleanup(struct daemon *d)
 {
-	for (size_t i = 0; i < d->nattached; i++)
-		detach_tls_lib(&d->attached[i]);
+	detach_tls_libs(d->attached, d->nattached);
 	free(d->attached);
 	ring_buffer__free(d->rb);
 	session_table_free(d->sessions);
@@ -381,8 +381,7 @@ int main(int argc, char **argv)
 	run_loop(&d);
 
 	/* Detach first so nothing new arrives, then forward what is complete. */
-	for (size_t i = 0; i < d.nattached; i++)
-		detach_tls_lib(&d.attached[i]);
+	detach_tls_libs(d.attached, d.nattached);
 	ring_buffer__consume(d.rb);
 	log_stats(&d, "exit");
 	ret = 0;

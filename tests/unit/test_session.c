@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The connection table: routing of ring buffer records to connections,
+ * SSL* reuse, eviction, expiry, and what it tells the kernel to skip. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "session.h"
+
+struct recorder {
+	int calls;
+	char last_method[16], last_target[256];
+	uint32_t last_pid;
+	uint64_t last_start, last_end;
+	int skips;
+	struct tls_conn_skip last_skip;
+};
+
+static void record_call(const struct traced_call *c, void *ctx)
+{
+	struct recorder *r = ctx;
+
+	r->calls++;
+	snprintf(r->last_method, sizeof(r->last_method), "%s", c->http->method);
+	snprintf(r->last_target, sizeof(r->last_target), "%s", c->http->target);
+	r->last_pid = c->pid;
+	r->last_start = c->http->start_ns;
+	r->last_end = c->http->end_ns;
+}
+
+static void record_skip(const struct tls_conn_key *key, const struct tls_conn_skip *skip,
+			void *ctx)
+{
+	struct recorder *r = ctx;
+
+	r->skips++;
+	r->last_skip = *skip;
+}
+
+/* Build a DATA record the way the BPF side does. */
+static struct tls_event *data_event(uint32_t pid, uint64_t ssl, uint64_t conn_id, int dir,
+				    uint64_t ts, uint64_t off, const char *bytes, uint32_t len,
+				    uint32_t skip)
+{
+	uint32_t copied = len - skip;
+	struct tls_event *ev = calloc(1, sizeof(*ev) + copied);
+
+	ev->kind = TLS_EV_DATA;
+	ev->dir = dir;
+	ev->tgid = pid;
+	ev->ssl = ssl;
+	ev->conn_id = conn_id;
+	ev->ts_ns = ts;
+	ev->stream_off = off;
+	ev->len = len;
+	ev->data_skip = skip;
+	ev->data_len = copied;
+	if (bytes)
+		memcpy(ev->data, bytes + skip, copied);
+	strcpy(ev->comm, "client");
+	return ev;
+}
+
+static void feed(struct session_table *t, struct tls_event *ev)
+{
+	session_handle_event(t, ev);
+	free(ev);
+}
+
+static const char REQ[] = "GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n";
+static const char RESP[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+
+static void exchange(struct session_table *t, uint32_t pid, uint64_t ssl, uint64_t id,
+		     uint64_t *off_tx, uint64_t *off_rx, uint64_t ts)
+{
+	feed(t, data_event(pid, ssl, id, TLS_DIR_TX, ts, *off_tx, REQ, strlen(REQ), 0));
+	feed(t, data_event(pid, ssl, id, TLS_DIR_RX, ts + 100, *off_rx, RESP, strlen(RESP), 0));
+	*off_tx += strlen(REQ);
+	*off_rx += strlen(RESP);
+}
+
+static void test_routes_by_process_and_ssl(void **state)
+{
+	struct recorder r = {0};
+	struct session_ops ops = {.call = record_call, .set_skip = record_skip, .ctx = &r};
+	struct session_table *t = session_table_new(16, &ops);
+	uint64_t tx1 = 0, rx1 = 0, tx2 = 0, rx2 = 0;
+
+	/* Same SSL* value in two processes: two connections. */
+	exchange(t, 10, 0x1000, 1, &tx1, &rx1, 1000);
+	exchange(t, 11, 0x1000, 2, &tx2, &rx2, 2000);
+	exchange(t, 10, 0x1000, 1, &tx1, &rx1, 3000);
+	assert_int_equal(r.calls, 3);
+	assert_string_equal(r.last_method, "GET");
+	assert_string_equal(r.last_target, "/a?x=1");
+	assert_int_equal(r.last_pid, 10);
+	assert_int_equal(r.last_start, 3000);
+	assert_int_equal(r.last_end, 3100);
+	assert_int_equal(session_table_stats(t).active, 2);
+	session_table_free(t);
+}
+
+static void test_close_and_reuse(void **state)
+{
+	struct recorder r = {0};
+	struct session_ops ops = {.call = record_call, .ctx = &r};
+	struct session_table *t = session_table_new(16, &ops);
+	struct tls_event close_ev = {.kind = TLS_EV_CLOSE, .tgid = 5, .ssl = 0x2000, .conn_id = 7};
+	uint64_t tx = 0, rx = 0;
+
+	exchange(t, 5, 0x2000, 7, &tx, &rx, 100);
+	session_handle_event(t, &close_ev);
+	assert_int_equal(session_table_stats(t).active, 0);
+	/* A new connection at the same address starts from offset 0. */
+	tx = rx = 0;
+	exchange(t, 5, 0x2000, 8, &tx, &rx, 500);
+	assert_int_equal(r.calls, 2);
+	/* A close for the old connection id must not end the new one. */
+	session_handle_event(t, &close_ev);
+	assert_int_equal(session_table_stats(t).active, 1);
+	/* Reuse without a close seen: the new id replaces the old session. */
+	tx = rx = 0;
+	exchange(t, 5, 0x2000, 9, &tx, &rx, 900);
+	assert_int_equal(r.calls, 3);
+	assert_int_equal(session_table_stats(t).active, 1);
+	session_table_free(t);
+}
+
+static void test_eviction_is_bounded(void **state)
+{
+	struct recorder r = {0};
+	struct session_ops ops = {.call = record_call, .ctx = &r};
+	struct session_table *t = session_table_new(4, &ops);
+
+	for (uint64_t i = 0; i < 100; i++)
+		feed(t, data_event(1, 0x100 + i, i, TLS_DIR_TX, i, 0, REQ, strlen(REQ), 0));
+	assert_int_equal(session_table_stats(t).active, 4);
+	assert_int_equal(session_table_stats(t).evicted, 96);
+	session_table_free(t);
+}
+
+static int never_alive(uint32_t pid)
+{
+	return 0;
+}
+
+static void test_expiry_of_exited_processes(void **state)
+{
+	struct recorder r = {0};
+	struct session_ops ops = {.call = record_call, .ctx = &r};
+	struct session_table *t = session_table_new(16, &ops);
+
+	feed(t, data_event(1, 0x1, 1, TLS_DIR_TX, 1000, 0, REQ, strlen(REQ), 0));
+	feed(t, data_event(2, 0x1, 2, TLS_DIR_TX, 5000, 0, REQ, strlen(REQ), 0));
+	session_expire(t, 6000, 4000, never_alive);
+	assert_int_equal(session_table_stats(t).active, 1);
+	assert_int_equal(session_table_stats(t).expired, 1);
+	session_table_free(t);
+}
+
+static void test_body_skip_reaches_kernel(void **state)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+	struct recorder r = {0};
+	struct session_ops ops = {.call = record_call, .set_skip = record_skip, .ctx = &r};
+	struct session_table *t = session_table_new(16, &ops);
+	uint64_t hl = strlen(head);
+
+	feed(t, data_event(1, 0x1, 3, TLS_DIR_TX, 10, 0, REQ, strlen(REQ), 0));
+	feed(t, data_event(1, 0x1, 3, TLS_DIR_RX, 20, 0, head, hl, 0));
+	assert_true(r.skips >= 1);
+	assert_int_equal(r.last_skip.until[TLS_DIR_RX], hl + 100000);
+	assert_int_equal(r.last_skip.conn_id, 3);
+	/* The body arrives as counted-only events. */
+	for (uint64_t off = hl; off < hl + 100000; off += 16000) {
+		uint32_t n = hl + 100000 - off < 16000 ? hl + 100000 - off : 16000;
+
+		feed(t, data_event(1, 0x1, 3, TLS_DIR_RX, 30 + off, off, NULL, n, n));
+	}
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.last_end, 30 + hl + 96000);
+	session_table_free(t);
+}
+
+static void test_http2_is_ignored(void **state)
+{
+	static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+	struct recorder r = {0};
+	struct session_ops ops = {.call = record_call, .set_skip = record_skip, .ctx = &r};
+	struct session_table *t = session_table_new(16, &ops);
+
+	feed(t, data_event(1, 0x1, 4, TLS_DIR_TX, 10, 0, preface, strlen(preface), 0));
+	assert_int_equal(r.skips, 1);
+	assert_true(r.last_skip.until[0] == TLS_SKIP_ALL && r.last_skip.until[1] == TLS_SKIP_ALL);
+	assert_int_equal(r.last_skip.conn_id, 4);
+	assert_int_equal(session_table_stats(t).http1.not_http1, 1);
+	assert_int_equal(r.calls, 0);
+	session_table_free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_routes_by_process_and_ssl),
+		cmocka_unit_test(test_close_and_reuse),
+		cmocka_unit_test(test_eviction_is_bounded),
+		cmocka_unit_test(test_expiry_of_exited_processes),
+		cmocka_unit_test(test_body_skip_reaches_kernel),
+		cmocka_unit_test(test_http2_is_ignored),
+	};
+	return cmocka_run_group_tests_name("session", tests, NULL, NULL);
+}

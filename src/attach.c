@@ -20,7 +20,7 @@
  * for it are spelled out here, as in include/uapi/linux/bpf.h.
  */
 #define ATTACH_TYPE_UPROBE_MULTI 48
-#define UPROBE_MULTI_RETURN      (1U << 0)
+#define UPROBE_MULTI_RETURN	 (1U << 0)
 
 struct link_create_uprobe_multi {
 	__u32 prog_fd;
@@ -47,13 +47,13 @@ struct probe_spec {
 };
 
 static const struct probe_spec openssl_probes[] = {
-	{"SSL_write", true, "ssl_write_entry", "ssl_write_return"},
-	{"SSL_read", true, "ssl_read_entry", "ssl_read_return"},
-	/* OpenSSL 1.1.1 and later; Python's _ssl uses only these. */
-	{"SSL_write_ex", false, "ssl_write_ex_entry", "ssl_write_ex_return"},
-	{"SSL_read_ex", false, "ssl_read_ex_entry", "ssl_read_ex_return"},
-	{"SSL_shutdown", false, "ssl_close_entry", NULL},
-	{"SSL_free", false, "ssl_close_entry", NULL},
+    {"SSL_write", true, "ssl_write_entry", "ssl_write_return"},
+    {"SSL_read", true, "ssl_read_entry", "ssl_read_return"},
+    /* OpenSSL 1.1.1 and later; Python's _ssl uses only these. */
+    {"SSL_write_ex", false, "ssl_write_ex_entry", "ssl_write_ex_return"},
+    {"SSL_read_ex", false, "ssl_read_ex_entry", "ssl_read_ex_return"},
+    {"SSL_shutdown", false, "ssl_close_entry", NULL},
+    {"SSL_free", false, "ssl_close_entry", NULL},
 };
 
 #define NPROBES (sizeof(openssl_probes) / sizeof(openssl_probes[0]))
@@ -71,7 +71,7 @@ enum attach_mode attach_prepare(struct tls_trace *skel, bool force_perf_event)
 								  : ATTACH_PERF_EVENT;
 	if (mode == ATTACH_UPROBE_MULTI) {
 		bpf_object__for_each_program(prog, skel->obj)
-			bpf_program__set_expected_attach_type(prog, ATTACH_TYPE_UPROBE_MULTI);
+		    bpf_program__set_expected_attach_type(prog, ATTACH_TYPE_UPROBE_MULTI);
 	}
 	return mode;
 }
@@ -113,8 +113,8 @@ static int attach_one(struct tls_trace *skel, struct attached_lib *a, const char
 			return pl->fd;
 	} else {
 		pl->fd = -1;
-		pl->link = bpf_program__attach_uprobe_opts(prog, a->pid, a->lib.path, offset,
-							   &opts);
+		pl->link =
+		    bpf_program__attach_uprobe_opts(prog, a->pid, a->lib.path, offset, &opts);
 		if (!pl->link)
 			return -errno;
 	}

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#define ENDPOINT_ENV     "METRIST_ORCHESTRATOR_ENDPOINT"
+#define ENDPOINT_ENV	 "METRIST_ORCHESTRATOR_ENDPOINT"
 #define ENDPOINT_DEFAULT "127.0.0.1:51713"
 /* A DNS name is at most 253 characters. */
 #define ENDPOINT_HOST_MAX 254

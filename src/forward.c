@@ -119,8 +119,7 @@ static void adopt_new_address(struct forwarder *f)
 	log_info("Orchestrator %s resolved to %s", f->ep.host, text);
 }
 
-static int literal_address(const struct endpoint *ep, struct sockaddr_storage *addr,
-			   socklen_t *len)
+static int literal_address(const struct endpoint *ep, struct sockaddr_storage *addr, socklen_t *len)
 {
 	memset(addr, 0, sizeof(*addr));
 	if (ep->kind == ENDPOINT_IPV4) {

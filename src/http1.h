@@ -35,7 +35,7 @@ struct http1_call {
 	const char *host;   /* Host header, or authority of an absolute-form target; "" if none */
 	const char *target; /* request-target as sent (query included), maybe cut */
 	bool target_truncated;
-	int status;        /* final status code; 0 when the connection ended before one */
+	int status;	   /* final status code; 0 when the connection ended before one */
 	uint64_t start_ns; /* timestamp of the write that carried the request's first byte */
 	uint64_t end_ns;   /* timestamp of the read that carried the response's last byte */
 };
@@ -44,9 +44,9 @@ typedef void (*http1_call_cb)(const struct http1_call *call, void *ctx);
 
 /* Why bytes were not understood. */
 struct http1_stats {
-	uint64_t malformed;   /* parse errors, oversized heads, lost stream bytes */
-	uint64_t unanswered;  /* requests dropped without a response */
-	uint64_t not_http1;   /* streams that are not HTTP/1 (e.g. the HTTP/2 preface) */
+	uint64_t malformed;  /* parse errors, oversized heads, lost stream bytes */
+	uint64_t unanswered; /* requests dropped without a response */
+	uint64_t not_http1;  /* streams that are not HTTP/1 (e.g. the HTTP/2 preface) */
 };
 
 struct http1_conn;

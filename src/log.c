@@ -7,10 +7,10 @@
 static enum log_level min_level = LOG_INFO;
 
 static const char *const level_names[] = {
-	[LOG_DEBUG] = "debug",
-	[LOG_INFO] = "info",
-	[LOG_WARN] = "warning",
-	[LOG_ERROR] = "error",
+    [LOG_DEBUG] = "debug",
+    [LOG_INFO] = "info",
+    [LOG_WARN] = "warning",
+    [LOG_ERROR] = "error",
 };
 
 void log_set_level(enum log_level level)

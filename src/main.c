@@ -36,7 +36,7 @@
 #define RINGBUF_BYTES (1u << 20)
 /* Events are submitted without waking us; we drain on this period, or
  * earlier when a quarter of the ring is filled (the kernel wakes us then). */
-#define POLL_PERIOD_MS 10
+#define POLL_PERIOD_MS	10
 #define HOUSEKEEPING_NS (1000ull * 1000000)
 #define SESSION_IDLE_NS (30ull * 1000000000)
 #define STATS_PERIOD_NS (60ull * 1000000000)
@@ -123,12 +123,11 @@ static void on_call(const struct traced_call *tc, void *ctx)
 	}
 	d->calls++;
 	forwarder_send(d->forwarder, buf, n);
-	log_info("call %s %s %s %.3fms status=%d pid=%u comm=%s", call.method, call.host,
-		 call.path, call.ms, h->status, tc->pid, comm);
+	log_info("call %s %s %s %.3fms status=%d pid=%u comm=%s", call.method, call.host, call.path,
+		 call.ms, h->status, tc->pid, comm);
 }
 
-static void on_set_skip(const struct tls_conn_key *key, const struct tls_conn_skip *skip,
-			void *ctx)
+static void on_set_skip(const struct tls_conn_key *key, const struct tls_conn_skip *skip, void *ctx)
 {
 	struct daemon *d = ctx;
 
@@ -269,11 +268,11 @@ static void log_stats(struct daemon *d, const char *when)
 		 (unsigned long long)k[TLS_STAT_EVENTS],
 		 (unsigned long long)k[TLS_STAT_RINGBUF_FULL],
 		 (unsigned long long)k[TLS_STAT_PENDING_FULL],
-		 (unsigned long long)k[TLS_STAT_READ_FAULT], (unsigned long long)k[TLS_STAT_CONN_NEW],
-		 (unsigned long long)s.active, (unsigned long long)s.evicted,
-		 (unsigned long long)s.expired, (unsigned long long)s.http1.malformed,
-		 (unsigned long long)s.http1.unanswered, (unsigned long long)s.http1.not_http1,
-		 (unsigned long long)d->bad_records);
+		 (unsigned long long)k[TLS_STAT_READ_FAULT],
+		 (unsigned long long)k[TLS_STAT_CONN_NEW], (unsigned long long)s.active,
+		 (unsigned long long)s.evicted, (unsigned long long)s.expired,
+		 (unsigned long long)s.http1.malformed, (unsigned long long)s.http1.unanswered,
+		 (unsigned long long)s.http1.not_http1, (unsigned long long)d->bad_records);
 }
 
 static void run_loop(struct daemon *d)

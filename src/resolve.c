@@ -71,9 +71,9 @@ static void wait_for(ares_channel ch, struct lookup *lk, int timeout_ms)
 		int wait = (int)((deadline - now) / 1000000);
 		poll(pfd, n, wait > 100 ? 100 : wait + 1);
 		for (int i = 0; i < n; i++) {
-			ares_socket_t r = pfd[i].revents & (POLLIN | POLLERR | POLLHUP) ?
-						  pfd[i].fd :
-						  ARES_SOCKET_BAD;
+			ares_socket_t r = pfd[i].revents & (POLLIN | POLLERR | POLLHUP)
+					      ? pfd[i].fd
+					      : ARES_SOCKET_BAD;
 			ares_socket_t w = pfd[i].revents & POLLOUT ? pfd[i].fd : ARES_SOCKET_BAD;
 
 			ares_process_fd(ch, r, w);

@@ -167,9 +167,9 @@ static struct session *session_create(struct session_table *t, const struct tls_
 static void update_skip(struct session_table *t, struct session *s)
 {
 	struct tls_conn_skip want = {
-		.until = {http1_conn_skip_until(s->http, HTTP1_TX),
-			  http1_conn_skip_until(s->http, HTTP1_RX)},
-		.conn_id = s->conn_id,
+	    .until = {http1_conn_skip_until(s->http, HTTP1_TX),
+		      http1_conn_skip_until(s->http, HTTP1_RX)},
+	    .conn_id = s->conn_id,
 	};
 
 	if (!t->ops.set_skip || !memcmp(&want, &s->skip_sent, sizeof(want)))

@@ -34,8 +34,8 @@ struct session_ops {
 
 struct session_stats {
 	uint64_t active;
-	uint64_t evicted;  /* forgotten because the table was full */
-	uint64_t expired;  /* forgotten because their process exited */
+	uint64_t evicted; /* forgotten because the table was full */
+	uint64_t expired; /* forgotten because their process exited */
 	struct http1_stats http1;
 };
 

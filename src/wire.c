@@ -94,8 +94,8 @@ static int make_path(char *out, size_t size, const char *target, bool target_cut
 	return 0;
 }
 
-int wire_call_make(struct wire_call *out, const char *method, const char *host,
-		   const char *target, bool target_cut, uint64_t latency_ns)
+int wire_call_make(struct wire_call *out, const char *method, const char *host, const char *target,
+		   bool target_cut, uint64_t latency_ns)
 {
 	if (!method || !host || !target)
 		return -EINVAL;

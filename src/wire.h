@@ -18,8 +18,8 @@
 
 /* 1500-byte Ethernet MTU - 20 (IPv4) - 8 (UDP): never fragmented. */
 #define WIRE_DATAGRAM_MAX 1472
-#define WIRE_METHOD_MAX   24
-#define WIRE_HOST_MAX     256
+#define WIRE_METHOD_MAX	  24
+#define WIRE_HOST_MAX	  256
 
 /* A call's fields as they will be sent (also what the log line shows). */
 struct wire_call {
@@ -37,8 +37,8 @@ struct wire_call {
  * Returns 0, or -EINVAL when no valid datagram can be made (logged as
  * malformed by the caller).
  */
-int wire_call_make(struct wire_call *out, const char *method, const char *host,
-		   const char *target, bool target_cut, uint64_t latency_ns);
+int wire_call_make(struct wire_call *out, const char *method, const char *host, const char *target,
+		   bool target_cut, uint64_t latency_ns);
 
 /*
  * Encode into buf (at least WIRE_DATAGRAM_MAX bytes). An over-long path is cut

@@ -25,7 +25,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u64 wakeup_bytes = 256 * 1024;
 
 /* Connection tables are bounded; LRU eviction forgets the oldest idle ones. */
-#define MAX_CONNS    16384
+#define MAX_CONNS 16384
 /* Threads inside an SSL call at the same time, host-wide. */
 #define MAX_INFLIGHT 8192
 
@@ -96,9 +96,9 @@ static __always_inline void count(__u32 stat)
 static __always_inline struct tls_conn_key conn_key(__u64 ssl)
 {
 	struct tls_conn_key key = {
-		.tgid = bpf_get_current_pid_tgid() >> 32,
-		.pad = 0,
-		.ssl = ssl,
+	    .tgid = bpf_get_current_pid_tgid() >> 32,
+	    .pad = 0,
+	    .ssl = ssl,
 	};
 	return key;
 }
@@ -111,7 +111,9 @@ static __always_inline int is_upper(__u8 c)
 /*
  * Does buf start like an HTTP/1 request line ("GET /", "OPTIONS *",
  * "CONNECT h:443") or the HTTP/2 preface ("PRI * HTTP/2.0")? An upper-case
- * token of 3..12 letters, one space, then a visible character.
+ * token of 3..12 letters, one space, then a visible character. A write that
+ * ends before that ("GE", "GET ") also counts: requests may be split over
+ * several writes anywhere. A server's first write ("HTTP/1.1 200") never does.
  */
 static __always_inline int looks_like_request(__u64 buf, __u64 len)
 {
@@ -119,7 +121,7 @@ static __always_inline int looks_like_request(__u64 buf, __u64 len)
 	__u32 n;
 	int tok = 0;
 
-	if (len < 5)
+	if (len == 0)
 		return 0;
 	/* Written so that the verifier sees n <= 16 on both paths. */
 	n = len >= sizeof(head) ? sizeof(head) : (len & (sizeof(head) - 1));
@@ -127,12 +129,15 @@ static __always_inline int looks_like_request(__u64 buf, __u64 len)
 		return 0;
 #pragma unroll
 	for (int i = 0; i < 14; i++) {
+		if (i == len)
+			return tok > 0; /* only letters so far */
 		if (is_upper(head[i])) {
 			tok++;
 			continue;
 		}
-		return tok >= 3 && tok <= 12 && head[i] == ' ' && head[i + 1] > ' ' &&
-		       head[i + 1] < 0x7f;
+		if (tok < 3 || tok > 12 || head[i] != ' ')
+			return 0;
+		return i + 1 == len || (head[i + 1] > ' ' && head[i + 1] < 0x7f);
 	}
 	return 0;
 }
@@ -141,11 +146,11 @@ static __always_inline void save_args(__u64 ssl, __u64 buf, __u64 len_ptr, __u8 
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call_args args = {
-		.ssl = ssl,
-		.buf = buf,
-		.len_ptr = len_ptr,
-		.ts_ns = bpf_ktime_get_ns(),
-		.new_conn = new_conn,
+	    .ssl = ssl,
+	    .buf = buf,
+	    .len_ptr = len_ptr,
+	    .ts_ns = bpf_ktime_get_ns(),
+	    .new_conn = new_conn,
 	};
 
 	if (bpf_map_update_elem(&inflight, &id, &args, BPF_ANY))
@@ -168,8 +173,8 @@ static __always_inline void emit(struct record *r, __u32 n)
 		count(TLS_STAT_EVENTS);
 }
 
-static __always_inline void fill_header(struct record *r, const struct tls_conn_key *key,
-					__u8 kind, __u8 dir, __u64 ts)
+static __always_inline void fill_header(struct record *r, const struct tls_conn_key *key, __u8 kind,
+					__u8 dir, __u64 ts)
 {
 	r->ev.ts_ns = ts;
 	r->ev.ssl = key->ssl;

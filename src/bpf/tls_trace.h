@@ -35,8 +35,8 @@ struct tls_conn_key {
 
 /* Kernel-side state of a connection classified as an HTTP client. */
 struct tls_conn_state {
-	__u64 off[2];   /* bytes moved so far, per enum tls_dir */
-	__u64 conn_id;  /* tells apart connections that reuse an SSL* address */
+	__u64 off[2];  /* bytes moved so far, per enum tls_dir */
+	__u64 conn_id; /* tells apart connections that reuse an SSL* address */
 };
 
 /*
@@ -78,11 +78,11 @@ struct tls_event {
 
 /* Counters in the per-CPU "stats" array; the daemon sums and reports them. */
 enum tls_stat {
-	TLS_STAT_EVENTS = 0,      /* records submitted */
-	TLS_STAT_RINGBUF_FULL,    /* records lost: ring buffer full */
-	TLS_STAT_PENDING_FULL,    /* calls not traced: in-flight table full */
-	TLS_STAT_CONN_NEW,        /* connections classified as HTTP clients */
-	TLS_STAT_READ_FAULT,      /* user memory could not be read */
+	TLS_STAT_EVENTS = 0,   /* records submitted */
+	TLS_STAT_RINGBUF_FULL, /* records lost: ring buffer full */
+	TLS_STAT_PENDING_FULL, /* calls not traced: in-flight table full */
+	TLS_STAT_CONN_NEW,     /* connections classified as HTTP clients */
+	TLS_STAT_READ_FAULT,   /* user memory could not be read */
 	TLS_STAT_MAX,
 };
 

@@ -40,11 +40,15 @@ static void test_valid_forms(void **state)
 static void test_invalid_forms(void **state)
 {
 	static const char *const bad[] = {
-		"nohost", "1.2.3.4", "1.2.3.4:", "1.2.3.4:0", "1.2.3.4:65536", "1.2.3.4:abc",
-		"1.2.3.4:-1", "1.2.3.4:+80", "1.2.3.4:99999999999", "[::1]", "[::1]80",
-		"[::1]:", "[nothost]:80", "::1:80", ":80", "a b:1", "host:1:2", "999.1.1.1:80",
-		"1.2.3:80", "-bad.example:80", "bad-.example:80", "a..b:80", "exa_mple.com:80",
-		"[::1]:80x", "http://host:80", "host:80/", "[]:80",
+	    "nohost",	      "1.2.3.4",	 "1.2.3.4:",
+	    "1.2.3.4:0",      "1.2.3.4:65536",	 "1.2.3.4:abc",
+	    "1.2.3.4:-1",     "1.2.3.4:+80",	 "1.2.3.4:99999999999",
+	    "[::1]",	      "[::1]80",	 "[::1]:",
+	    "[nothost]:80",   "::1:80",		 ":80",
+	    "a b:1",	      "host:1:2",	 "999.1.1.1:80",
+	    "1.2.3:80",	      "-bad.example:80", "bad-.example:80",
+	    "a..b:80",	      "exa_mple.com:80", "[::1]:80x",
+	    "http://host:80", "host:80/",	 "[]:80",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -110,12 +114,12 @@ static void test_kernel_release(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_default_when_unset_or_empty),
-		cmocka_unit_test(test_valid_forms),
-		cmocka_unit_test(test_invalid_forms),
-		cmocka_unit_test(test_label_and_name_lengths),
-		cmocka_unit_test(test_format),
-		cmocka_unit_test(test_kernel_release),
+	    cmocka_unit_test(test_default_when_unset_or_empty),
+	    cmocka_unit_test(test_valid_forms),
+	    cmocka_unit_test(test_invalid_forms),
+	    cmocka_unit_test(test_label_and_name_lengths),
+	    cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_kernel_release),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -32,8 +32,7 @@ static void record_call(const struct traced_call *c, void *ctx)
 	r->last_end = c->http->end_ns;
 }
 
-static void record_skip(const struct tls_conn_key *key, const struct tls_conn_skip *skip,
-			void *ctx)
+static void record_skip(const struct tls_conn_key *key, const struct tls_conn_skip *skip, void *ctx)
 {
 	struct recorder *r = ctx;
 
@@ -205,12 +204,12 @@ static void test_http2_is_ignored(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_routes_by_process_and_ssl),
-		cmocka_unit_test(test_close_and_reuse),
-		cmocka_unit_test(test_eviction_is_bounded),
-		cmocka_unit_test(test_expiry_of_exited_processes),
-		cmocka_unit_test(test_body_skip_reaches_kernel),
-		cmocka_unit_test(test_http2_is_ignored),
+	    cmocka_unit_test(test_routes_by_process_and_ssl),
+	    cmocka_unit_test(test_close_and_reuse),
+	    cmocka_unit_test(test_eviction_is_bounded),
+	    cmocka_unit_test(test_expiry_of_exited_processes),
+	    cmocka_unit_test(test_body_skip_reaches_kernel),
+	    cmocka_unit_test(test_http2_is_ignored),
 	};
 	return cmocka_run_group_tests_name("session", tests, NULL, NULL);
 }

@@ -29,7 +29,8 @@ static int orchestrator_parse(const char *dgram, int len, struct parsed *p)
 	if (*s != '0')
 		return -1;
 	s++;
-	for (tok = strtok_r(s, " \t\r\n\v\f", &save); tok; tok = strtok_r(NULL, " \t\r\n\v\f", &save)) {
+	for (tok = strtok_r(s, " \t\r\n\v\f", &save); tok;
+	     tok = strtok_r(NULL, " \t\r\n\v\f", &save)) {
 		if (n == 4)
 			return -1;
 		strcpy(p->fields[n++], tok);
@@ -162,14 +163,14 @@ static void test_latency_bounds(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exact_format),
-		cmocka_unit_test(test_orchestrator_parses_it),
-		cmocka_unit_test(test_whitespace_and_control_are_encoded),
-		cmocka_unit_test(test_invalid_fields_refused),
-		cmocka_unit_test(test_options_star),
-		cmocka_unit_test(test_long_path_cut_at_slash),
-		cmocka_unit_test(test_truncated_target_drops_partial_segment),
-		cmocka_unit_test(test_latency_bounds),
+	    cmocka_unit_test(test_exact_format),
+	    cmocka_unit_test(test_orchestrator_parses_it),
+	    cmocka_unit_test(test_whitespace_and_control_are_encoded),
+	    cmocka_unit_test(test_invalid_fields_refused),
+	    cmocka_unit_test(test_options_star),
+	    cmocka_unit_test(test_long_path_cut_at_slash),
+	    cmocka_unit_test(test_truncated_target_drops_partial_segment),
+	    cmocka_unit_test(test_latency_bounds),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Function symbol lookup in ELF files (libelf), giving the file offsets
+ * uprobes are attached at. Files are untrusted: tables are checked against
+ * the file size before libelf reads them.
+ */
+#ifndef ELF_SYMBOLS_H
+#define ELF_SYMBOLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct elf_symbol {
+	const char *name; /* in: exact name, without version ("SSL_write") */
+	uint64_t offset;  /* out: file offset of the function's first byte */
+	uint64_t size;	  /* out: st_size */
+	bool found;	  /* out */
+};
+
+/*
+ * Look up the N function symbols of SYMS in .dynsym and .symtab of the
+ * 64-bit ELF file PATH. Only defined STT_FUNC symbols count (GNU ifuncs are
+ * resolvers, not the function, so they are ignored); a version suffix
+ * ("@@OPENSSL_3.0.0", "@OPENSSL_1_1_0") is not part of the name. When a name
+ * is defined several times, the default version of a global symbol wins.
+ *
+ * Returns the number of symbols found (>= 0), -ENOENT (and other open
+ * errors) when the file cannot be opened, -ENOEXEC when it is not a 64-bit
+ * ELF file or is corrupt, -ENOMEM.
+ */
+int elf_find_symbols(const char *path, struct elf_symbol *syms, size_t n);
+
+#define ELF_HAS_SYMTAB (1 << 0) /* .symtab: all symbols, absent when stripped */
+#define ELF_HAS_DYNSYM (1 << 1) /* .dynsym: exported symbols only */
+
+/*
+ * Which symbol tables PATH has: a mask of ELF_HAS_*, 0 when it has none (a
+ * stripped static binary), or a negative errno as elf_find_symbols().
+ */
+int elf_has_symbol_tables(const char *path);
+
+#endif /* ELF_SYMBOLS_H */

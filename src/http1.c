@@ -1,0 +1,791 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * HTTP/1 exchange tracking for one client-side TLS connection, on top of
+ * llhttp. See http1.h for the contract.
+ *
+ * Each direction has its own llhttp parser. The parsers pause (return
+ * HPE_PAUSED) at every message begin and at every end of head, so that all
+ * decisions that need the exact stream position (head size, body kind) are
+ * taken here, outside of llhttp, and errors are handled in one place.
+ *
+ * Requests are queued when their head is complete (not when their body is):
+ * a server may answer before the body is sent (100-continue, early 4xx), and
+ * the answer must find its request. Responses are matched in FIFO order.
+ *
+ * Bytes the kernel did not copy (holes) are fed as zeros: inside a body whose
+ * length llhttp knows, it skips them without looking at them, anywhere else
+ * they make it fail, which is what a hole there deserves.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llhttp.h>
+
+#include "http1.h"
+
+/* "PRI * HTTP/2.0": the first bytes of the HTTP/2 client connection preface. */
+#define H2_PREFACE     "PRI * HTTP/2.0"
+#define H2_PREFACE_LEN (sizeof(H2_PREFACE) - 1)
+
+/* Longest method token accepted as the start of a request when resyncing. */
+#define RESYNC_TOKEN_MAX 20
+
+/* Returned by the feeding helpers when the rest of the direction's stream is a
+ * body delimited by the connection close: nothing more is parsed. */
+#define RUN_STOP 1
+
+/* Holes are fed from here; llhttp does not read body bytes it skips. */
+static const char zeros[64 * 1024];
+
+/* A request whose head was parsed and that waits for its response. */
+struct h1_req {
+	uint64_t start_ns;
+	uint16_t target_len;
+	uint16_t host_len;
+	uint8_t method;
+	bool target_truncated;
+	char target[HTTP1_TARGET_MAX + 1];
+	char host[HTTP1_HOST_MAX + 1];
+};
+
+/* What the bytes being parsed are, as far as skipping them goes. */
+enum h1_body {
+	BODY_NONE,   /* head, chunk framing, trailers: every byte matters */
+	BODY_LENGTH, /* Content-Length body, parser.content_length bytes left */
+	BODY_CHUNK,  /* chunk data, parser.content_length bytes left */
+	BODY_EOF,    /* response body delimited by the close: not parsed */
+};
+
+enum h1_pause {
+	PAUSE_NONE,
+	PAUSE_BEGIN,   /* on_message_begin: error_pos is the message's first byte */
+	PAUSE_HEADERS, /* on_headers_complete: error_pos is right after the head */
+};
+
+enum h1_state {
+	ST_HTTP,   /* parsing */
+	ST_RESYNC, /* after an error: waiting for a write that starts a request */
+	ST_DEAD,   /* not HTTP/1 (HTTP/2, upgraded, tunnelled): ignore everything */
+	ST_CLOSED, /* http1_conn_close() was called */
+};
+
+struct h1_dir {
+	llhttp_t parser;
+	struct http1_conn *conn;
+	uint64_t off;	     /* stream offset of the next byte expected */
+	uint64_t head_start; /* stream offset of the current message's first byte */
+	uint64_t last_ts;    /* ts of the last event that carried new bytes */
+	enum h1_body body;
+	enum h1_pause pause;
+	bool in_head; /* between message begin and end of head */
+};
+
+struct http1_conn {
+	struct h1_dir dir[2];
+	http1_call_cb cb;
+	void *ctx;
+	struct http1_stats *stats;
+	struct http1_stats own_stats; /* used when the caller passes none */
+	enum h1_state state;
+	uint64_t now; /* ts of the event being parsed */
+
+	/* Response being parsed. */
+	int status;
+	bool rx_final; /* it is a final (not 1xx) response */
+	bool rx_bound; /* it answers pend[pend_head] */
+
+	/* Request being parsed, and its Host header. */
+	struct h1_req cur;
+	char field[4];
+	uint32_t field_len; /* saturates at sizeof(field) + 1 */
+	uint32_t host_ws;   /* whitespace seen after the last Host value byte */
+	bool in_host;
+	bool host_seen;
+	bool host_dup;
+	bool host_long;
+
+	/* Requests waiting for their response, oldest at pend_head. */
+	unsigned int pend_head;
+	unsigned int pend_count;
+	struct h1_req pend[HTTP1_PENDING_MAX];
+};
+
+static struct h1_dir *dir_of(llhttp_t *p)
+{
+	return p->data;
+}
+
+static bool is_tx(const struct h1_dir *d)
+{
+	return d == &d->conn->dir[HTTP1_TX];
+}
+
+static bool is_ws(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+static bool is_alpha(char ch)
+{
+	return (unsigned char)((ch | 0x20) - 'a') < 26;
+}
+
+static bool is_scheme_char(char ch)
+{
+	return is_alpha(ch) || (ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.';
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
+}
+
+/* ---- pending requests ---------------------------------------------------- */
+
+static struct h1_req *pend_front(struct http1_conn *c)
+{
+	return c->pend_count ? &c->pend[c->pend_head] : NULL;
+}
+
+static void pend_pop(struct http1_conn *c)
+{
+	if (!c->pend_count)
+		return;
+	c->pend_head = (c->pend_head + 1) % HTTP1_PENDING_MAX;
+	c->pend_count--;
+}
+
+static void pend_drop_all(struct http1_conn *c)
+{
+	c->stats->unanswered += c->pend_count;
+	c->pend_head = 0;
+	c->pend_count = 0;
+	c->rx_bound = false;
+}
+
+static void pend_push(struct http1_conn *c, const struct h1_req *req)
+{
+	if (c->pend_count == HTTP1_PENDING_MAX) {
+		/* The response being parsed, if any, answered the dropped one. */
+		c->rx_bound = false;
+		c->stats->unanswered++;
+		pend_pop(c);
+	}
+	c->pend[(c->pend_head + c->pend_count) % HTTP1_PENDING_MAX] = *req;
+	c->pend_count++;
+}
+
+static void report(struct http1_conn *c, const struct h1_req *req, int status, uint64_t end_ns)
+{
+	struct http1_call call = {
+	    .method = req->method <= HTTP_FLUSH ? llhttp_method_name(req->method) : "",
+	    .host = req->host,
+	    .target = req->target,
+	    .target_truncated = req->target_truncated,
+	    .status = status,
+	    .start_ns = req->start_ns,
+	    .end_ns = end_ns,
+	};
+
+	if (c->cb)
+		c->cb(&call, c->ctx);
+}
+
+/* ---- request head --------------------------------------------------------- */
+
+static void req_begin(struct http1_conn *c)
+{
+	c->cur.start_ns = c->now;
+	c->cur.target_len = 0;
+	c->cur.host_len = 0;
+	c->cur.target_truncated = false;
+	c->field_len = 0;
+	c->host_ws = 0;
+	c->in_host = false;
+	c->host_seen = false;
+	c->host_dup = false;
+	c->host_long = false;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+	struct h1_req *req = &dir_of(p)->conn->cur;
+	size_t room = HTTP1_TARGET_MAX - req->target_len;
+
+	if (len > room) {
+		req->target_truncated = true;
+		len = room;
+	}
+	memcpy(req->target + req->target_len, at, len);
+	req->target_len += len;
+	return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+	struct http1_conn *c = dir_of(p)->conn;
+	size_t max = sizeof(c->field);
+
+	if (c->field_len < max)
+		memcpy(c->field + c->field_len, at,
+		       len < max - c->field_len ? len : max - c->field_len);
+	/* Only whether the name is longer than "host" matters: saturate. */
+	c->field_len = len > max || c->field_len + len > max ? max + 1 : c->field_len + len;
+	return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+	struct http1_conn *c = dir_of(p)->conn;
+
+	c->in_host = c->field_len == 4 && strncasecmp(c->field, "host", 4) == 0;
+	c->field_len = 0;
+	if (c->in_host) {
+		/* RFC 9112 3.2: a request with two Host fields is invalid. */
+		c->host_dup |= c->host_seen;
+		c->host_seen = true;
+		c->cur.host_len = 0;
+		c->host_ws = 0;
+	}
+	return 0;
+}
+
+/*
+ * Append Host value bytes, leaving out leading and trailing whitespace.
+ * Whitespace is written tentatively past host_len and only counted once a
+ * non-whitespace byte follows it, so trailing whitespace never overflows.
+ */
+static void host_append(struct http1_conn *c, const char *at, size_t len)
+{
+	struct h1_req *req = &c->cur;
+	size_t i;
+
+	for (i = 0; i < len && !c->host_long; i++) {
+		if (is_ws(at[i])) {
+			if (!req->host_len)
+				continue;
+			if (req->host_len + c->host_ws < HTTP1_HOST_MAX)
+				req->host[req->host_len + c->host_ws] = at[i];
+			c->host_ws++;
+			continue;
+		}
+		if (req->host_len + c->host_ws >= HTTP1_HOST_MAX) {
+			c->host_long = true;
+			break;
+		}
+		req->host_len += c->host_ws;
+		c->host_ws = 0;
+		req->host[req->host_len++] = at[i];
+	}
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct http1_conn *c = dir_of(p)->conn;
+
+	if (c->in_host)
+		host_append(c, at, len);
+	return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+	dir_of(p)->conn->in_host = false;
+	return 0;
+}
+
+/*
+ * An absolute-form target (scheme://authority/path) names the host itself and
+ * a server must ignore Host then (RFC 9112 3.2.2): report the authority as
+ * host (without userinfo, which may hold credentials) and the rest as target.
+ */
+static int split_absolute(struct h1_req *req)
+{
+	char *t = req->target;
+	size_t n = req->target_len, i = 0, a, e, k, rest;
+
+	if (!n || !is_alpha(t[0]))
+		return 0;
+	while (i < n && is_scheme_char(t[i]))
+		i++;
+	if (n - i < 3 || memcmp(t + i, "://", 3) != 0)
+		return 0;
+	a = i + 3;
+	for (e = a; e < n && t[e] != '/' && t[e] != '?' && t[e] != '#'; e++)
+		;
+	/* The authority was cut: it is far longer than any host. */
+	if (e == n && req->target_truncated)
+		return -EPROTO;
+	for (k = a; k < e; k++)
+		if (t[k] == '@')
+			a = k + 1;
+	if (e - a > HTTP1_HOST_MAX)
+		return -EPROTO;
+	memcpy(req->host, t + a, e - a);
+	req->host_len = e - a;
+
+	/* e >= 4, so the path plus a leading '/' still fits. */
+	rest = n - e;
+	if (rest && t[e] == '/') {
+		memmove(t, t + e, rest);
+		req->target_len = rest;
+	} else {
+		memmove(t + 1, t + e, rest);
+		t[0] = '/';
+		req->target_len = rest + 1;
+	}
+	return 0;
+}
+
+/* ---- body kind ------------------------------------------------------------ */
+
+/* What llhttp__after_headers_complete() will make of the body, so that the
+ * known-length cases can be reported by skip_until() right away. */
+static enum h1_body body_after_head(const llhttp_t *p)
+{
+	bool has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
+
+	if (p->upgrade && (p->method == HTTP_CONNECT || (p->flags & F_SKIPBODY) || !has_body))
+		return BODY_NONE;
+	if (p->flags & (F_SKIPBODY | F_CHUNKED))
+		return BODY_NONE; /* chunk data is known at on_chunk_header */
+	if (p->flags & F_TRANSFER_ENCODING)
+		return p->type == HTTP_REQUEST ? BODY_NONE : BODY_EOF;
+	if (!(p->flags & F_CONTENT_LENGTH))
+		return llhttp_message_needs_eof(p) ? BODY_EOF : BODY_NONE;
+	return p->content_length ? BODY_LENGTH : BODY_NONE;
+}
+
+/* ---- end of heads ----------------------------------------------------------- */
+
+static int req_head_done(struct h1_dir *d)
+{
+	struct http1_conn *c = d->conn;
+	struct h1_req *req = &c->cur;
+	int err;
+
+	if (d->parser.method == HTTP_PRI)
+		return -EPROTONOSUPPORT;
+	if (c->host_dup || c->host_long)
+		return -EPROTO;
+	req->method = d->parser.method;
+	err = split_absolute(req);
+	if (err)
+		return err;
+	req->target[req->target_len] = '\0';
+	req->host[req->host_len] = '\0';
+	pend_push(c, req);
+	d->body = body_after_head(&d->parser);
+	return 0;
+}
+
+static int resp_head_done(struct h1_dir *d)
+{
+	struct http1_conn *c = d->conn;
+	struct h1_req *front = pend_front(c);
+	int status = d->parser.status_code;
+
+	if (status < 100)
+		return -EPROTO;
+	/* The connection stops being HTTP right after this head. */
+	if (status == 101 || (front && front->method == HTTP_CONNECT && status / 100 == 2)) {
+		if (front) {
+			report(c, front, status, c->now);
+			pend_pop(c);
+		}
+		return -EPROTONOSUPPORT;
+	}
+	c->status = status;
+	if (status < 200) {
+		/* Interim: the final response follows, for the same request. */
+		c->rx_final = false;
+		d->parser.flags |= F_SKIPBODY;
+	} else {
+		c->rx_final = true;
+		c->rx_bound = front != NULL;
+		/* llhttp does not know the request; 304 may carry Content-Length. */
+		if ((front && front->method == HTTP_HEAD) || status == 204 || status == 304)
+			d->parser.flags |= F_SKIPBODY;
+	}
+	d->body = body_after_head(&d->parser);
+	return d->body == BODY_EOF ? RUN_STOP : 0;
+}
+
+/* ---- llhttp callbacks common to both directions --------------------------- */
+
+static int on_message_begin(llhttp_t *p)
+{
+	dir_of(p)->pause = PAUSE_BEGIN;
+	return HPE_PAUSED;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+	dir_of(p)->pause = PAUSE_HEADERS;
+	return HPE_PAUSED;
+}
+
+static int on_chunk_header(llhttp_t *p)
+{
+	/* content_length holds the chunk size from here to on_chunk_complete. */
+	dir_of(p)->body = p->content_length ? BODY_CHUNK : BODY_NONE;
+	return 0;
+}
+
+static int on_chunk_complete(llhttp_t *p)
+{
+	dir_of(p)->body = BODY_NONE;
+	return 0;
+}
+
+static int on_req_complete(llhttp_t *p)
+{
+	dir_of(p)->body = BODY_NONE;
+	return 0;
+}
+
+static int on_resp_complete(llhttp_t *p)
+{
+	struct h1_dir *d = dir_of(p);
+	struct http1_conn *c = d->conn;
+
+	d->body = BODY_NONE;
+	if (!c->rx_final)
+		return 0;
+	c->rx_final = false;
+	if (c->rx_bound) {
+		c->rx_bound = false;
+		report(c, pend_front(c), c->status, c->now);
+		pend_pop(c);
+	}
+	return 0;
+}
+
+static const llhttp_settings_t req_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_message_complete = on_req_complete,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value_complete = on_header_value_complete,
+    .on_chunk_header = on_chunk_header,
+    .on_chunk_complete = on_chunk_complete,
+};
+
+static const llhttp_settings_t resp_settings = {
+    .on_message_begin = on_message_begin,
+    .on_headers_complete = on_headers_complete,
+    .on_message_complete = on_resp_complete,
+    .on_chunk_header = on_chunk_header,
+    .on_chunk_complete = on_chunk_complete,
+};
+
+/* ---- feeding a parser ----------------------------------------------------- */
+
+static void dir_reset(struct h1_dir *d)
+{
+	llhttp_reset(&d->parser);
+	d->body = BODY_NONE;
+	d->pause = PAUSE_NONE;
+	d->in_head = false;
+}
+
+static int on_pause(struct h1_dir *d, uint64_t pos)
+{
+	enum h1_pause why = d->pause;
+	int ret = 0;
+
+	d->pause = PAUSE_NONE;
+	if (why == PAUSE_BEGIN) {
+		d->head_start = pos;
+		d->in_head = true;
+		if (is_tx(d))
+			req_begin(d->conn);
+	} else if (why == PAUSE_HEADERS) {
+		d->in_head = false;
+		if (pos - d->head_start > HTTP1_HEAD_MAX)
+			return -EPROTO;
+		ret = is_tx(d) ? req_head_done(d) : resp_head_done(d);
+	} else {
+		return -EPROTO; /* a pause we did not ask for */
+	}
+	/* A close-delimited body is not parsed: the parser stays paused. */
+	if (ret == 0)
+		llhttp_resume(&d->parser);
+	return ret;
+}
+
+/*
+ * Run the parser over buf[0..n), which is the stream at offset @base.
+ * Returns 0, RUN_STOP, -EPROTO or -EPROTONOSUPPORT.
+ */
+static int dir_exec(struct h1_dir *d, const char *buf, size_t n, uint64_t base)
+{
+	const char *p = buf, *end = buf + n;
+	llhttp_errno_t err;
+	int ret;
+
+	if (d->body == BODY_EOF)
+		return RUN_STOP;
+	for (;;) {
+		err = llhttp_execute(&d->parser, p, end - p);
+		if (err == HPE_OK)
+			break;
+		if (err == HPE_PAUSED_H2_UPGRADE)
+			return -EPROTONOSUPPORT;
+		if (err != HPE_PAUSED && !(err == HPE_PAUSED_UPGRADE && is_tx(d)))
+			return -EPROTO;
+		p = llhttp_get_error_pos(&d->parser);
+		if (p < buf || p > end)
+			return -EPROTO;
+		if (err == HPE_PAUSED_UPGRADE) {
+			/*
+			 * CONNECT or Upgrade request: the response decides
+			 * whether the connection switches; parse on meanwhile,
+			 * the client must wait for it before switching.
+			 */
+			llhttp_resume_after_upgrade(&d->parser);
+			continue;
+		}
+		ret = on_pause(d, base + (p - buf));
+		if (ret)
+			return ret;
+	}
+	if (d->in_head && base + n - d->head_start > HTTP1_HEAD_MAX)
+		return -EPROTO;
+	return 0;
+}
+
+static int feed_hole(struct h1_dir *d, uint64_t base, uint64_t n)
+{
+	int ret = 0;
+
+	while (n && !ret) {
+		size_t k = n < sizeof(zeros) ? n : sizeof(zeros);
+
+		ret = dir_exec(d, zeros, k, base);
+		base += k;
+		n -= k;
+	}
+	return ret;
+}
+
+/* ---- connection state ------------------------------------------------------ */
+
+static void enter_resync(struct http1_conn *c)
+{
+	c->state = ST_RESYNC;
+	c->stats->malformed++;
+	pend_drop_all(c);
+	c->rx_final = false;
+}
+
+static void leave_resync(struct http1_conn *c)
+{
+	dir_reset(&c->dir[HTTP1_TX]);
+	dir_reset(&c->dir[HTTP1_RX]);
+	c->rx_final = false;
+	c->rx_bound = false;
+	c->state = ST_HTTP;
+}
+
+static void go_dead(struct http1_conn *c)
+{
+	c->state = ST_DEAD;
+	c->stats->not_http1++;
+	pend_drop_all(c);
+}
+
+/* The stream broke with @err: account for it and change state. */
+static int fail(struct http1_conn *c, int err)
+{
+	if (err == -EPROTONOSUPPORT)
+		go_dead(c);
+	else
+		enter_resync(c);
+	return err;
+}
+
+/* An upper-case token of 1..RESYNC_TOKEN_MAX letters and a space. */
+static bool looks_like_request(const uint8_t *s, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n && i <= RESYNC_TOKEN_MAX && s[i] >= 'A' && s[i] <= 'Z'; i++)
+		;
+	return i >= 1 && i <= RESYNC_TOKEN_MAX && i < n && s[i] == ' ';
+}
+
+/* The new part of an event: @pre hole bytes, @dlen copied, @post hole bytes. */
+struct h1_seg {
+	uint64_t start;
+	uint64_t pre;
+	const uint8_t *data;
+	uint64_t dlen;
+	uint64_t post;
+};
+
+/* Drop the first @old bytes of the event (already seen). */
+static void seg_trim(struct h1_seg *s, uint64_t old)
+{
+	uint64_t k;
+
+	s->start += old;
+	k = old < s->pre ? old : s->pre;
+	s->pre -= k;
+	old -= k;
+	k = old < s->dlen ? old : s->dlen;
+	if (k) /* data may be NULL when nothing was copied */
+		s->data += k;
+	s->dlen -= k;
+	old -= k;
+	s->post -= old;
+}
+
+static int parse_seg(struct h1_dir *d, const struct h1_seg *s)
+{
+	int ret;
+
+	ret = feed_hole(d, s->start, s->pre);
+	if (!ret && s->dlen)
+		ret = dir_exec(d, (const char *)s->data, s->dlen, s->start + s->pre);
+	if (!ret)
+		ret = feed_hole(d, s->start + s->pre + s->dlen, s->post);
+	return ret == RUN_STOP ? 0 : ret;
+}
+
+/* ---- API ------------------------------------------------------------------ */
+
+struct http1_conn *http1_conn_new(http1_call_cb cb, void *ctx, struct http1_stats *stats)
+{
+	struct http1_conn *c = calloc(1, sizeof(*c));
+	int i;
+
+	if (!c)
+		return NULL;
+	c->cb = cb;
+	c->ctx = ctx;
+	c->stats = stats ? stats : &c->own_stats;
+	for (i = 0; i < 2; i++) {
+		struct h1_dir *d = &c->dir[i];
+
+		llhttp_init(&d->parser, i == HTTP1_TX ? HTTP_REQUEST : HTTP_RESPONSE,
+			    i == HTTP1_TX ? &req_settings : &resp_settings);
+		d->parser.data = d;
+		d->conn = c;
+		/* Strict parsing: leniency is how request smuggling starts. */
+		llhttp_set_lenient_headers(&d->parser, 0);
+		llhttp_set_lenient_chunked_length(&d->parser, 0);
+		llhttp_set_lenient_keep_alive(&d->parser, 0);
+		llhttp_set_lenient_transfer_encoding(&d->parser, 0);
+	}
+	return c;
+}
+
+void http1_conn_free(struct http1_conn *c)
+{
+	free(c);
+}
+
+int http1_conn_feed(struct http1_conn *c, enum http1_dir dir, uint64_t ts_ns, uint64_t stream_off,
+		    uint32_t len, uint32_t skip, const uint8_t *data, uint32_t data_len)
+{
+	struct h1_seg s;
+	struct h1_dir *d;
+	int ret = 0, err;
+
+	if (!c || (dir != HTTP1_TX && dir != HTTP1_RX))
+		return -EINVAL;
+	if (c->state == ST_DEAD)
+		return -EPROTONOSUPPORT;
+	if (c->state == ST_CLOSED)
+		return 0;
+	d = &c->dir[dir];
+
+	/* Never trust the event's own accounting. */
+	if (skip > len)
+		skip = len;
+	if (!data || data_len > len - skip)
+		data_len = data ? len - skip : 0;
+	if (stream_off + len < stream_off)
+		return c->state == ST_HTTP ? fail(c, -EPROTO) : 0;
+	if (stream_off + len <= d->off)
+		return 0; /* seen already (or empty) */
+	if (stream_off > d->off) {
+		/* Lost events: what follows cannot be parsed. */
+		if (c->state == ST_HTTP)
+			ret = fail(c, -EPROTO);
+		d->off = stream_off;
+	}
+
+	s = (struct h1_seg){
+	    .start = stream_off,
+	    .pre = skip,
+	    .data = data,
+	    .dlen = data_len,
+	    .post = len - skip - data_len,
+	};
+	seg_trim(&s, d->off - stream_off);
+	d->off = stream_off + len;
+	d->last_ts = ts_ns;
+	c->now = ts_ns;
+
+	if (c->state == ST_RESYNC) {
+		if (dir != HTTP1_TX || s.pre || !looks_like_request(s.data, s.dlen))
+			return ret;
+		leave_resync(c);
+	}
+	if (dir == HTTP1_TX && s.start == 0 && !s.pre && s.dlen >= H2_PREFACE_LEN &&
+	    memcmp(s.data, H2_PREFACE, H2_PREFACE_LEN) == 0)
+		return fail(c, -EPROTONOSUPPORT);
+
+	if (d->body == BODY_EOF)
+		return ret; /* more of a close-delimited body */
+	err = parse_seg(d, &s);
+	return err < 0 ? fail(c, err) : ret;
+}
+
+void http1_conn_close(struct http1_conn *c, uint64_t ts_ns)
+{
+	struct h1_dir *rx;
+
+	(void)ts_ns; /* the body ended with the last read, not with the close */
+	/* A dead connection stays dead: feeds keep saying so. */
+	if (!c || c->state == ST_CLOSED || c->state == ST_DEAD)
+		return;
+	rx = &c->dir[HTTP1_RX];
+	/* A body delimited by the close ends here; so does one cut short by
+	 * it: the spec counts the last response byte seen as the end. */
+	if (c->state == ST_HTTP && c->rx_final && c->rx_bound) {
+		report(c, pend_front(c), c->status, rx->last_ts);
+		pend_pop(c);
+		c->rx_bound = false;
+	}
+	pend_drop_all(c);
+	c->state = ST_CLOSED;
+}
+
+uint64_t http1_conn_skip_until(const struct http1_conn *c, enum http1_dir dir)
+{
+	const struct h1_dir *d;
+
+	if (!c || (dir != HTTP1_TX && dir != HTTP1_RX))
+		return 0;
+	if (c->state == ST_DEAD || c->state == ST_CLOSED)
+		return UINT64_MAX;
+	if (c->state != ST_HTTP)
+		return 0;
+	d = &c->dir[dir];
+	switch (d->body) {
+	case BODY_LENGTH:
+	case BODY_CHUNK:
+		return d->parser.content_length ? sat_add(d->off, d->parser.content_length) : 0;
+	case BODY_EOF:
+		return UINT64_MAX;
+	default:
+		return 0;
+	}
+}

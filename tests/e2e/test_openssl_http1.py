@@ -136,6 +136,12 @@ def test_request_split_over_writes(daemon, orchestrator, tls_server):
     orchestrator.expect_calls([("GET", "/hello/split")], tls_server.host)
 
 
+def test_request_split_inside_method(daemon, orchestrator, tls_server):
+    r = py_client("raw", tls_server.port, "split-midword").check()
+    assert "(200, 13)" in r.stdout, r.stdout
+    orchestrator.expect_calls([("GET", "/hello/midword")], tls_server.host)
+
+
 def test_pipelined_requests(daemon, orchestrator, tls_server):
     r = py_client("raw", tls_server.port, "pipeline").check()
     assert r.stdout.count("(200, 13)") == 3, r.stdout

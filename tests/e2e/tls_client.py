@@ -158,6 +158,13 @@ def raw(port, mode):
             s.sendall(piece)
             time.sleep(0.02)
         print(read_response(s.makefile("rb")))
+    elif mode == "split-midword":
+        # Cut anywhere, even inside the method: the kernel must still see a client.
+        for piece in (b"GE", b"T /hel", b"lo/midword HT", b"TP/1.1\r\nHo",
+                      b"st: " + host + b"\r\n\r", b"\n"):
+            s.sendall(piece)
+            time.sleep(0.02)
+        print(read_response(s.makefile("rb")))
     elif mode == "pipeline":
         reqs = b"".join(b"GET /hello/p%d HTTP/1.1\r\nHost: %s\r\n\r\n" % (i, host) for i in range(3))
         s.sendall(reqs)

@@ -5,7 +5,8 @@
 #
 #   make          build build/metrist-orchestrator-ebpf-plugin
 #   make run      install missing build deps, build, run with the default endpoint
-#   make test     install missing deps, build, run unit, fuzz (short) and e2e tests
+#   make test     install missing deps, build, run unit, fuzz (short) and e2e tests,
+#                 then unit and e2e again against an ASan/UBSan build
 #   make check-asan  unit and e2e tests against an ASan/UBSan build
 #   make fuzz     longer fuzz run (FUZZ_SECONDS per target)
 
@@ -107,15 +108,17 @@ fuzz-short fuzz: $(FUZZ_BINS)
 
 e2e: $(BUILD)/$(NAME)
 	@scripts/mount-bpf.sh
-	DAEMON=$(abspath $(BUILD)/$(NAME)) /usr/bin/python3 -m pytest -v -p no:cacheprovider tests/e2e
+	$(E2E_ENV) DAEMON=$(abspath $(BUILD)/$(NAME)) /usr/bin/python3 -m pytest -v -p no:cacheprovider tests/e2e
 
 test: test-deps
 	$(MAKE) all unit
 	$(MAKE) fuzz-short
 	$(MAKE) e2e
+	$(MAKE) check-asan
 
 check-asan: test-deps
-	$(MAKE) BUILD=build-asan SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" all unit e2e
+	$(MAKE) BUILD=build-asan SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+		E2E_ENV="E2E_SANITIZED=1" all unit e2e
 
 run: deps
 	$(MAKE) all

@@ -1,27 +1,41 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Attaching the BPF programs to one TLS library file as uprobes.
+ * Attaching the BPF programs to a TLS library file as uprobes.
+ *
+ * Two kinds of probe sets per file:
+ * - markers (SSL_set_connect_state/SSL_set_accept_state) for all processes:
+ *   called once per connection, they tell clients from servers;
+ * - data probes (SSL_write/SSL_read(_ex), SSL_shutdown/SSL_free) for one
+ *   process: a uprobe scoped to a pid costs other processes nothing, so TLS
+ *   servers do not pay for a tracer of outgoing calls.
  */
 #ifndef ATTACH_H
 #define ATTACH_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
-#include "discovery.h"
+#include <linux/types.h>
+#include "bpf/tls_trace.h"
 
 struct tls_trace;
 struct bpf_link;
 
-/* Entry + return probes on 4 data functions, entry probes on 2 end functions. */
-#define ATTACH_MAX_LINKS 12
-
 /*
- * How uprobes are attached. uprobe_multi links (Linux 6.6+) are detached
- * without holding the global lock that serialises perf-event uprobe detach,
- * each of which waits for an RCU grace period (0.1-0.2 s measured on 6.18).
+ * How uprobes are attached. uprobe_multi links (Linux 6.6+) take one fd for
+ * many functions and detach without the global lock that serialises
+ * perf-event uprobe detach (each waits for an RCU grace period, 0.1-0.2 s
+ * measured on 6.18).
  */
 enum attach_mode {
 	ATTACH_PERF_EVENT,   /* one perf event per probe, any kernel */
 	ATTACH_UPROBE_MULTI, /* BPF_TRACE_UPROBE_MULTI links */
+};
+
+/* Where the probed functions are in one file (file offsets). */
+struct tls_file_syms {
+	uint64_t offset[TLS_FN_COUNT];
+	bool found[TLS_FN_COUNT];
 };
 
 /* One attached probe: a libbpf link, or the fd of a link we made ourselves. */
@@ -30,12 +44,12 @@ struct probe_link {
 	int fd;
 };
 
-struct attached_lib {
-	struct tls_lib lib;
-	pid_t pid; /* -1: every process that maps the file */
-	struct probe_link links[ATTACH_MAX_LINKS];
+/* Perf mode needs one link per function and direction. */
+#define PROBE_SET_MAX (2 * TLS_FN_COUNT)
+
+struct probe_set {
+	struct probe_link links[PROBE_SET_MAX];
 	int nlinks;
-	char functions[128]; /* attached function names, for the log */
 };
 
 /*
@@ -46,19 +60,31 @@ enum attach_mode attach_prepare(struct tls_trace *skel, bool force_perf_event);
 const char *attach_mode_name(enum attach_mode mode);
 
 /*
- * Find the OpenSSL functions in lib's symbols and attach every program that
- * has its function. Fails with -ENOENT when SSL_write or SSL_read is missing
- * (not an OpenSSL we can trace) and with the libbpf error when attaching fails.
+ * Find the OpenSSL functions in a file. -ENOENT when SSL_write or SSL_read
+ * is missing (not an OpenSSL we can trace), -ENOEXEC when not ELF.
  */
-int attach_tls_lib(struct tls_trace *skel, const struct tls_lib *lib, pid_t pid,
-		   struct attached_lib *out);
-void detach_tls_lib(struct attached_lib *a);
+int tls_file_resolve(const char *path, struct tls_file_syms *syms);
+
+/* "SSL_write,SSL_read,..." for the log. */
+void tls_file_describe(const struct tls_file_syms *syms, char *buf, size_t size);
+
+/* Data probes for one process (pid > 0), or for all (pid -1). */
+int attach_data_probes(struct tls_trace *skel, const char *path, const struct tls_file_syms *syms,
+		       pid_t pid, struct probe_set *out);
+
+/* Client/server markers, for all processes. 0 links when the file has none. */
+int attach_marker_probes(struct tls_trace *skel, const char *path, const struct tls_file_syms *syms,
+			 struct probe_set *out);
+
+/* Detach now, in this thread (may block ~0.1 s per link on some kernels). */
+void probe_set_detach(struct probe_set *set);
 
 /*
- * Detach many libraries at once. Each uprobe detach waits for an RCU grace
- * period (~0.1-0.2 s measured on 6.18), so one by one they take seconds;
- * done from parallel threads the waits overlap.
+ * Detach in the background: detaching waits for RCU grace periods, which
+ * must not stall event processing. Link ownership moves to the reaper;
+ * *set is emptied. detach_reaper_drain() waits for all pending detaches.
  */
-void detach_tls_libs(struct attached_lib *libs, size_t n);
+void probe_set_detach_async(struct probe_set *set);
+void detach_reaper_drain(void);
 
 #endif /* ATTACH_H */

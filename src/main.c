@@ -16,13 +16,16 @@
 #include <sys/utsname.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include "attach.h"
 #include "config.h"
-#include "discovery.h"
 #include "forward.h"
 #include "kernel_check.h"
 #include "log.h"
+#include "proc_watch.h"
 #include "session.h"
+#include "targets.h"
 #include "wire.h"
 #include "tls_trace.skel.h"
 
@@ -37,7 +40,9 @@
 /* Events are submitted without waking us; we drain on this period, or
  * earlier when a quarter of the ring is filled (the kernel wakes us then). */
 #define POLL_PERIOD_MS	10
-#define HOUSEKEEPING_NS (1000ull * 1000000)
+#define HOUSEKEEPING_NS (100ull * 1000000)
+/* How long a process seen only serving TLS keeps its data probes. */
+#define DISARM_DELAY_NS (1000ull * 1000000)
 #define SESSION_IDLE_NS (30ull * 1000000000)
 #define STATS_PERIOD_NS (60ull * 1000000000)
 
@@ -49,9 +54,11 @@ struct daemon {
 	struct ring_buffer *rb;
 	struct session_table *sessions;
 	struct forwarder *forwarder;
-	struct attached_lib *attached;
-	size_t nattached;
+	struct targets *targets;
+	struct proc_watch *watch;
+	int epfd;
 	int skip_fd;
+	bool per_process;
 	uint64_t calls, malformed, bad_records;
 	struct log_ratelimit malformed_log;
 };
@@ -59,7 +66,7 @@ struct daemon {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: %s [--version] [--help] [--verbose]\n"
+		"Usage: %s [--version] [--help] [--verbose] [--per-process-probes]\n"
 		"\n"
 		"Reports every outgoing HTTPS call on this host (method, host, path,\n"
 		"latency) to a Metrist Orchestrator over UDP, by tracing TLS libraries\n"
@@ -67,7 +74,11 @@ static void usage(FILE *out)
 		"\n"
 		"Environment:\n"
 		"  %s=<host>:<port>   where to send calls (default %s);\n"
-		"      host is an IPv4 address, [IPv6] address or DNS name\n",
+		"      host is an IPv4 address, [IPv6] address or DNS name\n"
+		"\n"
+		"--per-process-probes  (experimental) probe data functions only in processes\n"
+		"      acting as TLS clients, so TLS servers pay nothing; a program's\n"
+		"      first call on the host can be missed\n",
 		PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV, ENDPOINT_DEFAULT);
 }
 
@@ -147,6 +158,10 @@ static int on_record(void *ctx, void *data, size_t size)
 		d->bad_records++;
 		return 0;
 	}
+	if (ev->kind == TLS_EV_ROLE) {
+		targets_on_role(d->targets, ev->tgid, ev->len);
+		return 0;
+	}
 	session_handle_event(d->sessions, ev);
 	return 0;
 }
@@ -196,40 +211,75 @@ static int load_bpf(struct daemon *d)
 	return 0;
 }
 
-static int attach_all(struct daemon *d)
+static void on_mapped(const struct proc_mapping *m, void *ctx)
 {
-	struct tls_lib_set set = {0};
-	int err = discover_tls_libs(&set, "/proc", "/etc/ld.so.cache");
+	targets_on_mapping(((struct daemon *)ctx)->targets, m);
+}
 
-	if (err) {
-		log_error("cannot scan /proc: %s", strerror(-err));
-		return err;
-	}
-	d->attached = calloc(set.n ? set.n : 1, sizeof(*d->attached));
-	if (!d->attached) {
-		tls_lib_set_free(&set);
+static void on_forked(pid_t parent, pid_t child, void *ctx)
+{
+	targets_on_fork(((struct daemon *)ctx)->targets, parent, child);
+}
+
+static void on_execed(pid_t pid, void *ctx)
+{
+	targets_on_exec(((struct daemon *)ctx)->targets, pid);
+}
+
+static void on_exited(pid_t pid, void *ctx)
+{
+	targets_on_exit(((struct daemon *)ctx)->targets, pid);
+}
+
+/*
+ * Every process mapping a TLS library gets probes: watch new mappings first,
+ * then walk the processes already running, so none falls in between.
+ */
+static int start_discovery(struct daemon *d)
+{
+	struct proc_watch_ops ops = {
+	    .mapped = on_mapped,
+	    .forked = on_forked,
+	    .execed = on_execed,
+	    .exited = on_exited,
+	    .ctx = d,
+	};
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = ring_buffer__epoll_fd(d->rb)};
+	struct targets_stats st;
+
+	d->targets = targets_new(d->skel, d->per_process, DISARM_DELAY_NS);
+	if (!d->targets)
 		return -ENOMEM;
+	d->watch = proc_watch_new(&ops);
+	if (!d->watch) {
+		log_error("cannot watch new processes (perf_event_open): %s; CAP_PERFMON needed",
+			  strerror(errno));
+		return -errno;
 	}
-	for (size_t i = 0; i < set.n; i++) {
-		struct attached_lib *a = &d->attached[d->nattached];
-
-		err = attach_tls_lib(d->skel, &set.libs[i], -1, a);
-		if (err == -ENOENT) {
-			log_info("not traced: %s (no SSL_write/SSL_read symbols)",
-				 set.libs[i].path);
-			continue;
-		}
-		if (err) {
-			log_warn("not traced: %s: %s", set.libs[i].path, strerror(-err));
-			continue;
-		}
-		log_info("attached to %s (%s)", a->lib.path, a->functions);
-		d->nattached++;
-	}
-	if (d->nattached == 0)
-		log_warn("no OpenSSL library found to trace");
-	tls_lib_set_free(&set);
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->epfd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0 ||
+	    proc_watch_add_to_epoll(d->watch, d->epfd) < 0)
+		return -errno;
+	targets_pin_ldcache(d->targets, "/etc/ld.so.cache");
+	targets_scan_proc(d->targets, "/proc");
+	proc_watch_drain(d->watch);
+	st = targets_stats(d->targets);
+	if (st.files_tls == 0)
+		log_warn("no process maps an OpenSSL library yet; waiting for one");
+	log_info("at start: %llu TLS files probed, %llu processes with their own probes",
+		 (unsigned long long)st.files_probed, (unsigned long long)st.procs_armed);
 	return 0;
+}
+
+/* Thousands of traced processes take a few descriptors each. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 static void read_kernel_stats(struct daemon *d, uint64_t out[TLS_STAT_MAX])
@@ -258,7 +308,18 @@ static void log_stats(struct daemon *d, const char *when)
 	struct session_stats s = session_table_stats(d->sessions);
 	struct forward_stats f = forwarder_stats(d->forwarder);
 
+	struct targets_stats t = targets_stats(d->targets);
+
 	read_kernel_stats(d, k);
+	log_info("targets (%s): tls_files=%llu files_probed=%llu procs_traced=%llu "
+		 "procs_server_only=%llu attaches=%llu attach_failures=%llu attach_avg_us=%llu "
+		 "attach_max_us=%llu detaches=%llu watch_lost=%llu",
+		 when, (unsigned long long)t.files_tls, (unsigned long long)t.files_probed,
+		 (unsigned long long)t.procs_armed, (unsigned long long)t.procs_server,
+		 (unsigned long long)t.attaches, (unsigned long long)t.attach_failures,
+		 (unsigned long long)(t.attaches ? t.attach_ns_total / t.attaches / 1000 : 0),
+		 (unsigned long long)t.attach_ns_max / 1000, (unsigned long long)t.detaches,
+		 (unsigned long long)proc_watch_lost(d->watch));
 	log_info("stats (%s): calls=%llu sent=%llu send_dropped=%llu malformed_calls=%llu "
 		 "events=%llu ringbuf_lost=%llu inflight_full=%llu read_faults=%llu "
 		 "connections=%llu active=%llu evicted=%llu expired=%llu http_malformed=%llu "
@@ -278,21 +339,29 @@ static void log_stats(struct daemon *d, const char *when)
 static void run_loop(struct daemon *d)
 {
 	uint64_t next_housekeeping = 0, next_stats = monotonic_ns() + STATS_PERIOD_NS;
+	uint64_t next_expiry = 0;
 
 	while (!stop_requested) {
-		int err = ring_buffer__poll(d->rb, POLL_PERIOD_MS);
+		struct epoll_event evs[16];
+		int n = epoll_wait(d->epfd, evs, 16, POLL_PERIOD_MS);
 		uint64_t now;
 
-		if (err < 0 && err != -EINTR) {
-			log_error("ring buffer: %s", strerror(-err));
+		if (n < 0 && errno != EINTR) {
+			log_error("epoll_wait: %s", strerror(errno));
 			break;
 		}
+		/* New mappings first: a new process's first call is near. */
+		proc_watch_drain(d->watch);
 		/* Records submitted without a wake-up are only seen here. */
 		ring_buffer__consume(d->rb);
 		now = monotonic_ns();
 		if (now >= next_housekeeping) {
-			session_expire(d->sessions, now, SESSION_IDLE_NS, NULL);
+			targets_tick(d->targets, now);
 			next_housekeeping = now + HOUSEKEEPING_NS;
+		}
+		if (now >= next_expiry) {
+			session_expire(d->sessions, now, SESSION_IDLE_NS, NULL);
+			next_expiry = now + 1000000000ull;
 		}
 		if (now >= next_stats) {
 			log_stats(d, "periodic");
@@ -303,15 +372,17 @@ static void run_loop(struct daemon *d)
 
 static void cleanup(struct daemon *d)
 {
-	detach_tls_libs(d->attached, d->nattached);
-	free(d->attached);
+	targets_free(d->targets);
+	proc_watch_free(d->watch);
+	if (d->epfd >= 0)
+		close(d->epfd);
 	ring_buffer__free(d->rb);
 	session_table_free(d->sessions);
 	forwarder_free(d->forwarder);
 	tls_trace__destroy(d->skel);
 }
 
-static int parse_args(int argc, char **argv)
+static int parse_args(int argc, char **argv, struct daemon *d)
 {
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--version")) {
@@ -321,6 +392,10 @@ static int parse_args(int argc, char **argv)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
+		}
+		if (!strcmp(argv[i], "--per-process-probes")) {
+			d->per_process = true;
+			continue;
 		}
 		if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) {
 			log_set_level(LOG_DEBUG);
@@ -335,11 +410,12 @@ static int parse_args(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct daemon d = {.skip_fd = -1, .malformed_log = {.interval_ns = 10ull * 1000000000}};
+	struct daemon d = {
+	    .skip_fd = -1, .epfd = -1, .malformed_log = {.interval_ns = 10ull * 1000000000}};
 	struct session_ops ops = {.call = on_call, .set_skip = on_set_skip, .ctx = &d};
 	const char *value = getenv(ENDPOINT_ENV);
 	char endpoint_text[300];
-	int ret = parse_args(argc, argv), err;
+	int ret = parse_args(argc, argv, &d), err;
 
 	if (ret >= 0)
 		return ret;
@@ -372,15 +448,16 @@ int main(int argc, char **argv)
 	err = load_bpf(&d);
 	if (err)
 		goto cleanup;
-	err = attach_all(&d);
+	raise_fd_limit();
+	err = start_discovery(&d);
 	if (err)
 		goto cleanup;
-	log_info("ready: tracing %zu TLS librar%s", d.nattached, d.nattached == 1 ? "y" : "ies");
+	log_info("ready: watching processes for TLS libraries");
 
 	run_loop(&d);
 
 	/* Detach first so nothing new arrives, then forward what is complete. */
-	detach_tls_libs(d.attached, d.nattached);
+	targets_detach_all(d.targets);
 	ring_buffer__consume(d.rb);
 	log_stats(&d, "exit");
 	ret = 0;

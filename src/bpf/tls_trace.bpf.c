@@ -78,6 +78,14 @@ struct {
 	__type(value, struct record);
 } scratch SEC(".maps");
 
+/* Roles seen per process; the daemon deletes entries of exited processes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32); /* tgid */
+	__type(value, struct tls_proc_state);
+} procs SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TLS_STAT_MAX);
@@ -270,6 +278,43 @@ static __always_inline int on_return(struct pt_regs *ctx, __u8 dir, int ex)
 	return 0;
 }
 
+/* Record a role the first time a process shows it; tell the daemon. */
+static __always_inline void mark_role(__u32 role)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tls_proc_state *ps = bpf_map_lookup_elem(&procs, &tgid);
+	struct tls_proc_state fresh = {.roles = role};
+	struct tls_conn_key key = {.tgid = tgid};
+	struct record *r;
+	__u32 zero = 0;
+
+	if (ps) {
+		if (ps->roles & role)
+			return;	   /* known: the common case costs one lookup */
+		ps->roles |= role; /* a lost race only repeats an event */
+		fresh.roles = ps->roles;
+	} else {
+		bpf_map_update_elem(&procs, &tgid, &fresh, BPF_NOEXIST);
+	}
+	r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return;
+	fill_header(r, &key, TLS_EV_ROLE, 0, bpf_ktime_get_ns());
+	r->ev.len = fresh.roles;
+	emit(r, 0);
+}
+
+/* A server's first write on a connection is a response: "HTTP/1.1 200". */
+static __always_inline int looks_like_response(__u64 buf, __u64 len)
+{
+	char head[5] = {};
+
+	if (len < sizeof(head) || bpf_probe_read_user(head, sizeof(head), (void *)buf))
+		return 0;
+	return head[0] == 'H' && head[1] == 'T' && head[2] == 'T' && head[3] == 'P' &&
+	       head[4] == '/';
+}
+
 static __always_inline int on_write_entry(__u64 ssl, __u64 buf, __u64 num, __u64 len_ptr)
 {
 	struct tls_conn_key key = conn_key(ssl);
@@ -280,6 +325,8 @@ static __always_inline int on_write_entry(__u64 ssl, __u64 buf, __u64 num, __u64
 	}
 	if (looks_like_request(buf, num))
 		save_args(ssl, buf, len_ptr, 1);
+	else if (looks_like_response(buf, num))
+		mark_role(TLS_ROLE_SERVER);
 	return 0;
 }
 
@@ -292,64 +339,11 @@ static __always_inline int on_read_entry(__u64 ssl, __u64 buf, __u64 len_ptr)
 	return 0;
 }
 
-/* int SSL_write(SSL *ssl, const void *buf, int num) */
-SEC("uprobe")
-int BPF_KPROBE(ssl_write_entry, void *ssl, const void *buf, int num)
-{
-	return on_write_entry((__u64)ssl, (__u64)buf, num > 0 ? num : 0, 0);
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(ssl_write_return)
-{
-	return on_return(ctx, TLS_DIR_TX, 0);
-}
-
-/* int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written) */
-SEC("uprobe")
-int BPF_KPROBE(ssl_write_ex_entry, void *ssl, const void *buf, __u64 num, __u64 *written)
-{
-	return on_write_entry((__u64)ssl, (__u64)buf, num, (__u64)written);
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(ssl_write_ex_return)
-{
-	return on_return(ctx, TLS_DIR_TX, 1);
-}
-
-/* int SSL_read(SSL *ssl, void *buf, int num) */
-SEC("uprobe")
-int BPF_KPROBE(ssl_read_entry, void *ssl, void *buf, int num)
-{
-	return on_read_entry((__u64)ssl, (__u64)buf, 0);
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(ssl_read_return)
-{
-	return on_return(ctx, TLS_DIR_RX, 0);
-}
-
-/* int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes) */
-SEC("uprobe")
-int BPF_KPROBE(ssl_read_ex_entry, void *ssl, void *buf, __u64 num, __u64 *readbytes)
-{
-	return on_read_entry((__u64)ssl, (__u64)buf, (__u64)readbytes);
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(ssl_read_ex_return)
-{
-	return on_return(ctx, TLS_DIR_RX, 1);
-}
-
 /* SSL_shutdown(SSL *) and SSL_free(SSL *): the connection ends. The daemon
  * completes a response delimited by the close and forgets the connection. */
-SEC("uprobe")
-int BPF_KPROBE(ssl_close_entry, void *ssl)
+static __always_inline int on_close(__u64 ssl)
 {
-	struct tls_conn_key key = conn_key((__u64)ssl);
+	struct tls_conn_key key = conn_key(ssl);
 	struct tls_conn_state *st = bpf_map_lookup_elem(&conns, &key);
 	struct record *r;
 	__u32 zero = 0;
@@ -368,3 +362,93 @@ int BPF_KPROBE(ssl_close_entry, void *ssl)
 	emit(r, 0);
 	return 0;
 }
+
+/*
+ * Entry of any probed function. Arguments, per function:
+ *   int SSL_write(SSL *, const void *buf, int num)
+ *   int SSL_write_ex(SSL *, const void *buf, size_t num, size_t *written)
+ *   int SSL_read(SSL *, void *buf, int num)
+ *   int SSL_read_ex(SSL *, void *buf, size_t num, size_t *readbytes)
+ *   int SSL_shutdown(SSL *), void SSL_free(SSL *)
+ *   void SSL_set_connect_state(SSL *), void SSL_set_accept_state(SSL *)
+ */
+static __always_inline int on_entry(struct pt_regs *ctx, __u64 fn)
+{
+	__u64 ssl = PT_REGS_PARM1(ctx), buf = PT_REGS_PARM2(ctx), num = PT_REGS_PARM3(ctx);
+
+	switch (fn) {
+	case TLS_FN_SSL_WRITE:
+		return on_write_entry(ssl, buf, (int)num > 0 ? (int)num : 0, 0);
+	case TLS_FN_SSL_WRITE_EX:
+		return on_write_entry(ssl, buf, num, PT_REGS_PARM4(ctx));
+	case TLS_FN_SSL_READ:
+		return on_read_entry(ssl, buf, 0);
+	case TLS_FN_SSL_READ_EX:
+		return on_read_entry(ssl, buf, PT_REGS_PARM4(ctx));
+	case TLS_FN_SSL_SHUTDOWN:
+	case TLS_FN_SSL_FREE:
+		return on_close(ssl);
+	case TLS_FN_SSL_SET_CONNECT_STATE:
+		mark_role(TLS_ROLE_CLIENT);
+		return 0;
+	case TLS_FN_SSL_SET_ACCEPT_STATE:
+		mark_role(TLS_ROLE_SERVER);
+		return 0;
+	}
+	return 0;
+}
+
+static __always_inline int on_exit(struct pt_regs *ctx, __u64 fn)
+{
+	switch (fn) {
+	case TLS_FN_SSL_WRITE:
+		return on_return(ctx, TLS_DIR_TX, 0);
+	case TLS_FN_SSL_WRITE_EX:
+		return on_return(ctx, TLS_DIR_TX, 1);
+	case TLS_FN_SSL_READ:
+		return on_return(ctx, TLS_DIR_RX, 0);
+	case TLS_FN_SSL_READ_EX:
+		return on_return(ctx, TLS_DIR_RX, 1);
+	}
+	return 0;
+}
+
+/* uprobe_multi links (Linux 6.6+): one program, the cookie names the function. */
+SEC("uprobe")
+int tls_entry(struct pt_regs *ctx)
+{
+	return on_entry(ctx, bpf_get_attach_cookie(ctx));
+}
+
+SEC("uretprobe")
+int tls_return(struct pt_regs *ctx)
+{
+	return on_exit(ctx, bpf_get_attach_cookie(ctx));
+}
+
+/*
+ * Perf-event uprobes (older kernels, where attach cookies may be missing):
+ * one program per function.
+ */
+#define ENTRY_PROG(name, fn)                                                                       \
+	SEC("uprobe") int name(struct pt_regs *ctx)                                                \
+	{                                                                                          \
+		return on_entry(ctx, fn);                                                          \
+	}
+#define RETURN_PROG(name, fn)                                                                      \
+	SEC("uretprobe") int name(struct pt_regs *ctx)                                             \
+	{                                                                                          \
+		return on_exit(ctx, fn);                                                           \
+	}
+
+ENTRY_PROG(ssl_write_entry, TLS_FN_SSL_WRITE)
+ENTRY_PROG(ssl_write_ex_entry, TLS_FN_SSL_WRITE_EX)
+ENTRY_PROG(ssl_read_entry, TLS_FN_SSL_READ)
+ENTRY_PROG(ssl_read_ex_entry, TLS_FN_SSL_READ_EX)
+ENTRY_PROG(ssl_close_entry, TLS_FN_SSL_FREE)
+ENTRY_PROG(ssl_connect_state_entry, TLS_FN_SSL_SET_CONNECT_STATE)
+ENTRY_PROG(ssl_accept_state_entry, TLS_FN_SSL_SET_ACCEPT_STATE)
+RETURN_PROG(ssl_write_return, TLS_FN_SSL_WRITE)
+RETURN_PROG(ssl_write_ex_return, TLS_FN_SSL_WRITE_EX)
+RETURN_PROG(ssl_read_return, TLS_FN_SSL_READ)
+RETURN_PROG(ssl_read_ex_return, TLS_FN_SSL_READ_EX)

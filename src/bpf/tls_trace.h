@@ -24,6 +24,31 @@ enum tls_dir {
 enum tls_event_kind {
 	TLS_EV_DATA = 1,  /* one SSL_write/SSL_read(_ex) that moved > 0 bytes */
 	TLS_EV_CLOSE = 2, /* SSL_shutdown or SSL_free on a traced connection */
+	TLS_EV_ROLE = 3,  /* a process showed a new role: len holds TLS_ROLE_* bits */
+};
+
+/*
+ * The probed functions. With uprobe_multi links one program serves them all
+ * and the attach cookie says which function was hit.
+ */
+enum tls_func {
+	TLS_FN_SSL_WRITE = 1,
+	TLS_FN_SSL_WRITE_EX,
+	TLS_FN_SSL_READ,
+	TLS_FN_SSL_READ_EX,
+	TLS_FN_SSL_SHUTDOWN,
+	TLS_FN_SSL_FREE,
+	TLS_FN_SSL_SET_CONNECT_STATE, /* client marker: every client calls it */
+	TLS_FN_SSL_SET_ACCEPT_STATE,  /* server marker: no client calls it */
+	TLS_FN_COUNT,		      /* for arrays indexed by enum tls_func */
+};
+
+/* What a process was seen doing, host-wide (the "procs" map). */
+#define TLS_ROLE_CLIENT 1u /* set up a client connection */
+#define TLS_ROLE_SERVER 2u /* set up a server connection, or answered HTTP */
+
+struct tls_proc_state {
+	__u32 roles;
 };
 
 /* A TLS connection: the SSL* pointer is unique only inside one process. */

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Watching processes come and go and map files, without kprobes: the perf
+ * side-band stream (PERF_RECORD_MMAP2 for every executable mapping with its
+ * path, device and inode; FORK, EXIT, and COMM on exec), read from one
+ * dummy software event per CPU. This is how a library mapped by a process
+ * started after the daemon, or dlopen()ed later, is noticed within a wake-up.
+ */
+#ifndef PROC_WATCH_H
+#define PROC_WATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct proc_mapping {
+	pid_t pid;
+	const char *path; /* as seen in the process's mount namespace */
+	uint32_t maj, min;
+	uint64_t ino;
+	uint64_t start, end;
+};
+
+struct proc_watch_ops {
+	void (*mapped)(const struct proc_mapping *m, void *ctx);
+	void (*forked)(pid_t parent, pid_t child, void *ctx);
+	void (*execed)(pid_t pid, void *ctx);
+	void (*exited)(pid_t pid, void *ctx);
+	void *ctx;
+};
+
+struct proc_watch;
+
+/* Open the per-CPU streams. NULL with errno set on failure. */
+struct proc_watch *proc_watch_new(const struct proc_watch_ops *ops);
+void proc_watch_free(struct proc_watch *w);
+
+/* Register every stream's fd (EPOLLIN) in an epoll set. */
+int proc_watch_add_to_epoll(struct proc_watch *w, int epfd);
+
+/* Handle every pending record. Returns the number handled. */
+int proc_watch_drain(struct proc_watch *w);
+
+/* Records the kernel dropped because we were too slow (PERF_RECORD_LOST). */
+uint64_t proc_watch_lost(const struct proc_watch *w);
+
+/*
+ * Decode one record (header included) and call ops. Exposed for tests and
+ * fuzzing: records come from the kernel, but lengths are checked anyway.
+ * Returns 0, or -EINVAL for a record too short for its type.
+ */
+int proc_watch_parse_record(const void *rec, size_t size, const struct proc_watch_ops *ops,
+			    uint64_t *lost);
+
+#endif /* PROC_WATCH_H */

@@ -1,0 +1,665 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <dirent.h>
+#include <signal.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "attach.h"
+#include "ldcache.h"
+#include "log.h"
+#include "targets.h"
+#include "tls_trace.skel.h"
+
+/* Bounds: files remembered (verdicts included), processes tracked, TLS
+ * files one process maps at once. */
+#define FILES_MAX	8192
+#define PROCS_MAX	65536
+#define FILES_PER_PROC	4
+#define FILE_BUCKETS	4096
+#define PROC_BUCKETS	16384
+#define SWEEP_PERIOD_NS (5ull * 1000000000)
+
+enum verdict {
+	VERDICT_NOT_TLS, /* no OpenSSL functions: never probed */
+	VERDICT_TLS,
+};
+
+struct tls_file {
+	struct tls_file *next;
+	uint32_t maj, min;
+	uint64_t ino;
+	enum verdict verdict;
+	char mapped_path[PATH_MAX]; /* in the mount namespace of a process mapping it */
+	struct tls_file_syms syms;
+	struct probe_set markers;
+	struct probe_set data_all; /* system-wide mode: data probes for all processes */
+	unsigned users;		   /* processes mapping it (+1 when pinned from the ld.so cache) */
+	bool pinned;
+};
+
+struct proc_file {
+	struct tls_file *file;
+	struct probe_set data;
+};
+
+/* A file identity: device and inode, as the kernel reports them. */
+struct file_id {
+	uint32_t maj, min;
+	uint64_t ino;
+};
+
+struct tls_proc {
+	struct tls_proc *next;
+	pid_t pid;
+	struct file_id exe; /* its executable, once known */
+	bool awaiting_exe;  /* exec seen; its next mapping is the executable */
+	uint32_t roles;
+	bool server_only;      /* data probes removed: it only serves */
+	uint64_t disarm_at_ns; /* 0: no disarm pending */
+	struct proc_file files[FILES_PER_PROC];
+	int nfiles;
+};
+
+/*
+ * Executables seen mapping TLS files, and which. A process exec'ing one of
+ * them gets its data probes as soon as the executable is mapped, before the
+ * dynamic linker or dlopen() maps the library: the kernel then installs the
+ * breakpoints when the library is mapped, and the first call cannot race the
+ * attach. A program's first run on the host is covered by the mapping record
+ * alone, which usually, but not always, beats its first call.
+ */
+#define LEARNED_MAX 1024
+struct learned_exe {
+	struct file_id exe;
+	struct tls_file *files[FILES_PER_PROC];
+	int nfiles;
+};
+
+struct targets {
+	struct tls_trace *skel;
+	bool per_process;
+	struct learned_exe learned[LEARNED_MAX];
+	unsigned nlearned, learned_next;
+	uint64_t disarm_delay_ns;
+	struct tls_file *files[FILE_BUCKETS];
+	struct tls_proc *procs[PROC_BUCKETS];
+	unsigned nfiles, nprocs;
+	uint64_t last_sweep_ns;
+	struct targets_stats stats;
+};
+
+static unsigned file_bucket(uint32_t maj, uint32_t min, uint64_t ino)
+{
+	uint64_t x = ino * 0x9e3779b97f4a7c15ull ^ ((uint64_t)maj << 20 | min);
+
+	return (unsigned)(x >> 40) % FILE_BUCKETS;
+}
+
+static unsigned proc_bucket(pid_t pid)
+{
+	return (unsigned)pid % PROC_BUCKETS;
+}
+
+struct targets *targets_new(struct tls_trace *skel, bool per_process, uint64_t disarm_delay_ns)
+{
+	struct targets *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->skel = skel;
+	t->per_process = per_process;
+	t->disarm_delay_ns = disarm_delay_ns;
+	return t;
+}
+
+static struct tls_file *file_find(struct targets *t, uint32_t maj, uint32_t min, uint64_t ino)
+{
+	for (struct tls_file *f = t->files[file_bucket(maj, min, ino)]; f; f = f->next) {
+		if (f->ino == ino && f->maj == maj && f->min == min)
+			return f;
+	}
+	return NULL;
+}
+
+static struct tls_proc *proc_find(struct targets *t, pid_t pid)
+{
+	for (struct tls_proc *p = t->procs[proc_bucket(pid)]; p; p = p->next) {
+		if (p->pid == pid)
+			return p;
+	}
+	return NULL;
+}
+
+/*
+ * A path that opens the mapped file from our mount namespace: the plain path
+ * when it names the same file here, else through the process's root (a
+ * container). Returns 0 or -ENOENT.
+ */
+static int open_path(pid_t pid, const char *mapped, uint32_t maj, uint32_t min, uint64_t ino,
+		     char *out, size_t size)
+{
+	struct stat st;
+
+	if (stat(mapped, &st) == 0 && st.st_ino == ino && major(st.st_dev) == maj &&
+	    minor(st.st_dev) == min) {
+		snprintf(out, size, "%s", mapped);
+		return 0;
+	}
+	if (pid > 0 && snprintf(out, size, "/proc/%d/root%s", pid, mapped) < (int)size &&
+	    stat(out, &st) == 0 && st.st_ino == ino)
+		return 0;
+	return -ENOENT;
+}
+
+/* Decide once per file whether it carries OpenSSL. Failures to read it are
+ * not remembered: the next process mapping it retries. */
+static struct tls_file *file_analyse(struct targets *t, const struct proc_mapping *m)
+{
+	char path[PATH_MAX + 32], funcs[160];
+	struct tls_file *f;
+	unsigned b;
+	int err;
+
+	if (t->nfiles >= FILES_MAX)
+		return NULL;
+	if (open_path(m->pid, m->path, m->maj, m->min, m->ino, path, sizeof(path)))
+		return NULL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->maj = m->maj;
+	f->min = m->min;
+	f->ino = m->ino;
+	snprintf(f->mapped_path, sizeof(f->mapped_path), "%s", m->path);
+	err = tls_file_resolve(path, &f->syms);
+	if (err && err != -ENOENT && err != -ENOEXEC) {
+		free(f);
+		return NULL;
+	}
+	f->verdict = err ? VERDICT_NOT_TLS : VERDICT_TLS;
+	if (f->verdict == VERDICT_TLS) {
+		tls_file_describe(&f->syms, funcs, sizeof(funcs));
+		log_info("TLS library found: %s (%s)", m->path, funcs);
+		t->stats.files_tls++;
+	}
+	b = file_bucket(f->maj, f->min, f->ino);
+	f->next = t->files[b];
+	t->files[b] = f;
+	t->nfiles++;
+	return f;
+}
+
+/* The markers live while some process maps the file. */
+static void file_use(struct targets *t, struct tls_file *f, pid_t pid)
+{
+	char path[PATH_MAX + 32];
+	int err;
+
+	if (f->users++ > 0)
+		return;
+	t->stats.files_probed++;
+	if (open_path(pid, f->mapped_path, f->maj, f->min, f->ino, path, sizeof(path)))
+		return;
+	err = attach_marker_probes(t->skel, path, &f->syms, &f->markers);
+	if (err)
+		log_warn("cannot attach client/server markers to %s: %s", path, strerror(-err));
+	if (!err && !t->per_process) {
+		err = attach_data_probes(t->skel, path, &f->syms, -1, &f->data_all);
+		if (err)
+			log_warn("cannot attach to %s: %s", path, strerror(-err));
+	}
+	if (!err)
+		log_info("attached to %s (%s)", path,
+			 t->per_process ? "markers; data probes per process" : "all processes");
+}
+
+static void file_unuse(struct targets *t, struct tls_file *f)
+{
+	if (--f->users > 0)
+		return;
+	t->stats.files_probed--;
+	probe_set_detach_async(&f->markers);
+	probe_set_detach_async(&f->data_all);
+}
+
+static void proc_arm_file(struct targets *t, struct tls_proc *p, struct proc_file *pf)
+{
+	char path[PATH_MAX + 32];
+	uint64_t start = monotonic_ns(), took;
+	int err;
+
+	if (pf->data.nlinks > 0 || p->server_only || !t->per_process)
+		return;
+	err = open_path(p->pid, pf->file->mapped_path, pf->file->maj, pf->file->min, pf->file->ino,
+			path, sizeof(path));
+	if (!err)
+		err = attach_data_probes(t->skel, path, &pf->file->syms, p->pid, &pf->data);
+	took = monotonic_ns() - start;
+	if (err) {
+		t->stats.attach_failures++;
+		log_debug("cannot attach to pid %d (%s): %s", p->pid, path, strerror(-err));
+		return;
+	}
+	t->stats.attaches++;
+	t->stats.attach_ns_total += took;
+	if (took > t->stats.attach_ns_max)
+		t->stats.attach_ns_max = took;
+	log_debug("attached to pid %d %s in %llu us", p->pid, path,
+		  (unsigned long long)took / 1000);
+}
+
+static void proc_disarm(struct targets *t, struct tls_proc *p)
+{
+	for (int i = 0; i < p->nfiles; i++) {
+		if (p->files[i].data.nlinks > 0) {
+			probe_set_detach_async(&p->files[i].data);
+			t->stats.detaches++;
+		}
+	}
+}
+
+static struct tls_proc *proc_get(struct targets *t, pid_t pid)
+{
+	struct tls_proc *p = proc_find(t, pid);
+	unsigned b;
+
+	if (p)
+		return p;
+	if (t->nprocs >= PROCS_MAX) {
+		t->stats.procs_dropped++;
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->pid = pid;
+	b = proc_bucket(pid);
+	p->next = t->procs[b];
+	t->procs[b] = p;
+	t->nprocs++;
+	return p;
+}
+
+static bool file_id_equal(const struct file_id *a, const struct file_id *b)
+{
+	return a->ino == b->ino && a->maj == b->maj && a->min == b->min;
+}
+
+static struct learned_exe *learned_find(struct targets *t, const struct file_id *exe)
+{
+	for (unsigned i = 0; i < t->nlearned; i++) {
+		if (file_id_equal(&t->learned[i].exe, exe))
+			return &t->learned[i];
+	}
+	return NULL;
+}
+
+/* Remember that this process's executable maps f (bounded, oldest replaced). */
+static void learn(struct targets *t, const struct tls_proc *p, struct tls_file *f)
+{
+	struct learned_exe *l;
+
+	if (!p->exe.ino)
+		return;
+	l = learned_find(t, &p->exe);
+	if (!l) {
+		if (t->nlearned < LEARNED_MAX)
+			l = &t->learned[t->nlearned++];
+		else
+			l = &t->learned[t->learned_next++ % LEARNED_MAX];
+		memset(l, 0, sizeof(*l));
+		l->exe = p->exe;
+	}
+	for (int i = 0; i < l->nfiles; i++) {
+		if (l->files[i] == f)
+			return;
+	}
+	if (l->nfiles < FILES_PER_PROC)
+		l->files[l->nfiles++] = f;
+}
+
+static void proc_add_file(struct targets *t, struct tls_proc *p, struct tls_file *f);
+
+/* The executable of a process that just exec'd is mapped: arm it now if
+ * this executable is known to map TLS files. */
+static void proc_exe_mapped(struct targets *t, struct tls_proc *p, const struct proc_mapping *m)
+{
+	struct learned_exe *l;
+
+	p->awaiting_exe = false;
+	p->exe = (struct file_id){m->maj, m->min, m->ino};
+	l = learned_find(t, &p->exe);
+	for (int i = 0; l && i < l->nfiles; i++)
+		proc_add_file(t, p, l->files[i]);
+}
+
+static void proc_add_file(struct targets *t, struct tls_proc *p, struct tls_file *f)
+{
+	struct proc_file *pf;
+
+	for (int i = 0; i < p->nfiles; i++) {
+		if (p->files[i].file == f) {
+			/* Known (another mapping, or learned at exec): attach if an
+			 * early attempt failed. */
+			proc_arm_file(t, p, &p->files[i]);
+			return;
+		}
+	}
+	if (p->nfiles >= FILES_PER_PROC)
+		return;
+	pf = &p->files[p->nfiles++];
+	pf->file = f;
+	file_use(t, f, p->pid);
+	proc_arm_file(t, p, pf);
+	learn(t, p, f);
+}
+
+/* Forget what a process maps (exit or exec); keep the entry for exec. */
+static void proc_clear(struct targets *t, struct tls_proc *p)
+{
+	proc_disarm(t, p);
+	for (int i = 0; i < p->nfiles; i++)
+		file_unuse(t, p->files[i].file);
+	p->nfiles = 0;
+	p->roles = 0;
+	p->server_only = false;
+	p->disarm_at_ns = 0;
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.procs), &p->pid);
+}
+
+static void proc_remove(struct targets *t, struct tls_proc *p)
+{
+	struct tls_proc **pp = &t->procs[proc_bucket(p->pid)];
+
+	proc_clear(t, p);
+	while (*pp && *pp != p)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = p->next;
+	t->nprocs--;
+	free(p);
+}
+
+void targets_on_mapping(struct targets *t, const struct proc_mapping *m)
+{
+	struct tls_file *f = file_find(t, m->maj, m->min, m->ino);
+	struct tls_proc *p = proc_find(t, m->pid);
+
+	if (p && p->awaiting_exe)
+		proc_exe_mapped(t, p, m);
+	if (!f)
+		f = file_analyse(t, m);
+	if (!f || f->verdict != VERDICT_TLS)
+		return;
+	p = proc_get(t, m->pid);
+	if (p)
+		proc_add_file(t, p, f);
+}
+
+void targets_on_fork(struct targets *t, pid_t parent, pid_t child)
+{
+	struct tls_proc *pp = proc_find(t, parent), *c;
+
+	/* A child shares its parent's mappings without new mmap records. */
+	if (!pp || pp->nfiles == 0)
+		return;
+	c = proc_get(t, child);
+	if (!c)
+		return;
+	c->exe = pp->exe;
+	for (int i = 0; i < pp->nfiles; i++)
+		proc_add_file(t, c, pp->files[i].file);
+}
+
+void targets_on_exec(struct targets *t, pid_t pid)
+{
+	/* Only while someone maps TLS files is it worth tracking every exec. */
+	struct tls_proc *p = t->nlearned ? proc_get(t, pid) : proc_find(t, pid);
+
+	if (!p)
+		return;
+	proc_clear(t, p); /* the new image maps its files anew */
+	p->exe = (struct file_id){0};
+	p->awaiting_exe = true;
+}
+
+void targets_on_exit(struct targets *t, pid_t pid)
+{
+	struct tls_proc *p = proc_find(t, pid);
+
+	if (p)
+		proc_remove(t, p);
+}
+
+void targets_on_role(struct targets *t, pid_t pid, uint32_t roles)
+{
+	/* May come before the mapping records of the process are read. */
+	struct tls_proc *p = proc_get(t, pid);
+
+	if (!p)
+		return;
+	p->roles |= roles;
+	if (p->roles & TLS_ROLE_CLIENT) {
+		p->disarm_at_ns = 0;
+		if (p->server_only) {
+			/* A server that now calls out (a proxy): trace it again. */
+			p->server_only = false;
+			log_info("pid %d sets up client connections: tracing it again", pid);
+			for (int i = 0; i < p->nfiles; i++)
+				proc_arm_file(t, p, &p->files[i]);
+		}
+		return;
+	}
+	if ((p->roles & TLS_ROLE_SERVER) && t->per_process && !p->server_only && !p->disarm_at_ns)
+		p->disarm_at_ns = monotonic_ns() + t->disarm_delay_ns;
+}
+
+/*
+ * Records of one process can reach us out of order when it ran on several
+ * CPUs (one stream per CPU): a mapping read after the exit would leave an
+ * entry behind. Sweep for processes that are gone.
+ */
+static void sweep_dead(struct targets *t)
+{
+	for (unsigned b = 0; b < PROC_BUCKETS; b++) {
+		struct tls_proc *p = t->procs[b];
+
+		while (p) {
+			struct tls_proc *next = p->next;
+
+			if (kill(p->pid, 0) < 0 && errno == ESRCH)
+				proc_remove(t, p);
+			p = next;
+		}
+	}
+}
+
+void targets_tick(struct targets *t, uint64_t now_ns)
+{
+	if (now_ns - t->last_sweep_ns > SWEEP_PERIOD_NS) {
+		t->last_sweep_ns = now_ns;
+		sweep_dead(t);
+	}
+	for (unsigned b = 0; b < PROC_BUCKETS; b++) {
+		for (struct tls_proc *p = t->procs[b]; p; p = p->next) {
+			if (!p->disarm_at_ns || now_ns < p->disarm_at_ns)
+				continue;
+			p->disarm_at_ns = 0;
+			if (p->roles & TLS_ROLE_CLIENT)
+				continue;
+			p->server_only = true;
+			proc_disarm(t, p);
+			log_info("pid %d only serves TLS: its data probes are removed", p->pid);
+		}
+	}
+}
+
+/* Processes running at start: their executable is /proc/<pid>/exe. */
+static void note_exe(struct targets *t, const char *proc_root, pid_t pid)
+{
+	char path[PATH_MAX];
+	struct tls_proc *p;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%d/exe", proc_root, pid);
+	if (stat(path, &st) < 0)
+		return;
+	p = proc_get(t, pid);
+	if (p)
+		p->exe = (struct file_id){major(st.st_dev), minor(st.st_dev), st.st_ino};
+}
+
+void targets_scan_proc(struct targets *t, const char *proc_root)
+{
+	DIR *dir = opendir(proc_root);
+	struct dirent *de;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		char file[PATH_MAX], line[PATH_MAX + 256];
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		FILE *maps;
+
+		if (*end || pid <= 0)
+			continue;
+		note_exe(t, proc_root, (pid_t)pid);
+		snprintf(file, sizeof(file), "%s/%ld/maps", proc_root, pid);
+		maps = fopen(file, "re");
+		if (!maps)
+			continue;
+		while (fgets(line, sizeof(line), maps)) {
+			unsigned long long start, stop, off, ino;
+			unsigned maj, min;
+			char perms[8];
+			int pos = 0;
+
+			if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &stop, perms,
+				   &off, &maj, &min, &ino, &pos) < 7 ||
+			    perms[2] != 'x' || pos == 0 || line[pos] != '/')
+				continue;
+			line[strcspn(line, "\n")] = '\0';
+			struct proc_mapping m = {
+			    .pid = (pid_t)pid,
+			    .path = line + pos,
+			    .maj = maj,
+			    .min = min,
+			    .ino = ino,
+			    .start = start,
+			    .end = stop,
+			};
+			targets_on_mapping(t, &m);
+		}
+		fclose(maps);
+	}
+	closedir(dir);
+}
+
+void targets_detach_all(struct targets *t)
+{
+	for (unsigned b = 0; b < PROC_BUCKETS; b++) {
+		for (struct tls_proc *p = t->procs[b]; p; p = p->next)
+			proc_disarm(t, p);
+	}
+	for (unsigned b = 0; b < FILE_BUCKETS; b++) {
+		for (struct tls_file *f = t->files[b]; f; f = f->next) {
+			probe_set_detach_async(&f->markers);
+			probe_set_detach_async(&f->data_all);
+		}
+	}
+	detach_reaper_drain();
+}
+
+void targets_free(struct targets *t)
+{
+	if (!t)
+		return;
+	targets_detach_all(t);
+	for (unsigned b = 0; b < PROC_BUCKETS; b++) {
+		while (t->procs[b]) {
+			struct tls_proc *p = t->procs[b];
+
+			t->procs[b] = p->next;
+			free(p);
+		}
+	}
+	for (unsigned b = 0; b < FILE_BUCKETS; b++) {
+		while (t->files[b]) {
+			struct tls_file *f = t->files[b];
+
+			t->files[b] = f->next;
+			free(f);
+		}
+	}
+	free(t);
+}
+
+struct targets_stats targets_stats(const struct targets *t)
+{
+	struct targets_stats s = t->stats;
+	uint64_t armed = 0, server = 0;
+
+	for (unsigned b = 0; b < PROC_BUCKETS; b++) {
+		for (struct tls_proc *p = t->procs[b]; p; p = p->next) {
+			server += p->server_only;
+			for (int i = 0; i < p->nfiles; i++) {
+				if (p->files[i].data.nlinks > 0) {
+					armed++;
+					break;
+				}
+			}
+		}
+	}
+	s.procs_armed = armed;
+	s.procs_server = server;
+	return s;
+}
+
+struct pin_ctx {
+	struct targets *t;
+};
+
+static int pin_cached(const char *soname, const char *path, void *ctx)
+{
+	struct targets *t = ((struct pin_ctx *)ctx)->t;
+	struct stat st;
+	struct tls_file *f;
+
+	if (strncmp(soname, "libssl.so", 9) != 0 || stat(path, &st) < 0)
+		return 0;
+	struct proc_mapping m = {
+	    .pid = 0,
+	    .path = path,
+	    .maj = major(st.st_dev),
+	    .min = minor(st.st_dev),
+	    .ino = st.st_ino,
+	};
+	f = file_find(t, m.maj, m.min, m.ino);
+	if (!f)
+		f = file_analyse(t, &m);
+	if (f && f->verdict == VERDICT_TLS && !f->pinned) {
+		f->pinned = true;
+		file_use(t, f, 0);
+	}
+	return 0;
+}
+
+void targets_pin_ldcache(struct targets *t, const char *ldcache_file)
+{
+	struct pin_ctx ctx = {t};
+	int err;
+
+	if (t->per_process)
+		return;
+	err = ldcache_for_each_file(ldcache_file, pin_cached, &ctx);
+	if (err)
+		log_warn("cannot read %s: %s", ldcache_file, strerror(-err));
+}

@@ -188,3 +188,17 @@ test-dist-systemd: test-dist-deps
 clean: clean-dist
 clean-dist:
 	rm -rf $(DIST_BUILD)
+
+# ---- bench (issue 6; maintained with bench/) ---------------------------------
+# make bench                 full benchmark, as root, ~12 min: prints a summary,
+#                            writes bench/results.json and the table in BENCHMARKS.md
+# BENCH_QUICK=1 make bench   short version for iteration (~3 min)
+BENCH_DEPS := wrk nghttp2-client bpftrace nginx-full openssl libssl-dev python3 gcc \
+	      binutils linux-libc-dev
+.PHONY: bench
+bench: deps
+	@scripts/install-deps.sh $(BENCH_DEPS)
+	$(MAKE) all
+	@scripts/mount-bpf.sh
+	python3 bench/bench.py --daemon $(BUILD)/$(NAME)
+# ---- end bench ----------------------------------------------------------------

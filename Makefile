@@ -115,6 +115,7 @@ test: test-deps
 	$(MAKE) fuzz-short
 	$(MAKE) e2e
 	$(MAKE) check-asan
+	$(MAKE) test-dist
 
 check-asan: test-deps
 	$(MAKE) BUILD=build-asan SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \

@@ -163,7 +163,13 @@ static void check_offset(const char *path, const char *name, uint64_t offset)
 	assert_true(fd >= 0);
 	assert_int_equal(pread(fd, file, sizeof(file), offset), sizeof(file));
 	close(fd);
-	assert_memory_equal(p, file, sizeof(file));
+	/* A uprobe active on this function (any tracer on the host, ours
+	 * included, attached for all processes) shows as an int3 (0xcc) in
+	 * place of the first instruction byte: compare the rest then. */
+	if (((uint8_t *)p)[0] == 0xcc)
+		assert_memory_equal((uint8_t *)p + 1, file + 1, sizeof(file) - 1);
+	else
+		assert_memory_equal(p, file, sizeof(file));
 	dlclose(h);
 }
 

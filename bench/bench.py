@@ -381,6 +381,18 @@ http {{
             raise RuntimeError(f"{workload}: no requests\n{out}")
         return r
 
+    def wait_quiet(self, limit=0.25, max_wait=20):
+        """Other engineers may run tests on this machine: before a run, wait
+        (up to max_wait s) until the host is below limit busy without us."""
+        t0 = time.time()
+        while True:
+            h0 = host_cpu()
+            time.sleep(0.5)
+            h1 = host_cpu()
+            share = (h1[0] - h0[0]) / max(1, h1[1] - h0[1])
+            if share < limit or time.time() - t0 > max_wait:
+                return round(time.time() - t0, 1), round(share, 3)
+
     # ---- one measured run ---------------------------------------------------------
     def one_run(self, workload, config, rep, dur=None):
         dur = dur or self.dur
@@ -397,7 +409,7 @@ http {{
         elif config == "c":
             tracer = self.start_bpftrace(f"{t}/naive.bt", 4, errfile)
         ng = self.start_nginx()
-        time.sleep(0.3)
+        res["quiet_wait_s"], res["pre_foreign_share"] = self.wait_quiet()
         ours = [ng.pid] + ng.workers + [udp.pid] + ([tracer.pid] if tracer else [])
         cpu0 = {p: proc_cpu_s(p) for p in ours}
         h0 = host_cpu()
@@ -432,9 +444,12 @@ http {{
                 m = re.search(r"stats \(exit\): (.*)", err)
                 st = dict(kv.split("=") for kv in m.group(1).split()) if m else {}
                 res["daemon_stats"] = {k: int(v) for k, v in st.items()}
-                res["calls"] = res["daemon_stats"].get("calls")
-                res["tracer_cpu_us_per_call"] = (tracer_cpu / res["calls"] * 1e6
-                                                 if res["calls"] else None)
+                # Calls of this benchmark's client only (other processes on the
+                # host may make HTTPS calls too): host 127.0.0.1:<our port>.
+                res["calls_all"] = res["daemon_stats"].get("calls")
+                res["calls"] = len(re.findall(rf"info: call \S+ 127\.0\.0\.1:{self.port} ", err))
+                if workload in ("ka", "close") and res["calls"]:
+                    res["tracer_cpu_us_per_call"] = tracer_cpu / res["calls"] * 1e6
                 # Counted drops. Calls missing against the client's count are
                 # added below (wrk does not count the responses it reads in its
                 # last loop turn, so calls may exceed requests by a few).
@@ -569,17 +584,18 @@ http {{
         err = open(f"{t}/million.err").read()
         m = re.search(r"stats \(exit\): (.*)", err)
         st = {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())} if m else {}
+        ours = len(re.findall(rf"info: call \S+ 127\.0\.0\.1:{self.port} ", err))
         dg = re.search(r"datagrams (\d+)", udp.stdout.read())
         rss = [s["rss_kb"] for s in samples if s["rss_kb"]]
         # "flat": RSS in the second half vs the first 10 s of load.
         early = [s["rss_kb"] for s in samples if s["rss_kb"] and 5 <= s["t"] <= 15] or rss[:1]
-        res = {"target_calls": target, "requests": requests, "calls": st.get("calls"),
+        res = {"target_calls": target, "requests": requests, "calls": ours, "calls_all": st.get("calls"),
                "datagrams": int(dg.group(1)) if dg else None, "seconds": round(time.time() - t0, 1),
                "daemon_stats": st, "rss_hwm_kb": hwm, "rss_first_kb": rss[0] if rss else None,
                "rss_early_max_kb": max(early) if early else None,
                "rss_last_kb": rss[-1] if rss else None, "rss_max_kb": max(rss) if rss else None,
                "bpf_map_bytes": maps,
-               "daemon_cpu_us_per_call": cpu / st["calls"] * 1e6 if st.get("calls") else None,
+               "daemon_cpu_us_per_call": cpu / ours * 1e6 if ours else None,
                "samples": samples}
         log(f"million: calls {res['calls']} / requests {requests}, RSS first {res['rss_first_kb']} "
             f"last {res['rss_last_kb']} max {res['rss_max_kb']} kB")
@@ -617,6 +633,60 @@ http {{
         per = dict(sorted(per.items(), key=lambda kv: -kv[1]))
         self.results["daemon_syscalls_per_call"] = {"calls": calls, "per_call": per}
         log("daemon syscalls per call: " + ", ".join(f"{k} {v:.3f}" for k, v in per.items() if v >= 0.001))
+        # What the per-call log line costs: daemon CPU per datagram with
+        # stderr to a file (as in every other run) and to /dev/null.
+        logcost = {}
+        for rep_ in range(1 if self.quick else 2):
+            for where in ("file", "devnull"):
+                udp = self.spawn([f"{t}/udpcount", str(self.udp_port)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True)
+                if where == "file":
+                    d = self.start_daemon(f"{t}/logcost.err")
+                else:
+                    env = dict(os.environ, METRIST_ORCHESTRATOR_ENDPOINT=f"127.0.0.1:{self.udp_port}")
+                    d = self.spawn([self.daemon], env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+                    self.wait_links(d)
+                ng = self.start_nginx()
+                c0 = proc_cpu_s(d.pid)
+                self.run_load("ka", 3)
+                c1 = proc_cpu_s(d.pid)
+                self.stop(ng)
+                self.stop(d)
+                self.stop(udp)
+                m = re.search(r"datagrams (\d+)", udp.stdout.read())
+                n = int(m.group(1)) if m else 0
+                logcost.setdefault(where, []).append((c1 - c0) / max(n, 1) * 1e6)
+        self.results["daemon_cpu_us_per_call_by_log_target"] = {k: median(v) for k, v in logcost.items()}
+        # The floor of the forwarding itself: one send() of a call-sized datagram
+        # to a listener on 127.0.0.1 (the receive path runs in the sender's
+        # context on loopback, so this is what the daemon pays per call).
+        udp = self.spawn([f"{t}/udpcount", str(self.udp_port)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+        time.sleep(0.2)
+        vals = [float(self.sh([f"{t}/udpcount", "send", str(self.udp_port), "200000"]).stdout.split()[1])
+                for _ in range(3)]
+        self.stop(udp)
+        self.results["udp_send_us"] = median(vals) / 1000
+        log(f"daemon CPU us/call, stderr to file vs /dev/null: {self.results['daemon_cpu_us_per_call_by_log_target']}")
+
+    def wait_links(self, p, timeout=60):
+        """Ready without a log: the daemon's bpf_link fds stop changing."""
+        last, stable, deadline = -1, 0, time.time() + timeout
+        while time.time() < deadline:
+            n = 0
+            for fd in os.listdir(f"/proc/{p.pid}/fd"):
+                try:
+                    if "bpf_link" in os.readlink(f"/proc/{p.pid}/fd/{fd}"):
+                        n += 1
+                except OSError:
+                    pass
+            stable = stable + 1 if (n == last and n > 0) else 0
+            last = n
+            if stable >= 10:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("daemon did not attach")
 
     # ---- main ------------------------------------------------------------------------
     def run(self):
@@ -694,7 +764,7 @@ http {{
              "value": f"{calls}/{reqs} calls captured, {lost_b} counted drops; 1M run "
                       f"{mil.get('calls')}/{mil.get('requests')}",
              "met": calls >= reqs and lost_b == 0 and (mil.get("calls") or 0) >= mil.get("requests", 1)
-             and mil.get("datagrams") == mil.get("calls")},
+             and (mil.get("datagrams") or 0) >= mil.get("calls", 1)},
             {"target": "added cost <= 1.15 x probe hits x trap cost (ka, b)",
              "value": f"{b['x_floor']:.2f}x" if b.get("x_floor") else "n/a",
              "met": bool(b.get("x_floor") and b["x_floor"] <= 1.15)},
@@ -808,6 +878,12 @@ http {{
             L.append("")
             L.append(f"Daemon system calls per call (wrk keep-alive, default mode, {diag['calls']} calls): "
                      + ", ".join(f"{k} {v:.3f}" for k, v in diag["per_call"].items() if v >= 0.001) + ".")
+            lc = self.results.get("daemon_cpu_us_per_call_by_log_target")
+            if lc:
+                L.append(f"Daemon CPU per call with its log on stderr to a file: {lc['file']:.2f} µs; "
+                         f"to /dev/null: {lc['devnull']:.2f} µs (wrk keep-alive, 3 s). One send() of a "
+                         f"call-sized datagram to a listener on 127.0.0.1 costs {self.results['udp_send_us']:.2f} µs "
+                         f"on this machine (tight loop).")
         L.append("")
         L.append("| target | measured | met |")
         L.append("|---|---|---|")

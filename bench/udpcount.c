@@ -1,5 +1,7 @@
 /* A stand-in Orchestrator: counts UDP datagrams on 127.0.0.1:PORT with
- * recvmmsg (cheap), prints "datagrams N" on SIGTERM/SIGINT and exits. */
+ * recvmmsg (cheap), prints "datagrams N" on SIGTERM/SIGINT and exits.
+ * "udpcount send PORT N": the cost of one sendto() of a call-sized datagram
+ * on a connected socket (what the daemon does per call), in ns. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,12 +10,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 static volatile sig_atomic_t stop;
 static void on_sig(int s) { stop = 1; }
 
+static int send_cost(int port, long n)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	const char msg[] = "0\tGET\t127.0.0.1:12345\t/\t0.512\n";
+	struct timespec a, b;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (long i = 0; i < n; i++)
+		send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	printf("ns_per_send %.1f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 3 && !strcmp(argv[1], "send"))
+		return send_cost(atoi(argv[2]), atol(argv[3]));
 	int port = argc > 1 ? atoi(argv[1]) : 51713, fd, rcv = 8 << 20;
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
 	static char bufs[64][1500];

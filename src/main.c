@@ -313,12 +313,17 @@ static void log_stats(struct daemon *d, const char *when)
 	read_kernel_stats(d, k);
 	log_info("targets (%s): tls_files=%llu files_probed=%llu procs_traced=%llu "
 		 "procs_server_only=%llu attaches=%llu attach_failures=%llu attach_avg_us=%llu "
-		 "attach_max_us=%llu detaches=%llu watch_lost=%llu",
+		 "attach_max_us=%llu map_to_attach_avg_us=%llu map_to_attach_max_us=%llu "
+		 "detaches=%llu watch_lost=%llu",
 		 when, (unsigned long long)t.files_tls, (unsigned long long)t.files_probed,
 		 (unsigned long long)t.procs_armed, (unsigned long long)t.procs_server,
 		 (unsigned long long)t.attaches, (unsigned long long)t.attach_failures,
 		 (unsigned long long)(t.attaches ? t.attach_ns_total / t.attaches / 1000 : 0),
-		 (unsigned long long)t.attach_ns_max / 1000, (unsigned long long)t.detaches,
+		 (unsigned long long)t.attach_ns_max / 1000,
+		 (unsigned long long)(t.map_to_attach_count
+					  ? t.map_to_attach_ns_total / t.map_to_attach_count / 1000
+					  : 0),
+		 (unsigned long long)t.map_to_attach_ns_max / 1000, (unsigned long long)t.detaches,
 		 (unsigned long long)proc_watch_lost(d->watch));
 	log_info("stats (%s): calls=%llu sent=%llu send_dropped=%llu malformed_calls=%llu "
 		 "events=%llu ringbuf_lost=%llu inflight_full=%llu read_faults=%llu "

@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include "proc_watch.h"
 
@@ -40,6 +41,12 @@ static int open_stream(int cpu, struct stream *s)
 	    /* Wake us for every record: the first SSL call of a new
 	     * process follows its libssl mapping within milliseconds. */
 	    .wakeup_events = 1,
+	    /* Every record ends with its time, on our clock: we report
+	     * how long after a mapping its probes were in. */
+	    .sample_id_all = 1,
+	    .sample_type = PERF_SAMPLE_TIME,
+	    .use_clockid = 1,
+	    .clockid = CLOCK_MONOTONIC,
 	};
 	long page = sysconf(_SC_PAGESIZE);
 
@@ -112,7 +119,9 @@ int proc_watch_add_to_epoll(struct proc_watch *w, int epfd)
 	return 0;
 }
 
-/* The layouts below are those of perf_event.h for sample_id_all = 0. */
+/* The layouts below are those of perf_event.h; with sample_id_all each
+ * record is followed by its time (see TRAILER_SIZE), which only MMAP2
+ * records, whose size varies, need to locate. */
 struct rec_mmap2 {
 	struct perf_event_header h;
 	uint32_t pid, tid;
@@ -140,10 +149,15 @@ struct rec_lost {
 	uint64_t id, lost;
 };
 
+/* With sample_id_all and PERF_SAMPLE_TIME, every record ends with a u64 time. */
+#define TRAILER_SIZE sizeof(uint64_t)
+
 static void on_mmap2(const struct rec_mmap2 *r, size_t size, const struct proc_watch_ops *ops)
 {
 	char path[4096];
-	size_t n = size - sizeof(*r);
+	size_t room = size - sizeof(*r), n = strnlen(r->filename, room);
+	size_t padded = (n + 1 + 7) & ~(size_t)7;
+	uint64_t ts = 0;
 
 	/* The build-id variant carries no device/inode; we never ask for it. */
 	if (r->h.misc & PERF_RECORD_MISC_MMAP_BUILD_ID)
@@ -154,7 +168,11 @@ static void on_mmap2(const struct rec_mmap2 *r, size_t size, const struct proc_w
 	path[n] = '\0'; /* the kernel pads with NULs; never trust that */
 	if (path[0] != '/' || !ops->mapped)
 		return; /* anonymous, [vdso], memfd: no file to probe */
+	/* The name is NUL-padded to 8 bytes; the time follows it. */
+	if (room >= padded + TRAILER_SIZE)
+		memcpy(&ts, (const uint8_t *)r + sizeof(*r) + padded, sizeof(ts));
 	struct proc_mapping m = {
+	    .ts_ns = ts,
 	    .pid = r->pid,
 	    .path = path,
 	    .maj = r->maj,

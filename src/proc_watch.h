@@ -19,6 +19,7 @@ struct proc_mapping {
 	uint32_t maj, min;
 	uint64_t ino;
 	uint64_t start, end;
+	uint64_t ts_ns; /* when it was mapped (CLOCK_MONOTONIC); 0 if unknown */
 };
 
 struct proc_watch_ops {

@@ -25,34 +25,36 @@
 #define FILE_BUCKETS	4096
 #define PROC_BUCKETS	16384
 #define SWEEP_PERIOD_NS (5ull * 1000000000)
+#define FILE_LINGER_NS	(60ull * 1000000000)
 
 enum verdict {
 	VERDICT_NOT_TLS, /* no OpenSSL functions: never probed */
 	VERDICT_TLS,
 };
 
-struct tls_file {
-	struct tls_file *next;
+/* A file identity: device and inode, as the kernel reports them. */
+struct file_id {
 	uint32_t maj, min;
 	uint64_t ino;
+};
+
+struct tls_file {
+	struct tls_file *next;
+	struct file_id id;
 	enum verdict verdict;
 	char mapped_path[PATH_MAX]; /* in the mount namespace of a process mapping it */
+	char open_path[PATH_MAX];   /* how we opened it from ours */
 	struct tls_file_syms syms;
 	struct probe_set markers;
 	struct probe_set data_all; /* system-wide mode: data probes for all processes */
 	unsigned users;		   /* processes mapping it (+1 when pinned from the ld.so cache) */
+	uint64_t idle_since_ns;	   /* users dropped to 0 then; probes linger a while */
 	bool pinned;
 };
 
 struct proc_file {
 	struct tls_file *file;
 	struct probe_set data;
-};
-
-/* A file identity: device and inode, as the kernel reports them. */
-struct file_id {
-	uint32_t maj, min;
-	uint64_t ino;
 };
 
 struct tls_proc {
@@ -92,6 +94,7 @@ struct targets {
 	struct tls_proc *procs[PROC_BUCKETS];
 	unsigned nfiles, nprocs;
 	uint64_t last_sweep_ns;
+	uint64_t cur_map_ts; /* time of the mapping being handled, 0 if none */
 	struct targets_stats stats;
 };
 
@@ -122,7 +125,7 @@ struct targets *targets_new(struct tls_trace *skel, bool per_process, uint64_t d
 static struct tls_file *file_find(struct targets *t, uint32_t maj, uint32_t min, uint64_t ino)
 {
 	for (struct tls_file *f = t->files[file_bucket(maj, min, ino)]; f; f = f->next) {
-		if (f->ino == ino && f->maj == maj && f->min == min)
+		if (f->id.ino == ino && f->id.maj == maj && f->id.min == min)
 			return f;
 	}
 	return NULL;
@@ -140,44 +143,66 @@ static struct tls_proc *proc_find(struct targets *t, pid_t pid)
 /*
  * A path that opens the mapped file from our mount namespace: the plain path
  * when it names the same file here, else through the process's root (a
- * container). Returns 0 or -ENOENT.
+ * container), else the mapping itself in /proc/<pid>/map_files (a file
+ * deleted or replaced on disk since it was mapped; needs CAP_SYS_ADMIN).
+ * Returns 0 or -ENOENT.
  */
-static int open_path(pid_t pid, const char *mapped, uint32_t maj, uint32_t min, uint64_t ino,
-		     char *out, size_t size)
+static int open_path(pid_t pid, const char *mapped, const struct file_id *id, uint64_t start,
+		     uint64_t end, char *out, size_t size)
 {
 	struct stat st;
 
-	if (stat(mapped, &st) == 0 && st.st_ino == ino && major(st.st_dev) == maj &&
-	    minor(st.st_dev) == min) {
+	if (stat(mapped, &st) == 0 && st.st_ino == id->ino && major(st.st_dev) == id->maj &&
+	    minor(st.st_dev) == id->min) {
 		snprintf(out, size, "%s", mapped);
 		return 0;
 	}
-	if (pid > 0 && snprintf(out, size, "/proc/%d/root%s", pid, mapped) < (int)size &&
-	    stat(out, &st) == 0 && st.st_ino == ino)
+	if (pid <= 0)
+		return -ENOENT;
+	if (snprintf(out, size, "/proc/%d/root%s", pid, mapped) < (int)size &&
+	    stat(out, &st) == 0 && st.st_ino == id->ino)
+		return 0;
+	if (end > start &&
+	    snprintf(out, size, "/proc/%d/map_files/%llx-%llx", pid, (unsigned long long)start,
+		     (unsigned long long)end) < (int)size &&
+	    stat(out, &st) == 0 && st.st_ino == id->ino)
 		return 0;
 	return -ENOENT;
+}
+
+/* Reopen a known file for attaching: the path that worked when it was
+ * analysed, if it still names it, else through this process. */
+static int file_path(const struct tls_file *f, pid_t pid, char *out, size_t size)
+{
+	struct stat st;
+
+	if (stat(f->open_path, &st) == 0 && st.st_ino == f->id.ino) {
+		snprintf(out, size, "%s", f->open_path);
+		return 0;
+	}
+	return open_path(pid, f->mapped_path, &f->id, 0, 0, out, size);
 }
 
 /* Decide once per file whether it carries OpenSSL. Failures to read it are
  * not remembered: the next process mapping it retries. */
 static struct tls_file *file_analyse(struct targets *t, const struct proc_mapping *m)
 {
-	char path[PATH_MAX + 32], funcs[160];
+	struct file_id id = {m->maj, m->min, m->ino};
+	char path[PATH_MAX], funcs[160];
 	struct tls_file *f;
 	unsigned b;
 	int err;
 
 	if (t->nfiles >= FILES_MAX)
 		return NULL;
-	if (open_path(m->pid, m->path, m->maj, m->min, m->ino, path, sizeof(path)))
+	if (open_path(m->pid, m->path, &id, m->start, m->end, path, sizeof(path)))
 		return NULL;
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
-	f->maj = m->maj;
-	f->min = m->min;
-	f->ino = m->ino;
+	f->id = id;
 	snprintf(f->mapped_path, sizeof(f->mapped_path), "%s", m->path);
+	snprintf(f->open_path, sizeof(f->open_path), "%s", path);
 	err = tls_file_resolve(path, &f->syms);
 	if (err && err != -ENOENT && err != -ENOEXEC) {
 		free(f);
@@ -189,23 +214,40 @@ static struct tls_file *file_analyse(struct targets *t, const struct proc_mappin
 		log_info("TLS library found: %s (%s)", m->path, funcs);
 		t->stats.files_tls++;
 	}
-	b = file_bucket(f->maj, f->min, f->ino);
+	b = file_bucket(f->id.maj, f->id.min, f->id.ino);
 	f->next = t->files[b];
 	t->files[b] = f;
 	t->nfiles++;
 	return f;
 }
 
+/* How long after the mapping being handled its probes were in. */
+static void note_map_to_attach(struct targets *t)
+{
+	uint64_t now = monotonic_ns(), d;
+
+	if (!t->cur_map_ts || now < t->cur_map_ts)
+		return;
+	d = now - t->cur_map_ts;
+	t->stats.map_to_attach_count++;
+	t->stats.map_to_attach_ns_total += d;
+	if (d > t->stats.map_to_attach_ns_max)
+		t->stats.map_to_attach_ns_max = d;
+}
+
 /* The markers live while some process maps the file. */
 static void file_use(struct targets *t, struct tls_file *f, pid_t pid)
 {
-	char path[PATH_MAX + 32];
+	char path[PATH_MAX];
 	int err;
 
 	if (f->users++ > 0)
 		return;
 	t->stats.files_probed++;
-	if (open_path(pid, f->mapped_path, f->maj, f->min, f->ino, path, sizeof(path)))
+	f->idle_since_ns = 0;
+	if (f->markers.nlinks > 0 || f->data_all.nlinks > 0)
+		return; /* still attached from its previous users */
+	if (file_path(f, pid, path, sizeof(path)))
 		return;
 	err = attach_marker_probes(t->skel, path, &f->syms, &f->markers);
 	if (err)
@@ -215,30 +257,49 @@ static void file_use(struct targets *t, struct tls_file *f, pid_t pid)
 		if (err)
 			log_warn("cannot attach to %s: %s", path, strerror(-err));
 	}
-	if (!err)
+	if (!err) {
 		log_info("attached to %s (%s)", path,
 			 t->per_process ? "markers; data probes per process" : "all processes");
+		if (!t->per_process)
+			note_map_to_attach(t);
+	}
 }
 
+/* Detached only after FILE_LINGER_NS without users: a program run again
+ * and again (a cron job, a shell loop) finds its probes in place. */
 static void file_unuse(struct targets *t, struct tls_file *f)
 {
 	if (--f->users > 0)
 		return;
 	t->stats.files_probed--;
-	probe_set_detach_async(&f->markers);
-	probe_set_detach_async(&f->data_all);
+	f->idle_since_ns = monotonic_ns();
+}
+
+static void detach_idle_files(struct targets *t, uint64_t now_ns)
+{
+	for (unsigned b = 0; b < FILE_BUCKETS; b++) {
+		for (struct tls_file *f = t->files[b]; f; f = f->next) {
+			if (f->users > 0 || !f->idle_since_ns ||
+			    now_ns - f->idle_since_ns < FILE_LINGER_NS)
+				continue;
+			f->idle_since_ns = 0;
+			if (f->markers.nlinks || f->data_all.nlinks)
+				log_info("detached from %s: no process maps it", f->open_path);
+			probe_set_detach_async(&f->markers);
+			probe_set_detach_async(&f->data_all);
+		}
+	}
 }
 
 static void proc_arm_file(struct targets *t, struct tls_proc *p, struct proc_file *pf)
 {
-	char path[PATH_MAX + 32];
+	char path[PATH_MAX];
 	uint64_t start = monotonic_ns(), took;
 	int err;
 
 	if (pf->data.nlinks > 0 || p->server_only || !t->per_process)
 		return;
-	err = open_path(p->pid, pf->file->mapped_path, pf->file->maj, pf->file->min, pf->file->ino,
-			path, sizeof(path));
+	err = file_path(pf->file, p->pid, path, sizeof(path));
 	if (!err)
 		err = attach_data_probes(t->skel, path, &pf->file->syms, p->pid, &pf->data);
 	took = monotonic_ns() - start;
@@ -251,6 +312,7 @@ static void proc_arm_file(struct targets *t, struct tls_proc *p, struct proc_fil
 	t->stats.attach_ns_total += took;
 	if (took > t->stats.attach_ns_max)
 		t->stats.attach_ns_max = took;
+	note_map_to_attach(t);
 	log_debug("attached to pid %d %s in %llu us", p->pid, path,
 		  (unsigned long long)took / 1000);
 }
@@ -392,15 +454,17 @@ void targets_on_mapping(struct targets *t, const struct proc_mapping *m)
 	struct tls_file *f = file_find(t, m->maj, m->min, m->ino);
 	struct tls_proc *p = proc_find(t, m->pid);
 
+	t->cur_map_ts = m->ts_ns;
 	if (p && p->awaiting_exe)
 		proc_exe_mapped(t, p, m);
 	if (!f)
 		f = file_analyse(t, m);
-	if (!f || f->verdict != VERDICT_TLS)
-		return;
-	p = proc_get(t, m->pid);
-	if (p)
-		proc_add_file(t, p, f);
+	if (f && f->verdict == VERDICT_TLS) {
+		p = proc_get(t, m->pid);
+		if (p)
+			proc_add_file(t, p, f);
+	}
+	t->cur_map_ts = 0;
 }
 
 void targets_on_fork(struct targets *t, pid_t parent, pid_t child)
@@ -486,6 +550,7 @@ void targets_tick(struct targets *t, uint64_t now_ns)
 	if (now_ns - t->last_sweep_ns > SWEEP_PERIOD_NS) {
 		t->last_sweep_ns = now_ns;
 		sweep_dead(t);
+		detach_idle_files(t, now_ns);
 	}
 	for (unsigned b = 0; b < PROC_BUCKETS; b++) {
 		for (struct tls_proc *p = t->procs[b]; p; p = p->next) {
@@ -547,6 +612,11 @@ void targets_scan_proc(struct targets *t, const char *proc_root)
 			    perms[2] != 'x' || pos == 0 || line[pos] != '/')
 				continue;
 			line[strcspn(line, "\n")] = '\0';
+			/* Replaced or removed on disk since: map_files opens it. */
+			char *deleted = strstr(line + pos, " (deleted)");
+
+			if (deleted && deleted[10] == '\0')
+				*deleted = '\0';
 			struct proc_mapping m = {
 			    .pid = (pid_t)pid,
 			    .path = line + pos,

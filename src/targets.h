@@ -32,6 +32,11 @@ struct targets_stats {
 	uint64_t attach_ns_max;
 	uint64_t detaches;
 	uint64_t procs_dropped; /* not tracked: process table full */
+	/* From a mapping record's time to its probes attached (new files in
+	 * system-wide mode, new processes in per-process mode). */
+	uint64_t map_to_attach_count;
+	uint64_t map_to_attach_ns_total;
+	uint64_t map_to_attach_ns_max;
 };
 
 /*

@@ -139,9 +139,11 @@ clean:
 #                           METRIST_SIGNING_KEY_FILE or METRIST_SIGNING_KEY_ID is set
 #                           (packaging/keys/README)
 #   make test-dist          build everything into $(DIST_TEST_OUT) with a throw-away key
-#                           and test it (tests/dist/run.sh; part of make test)
-#   make test-dist-systemd  also boot Debian bullseye with systemd-nspawn, install
-#                           the .deb and check the running service (tests/dist/systemd.sh)
+#                           and test it (tests/dist/run.sh), then boot Debian bullseye
+#                           with systemd-nspawn, install the .deb and check the running
+#                           service (tests/dist/systemd.sh); part of make test, ~1 min
+#                           once the bullseye root is cached (/var/cache/metrist-ebpf-test)
+#   make test-dist-systemd  only the systemd boot test
 DIST          ?= dist
 DIST_BUILD    := build-dist
 DIST_TEST_OUT := $(DIST_BUILD)/test-out
@@ -181,6 +183,7 @@ dist: dist-deps
 test-dist: test-dist-deps
 	$(MAKE) dist-bin
 	tests/dist/run.sh $(DIST_BUILD)/$(NAME) $(DIST_TEST_OUT)
+	tests/dist/systemd.sh $(DIST_BUILD)/$(NAME) $(DIST_TEST_OUT)
 
 test-dist-systemd: test-dist-deps
 	$(MAKE) dist-bin
@@ -201,5 +204,5 @@ bench: deps
 	@scripts/install-deps.sh $(BENCH_DEPS)
 	$(MAKE) all
 	@scripts/mount-bpf.sh
-	python3 bench/bench.py --daemon $(BUILD)/$(NAME)
+	BENCH_DAEMON=$(BUILD)/$(NAME) python3 bench/bench.py
 # ---- end bench ----------------------------------------------------------------

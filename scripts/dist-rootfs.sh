@@ -1,6 +1,7 @@
 #!/bin/bash
 # Print the path of a cached Debian root for packaging tests, creating it with
-# debootstrap on first use. Keyed by suite: bullseye has glibc 2.31 and
+# debootstrap on first use (with systemd, and curl as an OpenSSL 1.1 client).
+# Keyed by suite: bullseye has glibc 2.31 and
 # systemd 247, the closest Debian to Ubuntu 20.04.
 #
 #   scripts/dist-rootfs.sh [SUITE]      -> prints e.g. /var/cache/metrist-ebpf-test/bullseye
@@ -14,7 +15,7 @@ cache=${METRIST_TEST_CACHE:-/var/cache/metrist-ebpf-test}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 root=$cache/$suite
 # Bump when the package list below changes, so stale caches are rebuilt.
-stamp_want="v1 minbase systemd,systemd-sysv,dbus"
+stamp_want="v2 minbase systemd,systemd-sysv,dbus,curl"
 
 if [ -f "$root/.metrist-root-ok" ] && [ "$(cat "$root/.metrist-root-ok")" = "$stamp_want" ]; then
 	echo "$root"
@@ -42,7 +43,7 @@ fi
 mkdir -p "$cache"
 tmp=$(mktemp -d "$cache/.$suite.XXXXXX")
 echo "creating the $suite root in $root with debootstrap (a few minutes, once)" >&2
-if ! debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus \
+if ! debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,curl \
 	"$suite" "$tmp" "$mirror" >"$tmp.log" 2>&1; then
 	tail -20 "$tmp.log" >&2
 	rm -rf "$tmp"

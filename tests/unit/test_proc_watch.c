@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Decoding of perf side-band records (MMAP2, FORK, EXIT, COMM, LOST). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+#include <linux/perf_event.h>
+#include "proc_watch.h"
+
+struct seen {
+	int mapped, forked, execed, exited;
+	char path[256];
+	pid_t pid, parent;
+	uint64_t ino, ts;
+};
+
+static void on_mapped(const struct proc_mapping *m, void *ctx)
+{
+	struct seen *s = ctx;
+
+	s->mapped++;
+	snprintf(s->path, sizeof(s->path), "%s", m->path);
+	s->pid = m->pid;
+	s->ino = m->ino;
+	s->ts = m->ts_ns;
+}
+
+static void on_forked(pid_t parent, pid_t child, void *ctx)
+{
+	struct seen *s = ctx;
+
+	s->forked++;
+	s->parent = parent;
+	s->pid = child;
+}
+
+static void on_execed(pid_t pid, void *ctx)
+{
+	((struct seen *)ctx)->execed++;
+}
+
+static void on_exited(pid_t pid, void *ctx)
+{
+	((struct seen *)ctx)->exited++;
+}
+
+static struct proc_watch_ops ops_for(struct seen *s)
+{
+	return (struct proc_watch_ops){on_mapped, on_forked, on_execed, on_exited, s};
+}
+
+/* An MMAP2 record as the kernel writes it: name NUL-padded to 8, then time. */
+static size_t make_mmap2(uint8_t *buf, const char *name, uint64_t ino, uint64_t ts)
+{
+	struct perf_event_header h = {.type = PERF_RECORD_MMAP2};
+	uint32_t ids[2] = {42, 43};
+	uint64_t addr[3] = {0x7f0000000000, 0x1000, 0};
+	uint32_t dev[2] = {8, 1};
+	uint64_t inode[2] = {ino, 0};
+	uint32_t prot[2] = {5, 2};
+	size_t off = sizeof(h), n = strlen(name) + 1, padded = (n + 7) & ~(size_t)7;
+
+	memcpy(buf + off, ids, 8), off += 8;
+	memcpy(buf + off, addr, 24), off += 24;
+	memcpy(buf + off, dev, 8), off += 8;
+	memcpy(buf + off, inode, 16), off += 16;
+	memcpy(buf + off, prot, 8), off += 8;
+	memset(buf + off, 0, padded);
+	memcpy(buf + off, name, n - 1), off += padded;
+	memcpy(buf + off, &ts, 8), off += 8;
+	h.size = off;
+	memcpy(buf, &h, sizeof(h));
+	return off;
+}
+
+static void test_mmap2(void **state)
+{
+	uint8_t buf[512];
+	struct seen s = {0};
+	struct proc_watch_ops ops = ops_for(&s);
+	size_t n = make_mmap2(buf, "/usr/lib/x86_64-linux-gnu/libssl.so.3", 1234, 987654321);
+
+	assert_int_equal(proc_watch_parse_record(buf, n, &ops, NULL), 0);
+	assert_int_equal(s.mapped, 1);
+	assert_string_equal(s.path, "/usr/lib/x86_64-linux-gnu/libssl.so.3");
+	assert_int_equal(s.pid, 42);
+	assert_int_equal(s.ino, 1234);
+	assert_int_equal(s.ts, 987654321);
+	/* Names of every length around the padding boundary. */
+	for (int len = 1; len < 40; len++) {
+		char name[64] = "/";
+
+		memset(name + 1, 'a', len);
+		name[len + 1] = '\0';
+		n = make_mmap2(buf, name, 1, 555);
+		assert_int_equal(proc_watch_parse_record(buf, n, &ops, NULL), 0);
+		assert_string_equal(s.path, name);
+		assert_int_equal(s.ts, 555);
+	}
+}
+
+static void test_anonymous_and_short(void **state)
+{
+	uint8_t buf[512];
+	struct seen s = {0};
+	struct proc_watch_ops ops = ops_for(&s);
+	size_t n = make_mmap2(buf, "[vdso]", 1, 1);
+
+	assert_int_equal(proc_watch_parse_record(buf, n, &ops, NULL), 0);
+	assert_int_equal(s.mapped, 0);
+	/* A size that lies: longer than the buffer, or too short for the type. */
+	assert_int_equal(proc_watch_parse_record(buf, n - 1, &ops, NULL), -22);
+	((struct perf_event_header *)buf)->size = 20;
+	assert_int_equal(proc_watch_parse_record(buf, 20, &ops, NULL), -22);
+	assert_int_equal(proc_watch_parse_record(buf, 4, &ops, NULL), -22);
+}
+
+static void test_task_records(void **state)
+{
+	struct {
+		struct perf_event_header h;
+		uint32_t pid, ppid, tid, ptid;
+		uint64_t time;
+	} r = {{PERF_RECORD_FORK, 0, sizeof(r)}, 100, 50, 100, 50, 0};
+	struct seen s = {0};
+	struct proc_watch_ops ops = ops_for(&s);
+
+	assert_int_equal(proc_watch_parse_record(&r, sizeof(r), &ops, NULL), 0);
+	assert_int_equal(s.forked, 1);
+	assert_int_equal(s.parent, 50);
+	assert_int_equal(s.pid, 100);
+	/* A new thread is no new process. */
+	r.pid = 50, r.tid = 101;
+	assert_int_equal(proc_watch_parse_record(&r, sizeof(r), &ops, NULL), 0);
+	assert_int_equal(s.forked, 1);
+	r.h.type = PERF_RECORD_EXIT;
+	r.pid = r.tid = 100;
+	assert_int_equal(proc_watch_parse_record(&r, sizeof(r), &ops, NULL), 0);
+	assert_int_equal(s.exited, 1);
+}
+
+static void test_comm_exec_and_lost(void **state)
+{
+	struct {
+		struct perf_event_header h;
+		uint32_t pid, tid;
+		char comm[16];
+	} c = {{PERF_RECORD_COMM, PERF_RECORD_MISC_COMM_EXEC, sizeof(c)}, 7, 7, "curl"};
+	struct {
+		struct perf_event_header h;
+		uint64_t id, lost;
+	} l = {{PERF_RECORD_LOST, 0, sizeof(l)}, 1, 17};
+	struct seen s = {0};
+	struct proc_watch_ops ops = ops_for(&s);
+	uint64_t lost = 0;
+
+	assert_int_equal(proc_watch_parse_record(&c, sizeof(c), &ops, NULL), 0);
+	assert_int_equal(s.execed, 1);
+	c.h.misc = 0; /* prctl(PR_SET_NAME): not an exec */
+	assert_int_equal(proc_watch_parse_record(&c, sizeof(c), &ops, NULL), 0);
+	assert_int_equal(s.execed, 1);
+	assert_int_equal(proc_watch_parse_record(&l, sizeof(l), &ops, &lost), 0);
+	assert_int_equal(lost, 17);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_mmap2),
+	    cmocka_unit_test(test_anonymous_and_short),
+	    cmocka_unit_test(test_task_records),
+	    cmocka_unit_test(test_comm_exec_and_lost),
+	};
+	return cmocka_run_group_tests_name("proc_watch", tests, NULL, NULL);
+}

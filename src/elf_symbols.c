@@ -424,3 +424,50 @@ int elf_has_symbol_tables(const char *path)
 	elf_file_close(&f);
 	return ret;
 }
+
+/* Go binaries carry these sections whether stripped or not. */
+static bool is_go_section(const char *name)
+{
+	return !strcmp(name, ".go.buildinfo") || !strcmp(name, ".gopclntab") ||
+	       !strcmp(name, ".note.go.buildid");
+}
+
+int elf_inspect(const char *path)
+{
+	struct elf_file f;
+	Elf_Scn *scn = NULL;
+	size_t shstrndx, nphdr;
+	GElf_Shdr sh;
+	int ret;
+
+	if (!path)
+		return -EINVAL;
+	ret = elf_file_open(&f, path);
+	if (ret)
+		return ret;
+	if (elf_getphdrnum(f.elf, &nphdr) == 0) {
+		for (size_t i = 0; i < nphdr; i++) {
+			GElf_Phdr ph;
+
+			if (gelf_getphdr(f.elf, i, &ph) && ph.p_type == PT_INTERP)
+				ret |= ELF_HAS_INTERP;
+		}
+	}
+	if (elf_getshdrstrndx(f.elf, &shstrndx) != 0)
+		shstrndx = SHN_UNDEF;
+	while ((scn = elf_nextscn(f.elf, scn))) {
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh))
+			break;
+		if (sh.sh_type == SHT_SYMTAB && sh.sh_size > sizeof(Elf64_Sym))
+			ret |= ELF_HAS_SYMTAB;
+		else if (sh.sh_type == SHT_DYNSYM && sh.sh_size > sizeof(Elf64_Sym))
+			ret |= ELF_HAS_DYNSYM;
+		name = shstrndx != SHN_UNDEF ? elf_strptr(f.elf, shstrndx, sh.sh_name) : NULL;
+		if (name && is_go_section(name))
+			ret |= ELF_IS_GO;
+	}
+	elf_file_close(&f);
+	return ret;
+}

@@ -40,4 +40,13 @@ int elf_find_symbols(const char *path, struct elf_symbol *syms, size_t n);
  */
 int elf_has_symbol_tables(const char *path);
 
+#define ELF_HAS_INTERP (1 << 2) /* PT_INTERP: dynamically linked */
+#define ELF_IS_GO      (1 << 3) /* built by the Go toolchain */
+
+/*
+ * What kind of ELF file this is, for the coverage report: ELF_HAS_* and
+ * ELF_IS_GO bits, or -errno (-ENOEXEC when not a readable ELF file).
+ */
+int elf_inspect(const char *path);
+
 #endif /* ELF_SYMBOLS_H */

@@ -24,6 +24,7 @@
 #include "kernel_check.h"
 #include "log.h"
 #include "proc_watch.h"
+#include "report.h"
 #include "session.h"
 #include "targets.h"
 #include "wire.h"
@@ -65,21 +66,24 @@ struct daemon {
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: %s [--version] [--help] [--verbose] [--per-process-probes]\n"
-		"\n"
-		"Reports every outgoing HTTPS call on this host (method, host, path,\n"
-		"latency) to a Metrist Orchestrator over UDP, by tracing TLS libraries\n"
-		"with eBPF uprobes. Runs as root; needs Linux %d.%d or later.\n"
-		"\n"
-		"Environment:\n"
-		"  %s=<host>:<port>   where to send calls (default %s);\n"
-		"      host is an IPv4 address, [IPv6] address or DNS name\n"
-		"\n"
-		"--per-process-probes  (experimental) probe data functions only in processes\n"
-		"      acting as TLS clients, so TLS servers pay nothing; a program's\n"
-		"      first call on the host can be missed\n",
-		PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV, ENDPOINT_DEFAULT);
+	fprintf(
+	    out,
+	    "Usage: %s [--version] [--help] [--verbose] [--list-targets] [--per-process-probes]\n"
+	    "\n"
+	    "Reports every outgoing HTTPS call on this host (method, host, path,\n"
+	    "latency) to a Metrist Orchestrator over UDP, by tracing TLS libraries\n"
+	    "with eBPF uprobes. Runs as root; needs Linux %d.%d or later.\n"
+	    "\n"
+	    "Environment:\n"
+	    "  %s=<host>:<port>   where to send calls (default %s);\n"
+	    "      host is an IPv4 address, [IPv6] address or DNS name\n"
+	    "\n"
+	    "--list-targets  print what is traced on this host and what is not, and why,\n"
+	    "      per process and TLS library (loads no eBPF), then exit\n"
+	    "--per-process-probes  (experimental) probe data functions only in processes\n"
+	    "      acting as TLS clients, so TLS servers pay nothing; a program's\n"
+	    "      first call on the host can be missed\n",
+	    PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV, ENDPOINT_DEFAULT);
 }
 
 static void on_signal(int sig)
@@ -397,6 +401,14 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
+		}
+		if (!strcmp(argv[i], "--list-targets")) {
+			int n = report_targets(stdout, "/proc", "/etc/ld.so.cache");
+
+			if (n < 0)
+				fprintf(stderr, "%s: cannot read /proc: %s\n", PROG_NAME,
+					strerror(-n));
+			return n < 0 ? 1 : 0;
 		}
 		if (!strcmp(argv[i], "--per-process-probes")) {
 			d->per_process = true;

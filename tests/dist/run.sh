@@ -90,8 +90,12 @@ if [ -n "$R" ]; then
 	# Really run it with a host name from /etc/hosts (c-ares, no NSS; a
 	# minbase root has no /etc/hosts, real systems do): wait for `ready`,
 	# measure RSS, SIGTERM -> exit 0.
+	# Started from the extracted tarball as README "Other systems" says.
 	echo '127.0.0.1 localhost orchestrator.test' >"$R/etc/hosts"
-	chroot "$R" env METRIST_ORCHESTRATOR_ENDPOINT=orchestrator.test:51713 /var/tmp/$NAME >"$WORK/run.out" 2>&1 &
+	cp "$OUT/$TARBALL" "$R/var/tmp/"
+	chroot "$R" bash -c 'cd /var/tmp && TGZ=$1 && tar xvfz "$TGZ" >/dev/null && cd "${TGZ%.tar.gz}" &&
+		exec env METRIST_ORCHESTRATOR_ENDPOINT=orchestrator.test:51713 ./metrist-orchestrator-ebpf-plugin' \
+		- "$TARBALL" >"$WORK/run.out" 2>&1 &
 	pid=$!
 	for _ in $(seq 100); do
 		grep -q 'ready' "$WORK/run.out" && break
@@ -99,7 +103,7 @@ if [ -n "$R" ]; then
 		sleep 0.2
 	done
 	if grep -q 'ready' "$WORK/run.out"; then
-		pass "bullseye: the daemon loads its BPF object, attaches and logs ready"
+		pass "bullseye: the tarball's daemon loads its BPF object, attaches and logs ready"
 		sleep 1
 		rss=$(awk '/^VmRSS/ { print $2 }' /proc/$pid/status)
 		echo "info: RSS after ready: ${rss} kB"
@@ -127,9 +131,13 @@ check "the keyring holds the signing key" \
 	sh -c "cd '$OUT' && gpg --show-keys --with-colons ./metrist-archive-keyring.gpg | grep -q '$FPR'"
 check_not "the keyring holds no secret key material" \
 	sh -c "gpg --list-packets '$OUT/metrist-archive-keyring.gpg' | grep -qi 'secret'"
+# Exactly the README's commands.
+check "README: verify the .deb" bash -c 'cd "$1" && DEB=$(cat ubuntu-20.04.latest.txt) &&
+	gpg --no-default-keyring --keyring ./metrist-archive-keyring.gpg --verify "$DEB.asc" "$DEB"' - "$OUT"
+check "README: verify the tarball" bash -c 'cd "$1" && TGZ=$(cat latest-x86_64.txt) &&
+	gpg --no-default-keyring --keyring ./metrist-archive-keyring.gpg --verify "$TGZ.asc" "$TGZ"' - "$OUT"
 for f in "$TARBALL" "$DEB"; do
 	check "$f.asc is ASCII-armoured" grep -q -- '-----BEGIN PGP SIGNATURE-----' "$OUT/$f.asc"
-	check "gpg --verify $f.asc" sh -c "cd '$OUT' && gpg --no-default-keyring --keyring ./metrist-archive-keyring.gpg --verify '$f.asc' '$f'"
 	cp "$OUT/$f" "$WORK/tampered"
 	printf 'x' | dd of="$WORK/tampered" bs=1 seek=1000 conv=notrunc status=none
 	check_not "gpg --verify fails on a tampered $f" \

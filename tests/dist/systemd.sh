@@ -126,6 +126,7 @@ wait_ready() { # journal line count before, timeout in 0.2 s steps
 }
 check "journalctl -u shows the daemon's ready line" wait_ready 0 100
 check "systemctl is-active" in_c systemctl is-active "$NAME"
+check "systemctl status" in_c systemctl status --no-pager "$NAME"
 check "systemd knows CAP_BPF (no CAP_SYS_ADMIN fallback drop-in)" sh -c "
 	nsenter -t $CPID -a systemctl show -p CapabilityBoundingSet $NAME | grep -q cap_bpf &&
 	[ ! -e '$R/etc/systemd/system/$NAME.service.d/cap-sys-admin-fallback.conf' ]"
@@ -192,5 +193,29 @@ check_not "no daemon process left after remove" in_c pgrep -x "${NAME:0:15}"
 check "apt-get purge removes /etc/default/$NAME" sh -c "
 	nsenter -t $CPID -a env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q $NAME &&
 	[ ! -e '$R/etc/default/$NAME' ] && [ ! -e '$R/etc/systemd/system/multi-user.target.wants/$NAME.service' ]"
+
+# ---- the tarball as a service, with README "Other systems" commands ------------------------
+TARBALL=$NAME-$VERSION-x86_64.tar.gz
+if [ -f "$OUT/$TARBALL" ]; then
+	cp "$OUT/$TARBALL" "$OUT/latest-x86_64.txt" "$R/var/tmp/"
+	n=$(in_c journalctl -u "$NAME" -o cat --no-pager | grep -c ready)
+	check "README: tarball installed as a systemd service" in_c bash -c '
+		set -e
+		cd /var/tmp
+		TGZ=$(cat latest-x86_64.txt)
+		tar xvfz "$TGZ"
+		cd "${TGZ%.tar.gz}"
+		install -m 0755 metrist-orchestrator-ebpf-plugin /usr/local/bin/
+		install -m 0644 metrist-orchestrator-ebpf-plugin.default /etc/default/metrist-orchestrator-ebpf-plugin
+		install -m 0644 metrist-orchestrator-ebpf-plugin.service /etc/systemd/system/
+		systemctl daemon-reload
+		systemctl enable --now metrist-orchestrator-ebpf-plugin'
+	ready_active() { wait_ready "$1" 100 && in_c systemctl is-active -q "$NAME"; }
+	check "tarball service: ready and active" ready_active "$n"
+	check "tarball service: runs /usr/local/bin/$NAME" sh -c "
+		nsenter -t $CPID -a systemctl show -p ExecStart $NAME | grep -q 'path=/usr/local/bin/$NAME'"
+else
+	fail "no $TARBALL in $OUT"
+fi
 
 summary

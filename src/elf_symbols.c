@@ -471,3 +471,46 @@ int elf_inspect(const char *path)
 	elf_file_close(&f);
 	return ret;
 }
+
+int elf_needed(const char *path, elf_needed_cb cb, void *ctx)
+{
+	struct elf_file f;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	int ret, n = 0;
+
+	if (!path || !cb)
+		return -EINVAL;
+	ret = elf_file_open(&f, path);
+	if (ret)
+		return ret;
+	while ((scn = elf_nextscn(f.elf, scn))) {
+		Elf_Data *dyn, *strs;
+		GElf_Shdr ssh;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC)
+			continue;
+		dyn = section_data(&f, scn, SHT_DYNAMIC, sizeof(Elf64_Dyn));
+		strs = section_data(&f, elf_getscn(f.elf, sh.sh_link), SHT_STRTAB, 0);
+		if (!dyn || !strs || !gelf_getshdr(elf_getscn(f.elf, sh.sh_link), &ssh))
+			break;
+		for (size_t i = 0; i < dyn->d_size / sizeof(Elf64_Dyn); i++) {
+			GElf_Dyn d;
+
+			if (!gelf_getdyn(dyn, (int)i, &d) || d.d_tag == DT_NULL)
+				break;
+			if (d.d_tag != DT_NEEDED || d.d_un.d_val >= strs->d_size)
+				continue;
+			/* Must be NUL-terminated inside the string table. */
+			if (!memchr((const char *)strs->d_buf + d.d_un.d_val, '\0',
+				    strs->d_size - d.d_un.d_val))
+				continue;
+			n++;
+			if (cb((const char *)strs->d_buf + d.d_un.d_val, ctx))
+				break;
+		}
+		break; /* one dynamic section */
+	}
+	elf_file_close(&f);
+	return n;
+}

@@ -49,4 +49,9 @@ int elf_has_symbol_tables(const char *path);
  */
 int elf_inspect(const char *path);
 
+/* Calls cb with each DT_NEEDED library name (a soname) of the file; a
+ * nonzero return stops. Returns the number of names, or -errno. */
+typedef int (*elf_needed_cb)(const char *soname, void *ctx);
+int elf_needed(const char *path, elf_needed_cb cb, void *ctx);
+
 #endif /* ELF_SYMBOLS_H */

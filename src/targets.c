@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
+#include "elf_symbols.h"
 #include "ldcache.h"
 #include "log.h"
 #include "targets.h"
@@ -84,9 +85,19 @@ struct learned_exe {
 	int nfiles;
 };
 
+/* sonames the dynamic linker resolves (ld.so cache), for predicting what an
+ * executable will map from its DT_NEEDED entries. */
+struct soname_path {
+	char *soname, *path;
+	int needs_tls; /* memo: -1 unknown, 0 no, 1 yes */
+	struct tls_file *tls;
+};
+
 struct targets {
 	struct tls_trace *skel;
 	bool per_process;
+	struct soname_path *sonames;
+	size_t nsonames;
 	struct learned_exe learned[LEARNED_MAX];
 	unsigned nlearned, learned_next;
 	uint64_t disarm_delay_ns;
@@ -110,6 +121,8 @@ static unsigned proc_bucket(pid_t pid)
 	return (unsigned)pid % PROC_BUCKETS;
 }
 
+static int add_soname(const char *soname, const char *path, void *ctx);
+
 struct targets *targets_new(struct tls_trace *skel, bool per_process, uint64_t disarm_delay_ns)
 {
 	struct targets *t = calloc(1, sizeof(*t));
@@ -118,6 +131,8 @@ struct targets *targets_new(struct tls_trace *skel, bool per_process, uint64_t d
 		return NULL;
 	t->skel = skel;
 	t->per_process = per_process;
+	if (per_process)
+		ldcache_for_each_file("/etc/ld.so.cache", add_soname, t);
 	t->disarm_delay_ns = disarm_delay_ns;
 	return t;
 }
@@ -363,6 +378,8 @@ static struct learned_exe *learned_find(struct targets *t, const struct file_id 
 	return NULL;
 }
 
+static struct learned_exe *learn_exe(struct targets *t, const struct file_id *exe);
+
 /* Remember that this process's executable maps f (bounded, oldest replaced). */
 static void learn(struct targets *t, const struct tls_proc *p, struct tls_file *f)
 {
@@ -370,15 +387,7 @@ static void learn(struct targets *t, const struct tls_proc *p, struct tls_file *
 
 	if (!p->exe.ino)
 		return;
-	l = learned_find(t, &p->exe);
-	if (!l) {
-		if (t->nlearned < LEARNED_MAX)
-			l = &t->learned[t->nlearned++];
-		else
-			l = &t->learned[t->learned_next++ % LEARNED_MAX];
-		memset(l, 0, sizeof(*l));
-		l->exe = p->exe;
-	}
+	l = learn_exe(t, &p->exe);
 	for (int i = 0; i < l->nfiles; i++) {
 		if (l->files[i] == f)
 			return;
@@ -389,6 +398,119 @@ static void learn(struct targets *t, const struct tls_proc *p, struct tls_file *
 
 static void proc_add_file(struct targets *t, struct tls_proc *p, struct tls_file *f);
 
+static int add_soname(const char *soname, const char *path, void *ctx)
+{
+	struct targets *t = ctx;
+	struct soname_path *sp;
+
+	if (t->nsonames % 256 == 0) {
+		sp = realloc(t->sonames, (t->nsonames + 256) * sizeof(*sp));
+		if (!sp)
+			return 1;
+		t->sonames = sp;
+	}
+	sp = &t->sonames[t->nsonames];
+	sp->soname = strdup(soname);
+	sp->path = strdup(path);
+	sp->needs_tls = -1;
+	sp->tls = NULL;
+	if (sp->soname && sp->path)
+		t->nsonames++;
+	return 0;
+}
+
+static struct soname_path *soname_find(struct targets *t, const char *soname)
+{
+	for (size_t i = 0; i < t->nsonames; i++) {
+		if (!strcmp(t->sonames[i].soname, soname))
+			return &t->sonames[i];
+	}
+	return NULL;
+}
+
+static struct tls_file *file_by_path(struct targets *t, const char *path)
+{
+	struct stat st;
+	struct tls_file *f;
+
+	if (stat(path, &st) < 0)
+		return NULL;
+	struct proc_mapping m = {
+	    .path = path,
+	    .maj = major(st.st_dev),
+	    .min = minor(st.st_dev),
+	    .ino = st.st_ino,
+	};
+	f = file_find(t, m.maj, m.min, m.ino);
+	return f ? f : file_analyse(t, &m);
+}
+
+struct predict {
+	struct targets *t;
+	int depth;
+	struct tls_file *found;
+};
+
+static struct tls_file *soname_tls(struct targets *t, struct soname_path *sp, int depth);
+
+static int predict_one(const char *soname, void *ctx)
+{
+	struct predict *pr = ctx;
+	struct soname_path *sp = soname_find(pr->t, soname);
+
+	if (sp)
+		pr->found = soname_tls(pr->t, sp, pr->depth);
+	return pr->found != NULL;
+}
+
+/* Does this library, or one it needs (three levels deep: curl -> libcurl
+ * -> libssl), carry OpenSSL? Memoised per soname. */
+static struct tls_file *soname_tls(struct targets *t, struct soname_path *sp, int depth)
+{
+	struct predict pr = {t, depth + 1, NULL};
+	struct tls_file *f;
+
+	if (sp->needs_tls >= 0)
+		return sp->tls;
+	f = file_by_path(t, sp->path);
+	if (f && f->verdict == VERDICT_TLS) {
+		pr.found = f;
+	} else if (depth < 3) {
+		sp->needs_tls = 0; /* cuts dependency cycles */
+		elf_needed(sp->path, predict_one, &pr);
+	}
+	sp->needs_tls = pr.found != NULL;
+	sp->tls = pr.found;
+	return pr.found;
+}
+
+/* The TLS library an executable will map, predicted from its DT_NEEDED. */
+static struct tls_file *predict_tls(struct targets *t, const char *exe_path)
+{
+	struct predict pr = {t, 0, NULL};
+
+	if (t->nsonames == 0)
+		return NULL;
+	elf_needed(exe_path, predict_one, &pr);
+	return pr.found;
+}
+
+/* Remember a prediction, positive or negative, for the next exec. */
+static struct learned_exe *learn_exe(struct targets *t, const struct file_id *exe)
+{
+	struct learned_exe *l = learned_find(t, exe);
+
+	if (l)
+		return l;
+	if (t->nlearned < LEARNED_MAX)
+		l = &t->learned[t->nlearned++];
+	else
+		l = &t->learned[t->learned_next++ % LEARNED_MAX];
+	memset(l, 0, sizeof(*l));
+	l->exe = *exe;
+	return l;
+}
+
 /* The executable of a process that just exec'd is mapped: arm it now if
  * this executable is known to map TLS files. */
 static void proc_exe_mapped(struct targets *t, struct tls_proc *p, const struct proc_mapping *m)
@@ -398,6 +520,16 @@ static void proc_exe_mapped(struct targets *t, struct tls_proc *p, const struct 
 	p->awaiting_exe = false;
 	p->exe = (struct file_id){m->maj, m->min, m->ino};
 	l = learned_find(t, &p->exe);
+	if (!l && t->per_process) {
+		char path[PATH_MAX];
+		struct tls_file *f = NULL;
+
+		if (!open_path(m->pid, m->path, &p->exe, m->start, m->end, path, sizeof(path)))
+			f = predict_tls(t, path);
+		l = learn_exe(t, &p->exe);
+		if (f)
+			l->files[l->nfiles++] = f;
+	}
 	for (int i = 0; l && i < l->nfiles; i++)
 		proc_add_file(t, p, l->files[i]);
 }
@@ -485,7 +617,7 @@ void targets_on_fork(struct targets *t, pid_t parent, pid_t child)
 void targets_on_exec(struct targets *t, pid_t pid)
 {
 	/* Only while someone maps TLS files is it worth tracking every exec. */
-	struct tls_proc *p = t->nlearned ? proc_get(t, pid) : proc_find(t, pid);
+	struct tls_proc *p = t->per_process ? proc_get(t, pid) : proc_find(t, pid);
 
 	if (!p)
 		return;
@@ -669,6 +801,11 @@ void targets_free(struct targets *t)
 			free(f);
 		}
 	}
+	for (size_t i = 0; i < t->nsonames; i++) {
+		free(t->sonames[i].soname);
+		free(t->sonames[i].path);
+	}
+	free(t->sonames);
 	free(t);
 }
 

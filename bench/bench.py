@@ -158,8 +158,9 @@ class Bench:
         self.dur = args.duration or (3 if self.quick else 6)
         self.reps = args.reps or (1 if self.quick else 3)
         self.conns = 8
-        self.daemon = os.path.abspath(args.daemon)
-        self.tmp = tempfile.mkdtemp(prefix="metrist-bench-")
+        self.tmp = tempfile.mkdtemp(prefix="bench-")
+        self.daemon = f"{self.tmp}/daemon-under-test"
+        shutil.copy(os.path.abspath(args.daemon), self.daemon)
         self.port = free_port()
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.url = f"https://127.0.0.1:{self.port}/"
@@ -476,6 +477,25 @@ http {{
         self.results["runs"].append(res)
         return res
 
+    def measured_run(self, w, c, rep, noisy=0.15, attempts=3):
+        """A run during which other processes took more than `noisy` of the
+        machine is repeated (up to `attempts` in all); the quietest is kept."""
+        tries = []
+        for i in range(attempts):
+            r = self.one_run(w, c, rep)
+            tries.append(r)
+            if r["foreign_cpu_share"] <= noisy:
+                break
+            log(f"{w} {c} rep{rep}: {100 * r['foreign_cpu_share']:.0f}% of the machine used by "
+                f"other processes" + (", again" if i + 1 < attempts else ", keeping the quietest"))
+        best = min(tries, key=lambda r: r["foreign_cpu_share"])
+        best["attempts"] = len(tries)
+        for r in tries:
+            if r is not best:
+                self.results["runs"].remove(r)
+                self.results.setdefault("discarded_noisy_runs", []).append(r)
+        return best
+
     # ---- floor -----------------------------------------------------------------
     def floor(self):
         t = self.tmp
@@ -702,7 +722,7 @@ http {{
         for rep in range(1, self.reps + 1):
             for w in WORKLOADS:
                 for c in CONFIGS:
-                    self.one_run(w, c, rep)
+                    self.measured_run(w, c, rep)
         self.million()
         self.diagnose()
         self.summarize(fl)
@@ -726,6 +746,7 @@ http {{
                         s[k] = median(vals)
                         s[k + "_spread"] = spread(vals)
                 if c in ("b", "d"):
+                    s["files_probed"] = "/".join(str(len(r.get("daemon_attached") or [])) for r in runs)
                     s["calls_total"] = sum(r.get("calls") or 0 for r in runs)
                     s["requests_total"] = sum(r["requests"] for r in runs)
                     s["lost_total"] = sum(r.get("lost") or 0 for r in runs)
@@ -755,8 +776,12 @@ http {{
         lost_b = sum(summ[w][x].get("lost_total", 0) for w in ("ka", "close") for x in "bd")
         calls = sum(summ[w][x].get("calls_total", 0) for w in ("ka", "close") for x in "bd")
         reqs = sum(summ[w][x].get("requests_total", 0) for w in ("ka", "close") for x in "bd")
-        rss = max(x for x in [mil.get("rss_hwm_kb")] + [summ[w][x].get("tracer_rss_hwm_kb") or 0
-                                                        for w in WORKLOADS for x in "bd"] if x)
+        druns = [r for r in self.results["runs"] if r["config"] in ("b", "d")]
+        rss = max([mil.get("rss_hwm_kb") or 0] + [r.get("tracer_rss_hwm_kb") or 0 for r in druns])
+        # Runs in which the daemon probed only the one libssl of this benchmark
+        # (other processes on the host can make it analyse more files).
+        clean = [r.get("tracer_rss_hwm_kb") or 0 for r in druns if len(r.get("daemon_attached") or []) <= 1]
+        rss_clean = max(clean) if clean else None
         maps = mil.get("bpf_map_bytes") or b.get("tracer_map_bytes")
         cpu = max(summ[w][x].get("tracer_cpu_us_per_call") or 0 for w in ("ka", "close") for x in "bd")
         t = [
@@ -774,7 +799,9 @@ http {{
             {"target": "daemon CPU <= 5 us per call",
              "value": f"{cpu:.2f} us (worst config median)", "met": cpu <= 5},
             {"target": "daemon RSS <= 8 MB (aim 4 MB), flat",
-             "value": f"peak {rss / 1024:.1f} MB; 1M run RSS {mil.get('rss_early_max_kb')} kB at 5-15 s "
+             "value": f"peak {rss / 1024:.1f} MB over all runs; "
+                      f"{(rss_clean or 0) / 1024:.1f} MB over runs that probed only the benchmark's libssl; "
+                      f"1M run RSS {mil.get('rss_early_max_kb')} kB at 5-15 s "
                       f"-> {mil.get('rss_last_kb')} kB at end",
              "met": rss <= 8192 and (mil.get("rss_last_kb") or 0) <= (mil.get("rss_early_max_kb") or 0) + 256},
             {"target": "BPF map memory <= 8 MB",
@@ -835,8 +862,8 @@ http {{
         L.append("Tracers (b, d: the daemon; c: bpftrace):")
         L.append("")
         L.append("| workload | config | calls captured / requests | drops | tracer CPU µs/req | "
-                 "daemon CPU µs/call | tracer peak RSS kB | tracer BPF maps KiB | foreign CPU |")
-        L.append("|" + "---|" * 9)
+                 "daemon CPU µs/call | tracer peak RSS kB | tracer BPF maps KiB | foreign CPU | files probed |")
+        L.append("|" + "---|" * 10)
         for w in WORKLOADS:
             for c in CONFIGS[1:]:
                 s = summ[w][c]
@@ -847,7 +874,7 @@ http {{
                     f"{f(s.get('tracer_cpu_us_per_call'), '{:.2f}')}{sp(s, 'tracer_cpu_us_per_call', '{:.1f}')} | "
                     f"{f(s.get('tracer_rss_hwm_kb'))} | "
                     f"{f((s.get('tracer_map_bytes') or 0) / 1024) if s.get('tracer_map_bytes') else '–'} | "
-                    f"{f(100 * s['foreign_cpu_share'])}% |")
+                    f"{f(100 * s['foreign_cpu_share'])}% | {s.get('files_probed', '–')} |")
         L.append("")
         hits = self.results["hits"]
         L.append("Probed calls per request (bpftrace count, system libssl, 3 s run):")
@@ -906,13 +933,19 @@ http {{
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--daemon", default=f"{ROOT}/build/metrist-orchestrator-ebpf-plugin")
+    # The daemon's path comes from BENCH_DAEMON rather than the command line, and
+    # the daemon runs from a copy named daemon-under-test: tests running on the
+    # same machine stop stray daemons by name (pkill -f), which would end the
+    # benchmark too.
+    ap.add_argument("--daemon", default=os.environ.get(
+        "BENCH_DAEMON", f"{ROOT}/build/metrist-orchestrator-ebpf-plugin"))
     ap.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1")
     ap.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", 0)))
     ap.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", 0)))
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: run as root (eBPF)")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     b = Bench(args)
     try:
         b.run()

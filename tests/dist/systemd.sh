@@ -34,10 +34,10 @@ if [ -z "$BASE_ROOT" ]; then
 fi
 R=$(root_copy boot) || { fail "copying the bullseye root"; summary; exit; }
 
-# nspawn keeps runtime state under /run/systemd/nspawn; PID 1 here is not
-# systemd, so give it a tmpfs (and take it away again).
+# nspawn keeps runtime state under /run/systemd/nspawn; where PID 1 is not
+# systemd, give it a tmpfs (and take it away again).
 nspawn_tmpfs=
-if ! mountpoint -q /run/systemd/nspawn; then
+if [ ! -d /run/systemd/system ] && ! mountpoint -q /run/systemd/nspawn; then
 	mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn && nspawn_tmpfs=1
 fi
 NSPAWN_PID= CPID= SERVER_PID= LISTENER_PID=

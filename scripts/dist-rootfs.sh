@@ -29,7 +29,10 @@ if ! command -v debootstrap >/dev/null; then
 	echo "error: debootstrap is not installed (make test-dist installs it)" >&2
 	exit 1
 fi
-if ! timeout 20 sh -c "exec 3<>/dev/tcp/deb.debian.org/80" 2>/dev/null &&
+hostport=${mirror#*://}
+hostport=${hostport%%/*}
+case $hostport in *:*) ;; *) hostport=$hostport:80 ;; esac
+if ! timeout 20 bash -c "exec 3<>/dev/tcp/${hostport%:*}/${hostport##*:}" 2>/dev/null &&
    ! timeout 20 wget -q -O /dev/null "$mirror/dists/$suite/Release" 2>/dev/null &&
    ! timeout 20 curl -fsS -o /dev/null "$mirror/dists/$suite/Release" 2>/dev/null; then
 	{

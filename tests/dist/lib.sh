@@ -43,18 +43,17 @@ summary() {
 	[ "$failed" = 0 ]
 }
 
-# The cached bullseye root, or empty with a loud message when it cannot exist.
-ROOTFS_SKIP_REASON=
+# Sets BASE_ROOT to the cached bullseye root, or empties it and sets
+# ROOTFS_SKIP_REASON (the loud message is printed by dist-rootfs.sh).
+BASE_ROOT= ROOTFS_SKIP_REASON=
 cached_root() {
-	local r rc
-	r=$("$TOP/scripts/dist-rootfs.sh" bullseye)
+	local rc
+	BASE_ROOT=$("$TOP/scripts/dist-rootfs.sh" bullseye)
 	rc=$?
-	if [ $rc = 0 ]; then
-		echo "$r"
-	elif [ $rc = 77 ]; then
-		ROOTFS_SKIP_REASON="Debian mirror unreachable and no cached bullseye root"
-	else
-		ROOTFS_SKIP_REASON="could not create the bullseye root (exit $rc)"
+	if [ $rc = 77 ]; then
+		BASE_ROOT= ROOTFS_SKIP_REASON="Debian mirror unreachable and no cached bullseye root"
+	elif [ $rc != 0 ]; then
+		BASE_ROOT= ROOTFS_SKIP_REASON="could not create the bullseye root (exit $rc)"
 	fi
 }
 

@@ -63,7 +63,7 @@ size=$(stat -c %s "$WORK/deb-x/usr/bin/$NAME")
 echo "info: release executable size: $size bytes (stripped)"
 
 # ---- inside a Debian bullseye root (glibc 2.31) ----------------------------------
-BASE_ROOT=$(cached_root)
+cached_root
 if [ -z "$BASE_ROOT" ]; then
 	echo "#####################################################################"
 	echo "SKIPPING the bullseye root tests: $ROOTFS_SKIP_REASON"

@@ -23,7 +23,7 @@ if [ ! -f "$OUT/$DEB" ]; then
 	"$TOP/scripts/dist.sh" "$EXE" "$OUT" >/dev/null 2>&1 || { fail "building $DEB"; summary; exit; }
 fi
 
-BASE_ROOT=$(cached_root)
+cached_root
 if [ -z "$BASE_ROOT" ]; then
 	echo "#####################################################################"
 	echo "SKIPPING the systemd boot test: $ROOTFS_SKIP_REASON"

@@ -134,6 +134,28 @@ def children(pid):
         return []
 
 
+def die_with_parent():
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def other_tracers(ours):
+    """Processes that probe libssl and are not ours: another instance of the
+    daemon (e2e tests start it), bpftrace, another benchmark."""
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) in ours:
+            continue
+        try:
+            with open(f"/proc/{d}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if comm in ("bpftrace", "metrist-orchest", "daemon-under-te"):
+            found.append(f"{d}:{comm}")
+    return found
+
+
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -166,6 +188,8 @@ class Bench:
         self.url = f"https://127.0.0.1:{self.port}/"
         self.procs = []
         self.results = {"runs": []}
+        self.wait_budget = 300  # seconds, in all, of waiting for other tracers to go
+        self.last_other_tracers = []
         help_text = subprocess.run([self.daemon, "--help"], capture_output=True, text=True).stdout
         if os.environ.get("BENCH_B_ARGS") is not None:
             self.b_args = os.environ["BENCH_B_ARGS"].split()
@@ -256,7 +280,9 @@ http {{
 
     # ---- process helpers -----------------------------------------------------
     def spawn(self, cmd, **kw):
-        p = subprocess.Popen(cmd, start_new_session=True, **kw)
+        # Children die with the benchmark, even when it is killed: a leftover
+        # bpftrace would keep probing libssl for every later measurement.
+        p = subprocess.Popen(cmd, start_new_session=True, preexec_fn=die_with_parent, **kw)
         self.procs.append(p)
         return p
 
@@ -382,17 +408,26 @@ http {{
             raise RuntimeError(f"{workload}: no requests\n{out}")
         return r
 
-    def wait_quiet(self, limit=0.25, max_wait=20):
+    def wait_quiet(self, limit=0.25, max_wait=20, max_wait_tracers=90):
         """Other engineers may run tests on this machine: before a run, wait
-        (up to max_wait s) until the host is below limit busy without us."""
+        (up to max_wait s) until the host is below limit busy without us, and
+        (up to max_wait_tracers s) until no other tracer probes libssl."""
         t0 = time.time()
+        ours = {p.pid for p in self.procs} | {os.getpid()}
         while True:
             h0 = host_cpu()
             time.sleep(0.5)
             h1 = host_cpu()
             share = (h1[0] - h0[0]) / max(1, h1[1] - h0[1])
-            if share < limit or time.time() - t0 > max_wait:
-                return round(time.time() - t0, 1), round(share, 3)
+            others = other_tracers(ours)
+            waited = time.time() - t0
+            if (share < limit or waited > max_wait) and (
+                    not others or waited > min(max_wait_tracers, self.wait_budget)):
+                self.wait_budget = max(0, self.wait_budget - waited)
+                self.last_other_tracers = others
+                if others:
+                    log(f"warning: other tracers running during the run: {others}")
+                return round(waited, 1), round(share, 3)
 
     # ---- one measured run ---------------------------------------------------------
     def one_run(self, workload, config, rep, dur=None):
@@ -411,6 +446,7 @@ http {{
             tracer = self.start_bpftrace(f"{t}/naive.bt", 4, errfile)
         ng = self.start_nginx()
         res["quiet_wait_s"], res["pre_foreign_share"] = self.wait_quiet()
+        res["other_tracers"] = self.last_other_tracers
         ours = [ng.pid] + ng.workers + [udp.pid] + ([tracer.pid] if tracer else [])
         cpu0 = {p: proc_cpu_s(p) for p in ours}
         h0 = host_cpu()
@@ -484,11 +520,12 @@ http {{
         for i in range(attempts):
             r = self.one_run(w, c, rep)
             tries.append(r)
-            if r["foreign_cpu_share"] <= noisy:
+            if r["foreign_cpu_share"] <= noisy and not r["other_tracers"]:
                 break
             log(f"{w} {c} rep{rep}: {100 * r['foreign_cpu_share']:.0f}% of the machine used by "
-                f"other processes" + (", again" if i + 1 < attempts else ", keeping the quietest"))
-        best = min(tries, key=lambda r: r["foreign_cpu_share"])
+                f"other processes, other tracers {r['other_tracers'] or 'none'}"
+                + (", again" if i + 1 < attempts else ", keeping the quietest"))
+        best = min(tries, key=lambda r: (bool(r["other_tracers"]), r["foreign_cpu_share"]))
         best["attempts"] = len(tries)
         for r in tries:
             if r is not best:
@@ -499,6 +536,7 @@ http {{
     # ---- floor -----------------------------------------------------------------
     def floor(self):
         t = self.tmp
+        self.wait_quiet()
         reps = 1 if self.quick else 3
         iters = 100000 if self.quick else 300000
         fl = {}
@@ -528,6 +566,7 @@ http {{
         t = self.tmp
         out = {}
         for w in WORKLOADS:
+            self.wait_quiet()
             ng = self.start_nginx()
             f = open(f"{t}/hits-{w}.out", "w")
             bt = self.start_bpftrace(f"{t}/hits.bt", 6, f"{t}/hits.err", out=f)
@@ -570,6 +609,7 @@ http {{
         target = 200000 if self.quick else 1000000
         budget = 60 if self.quick else 175
         t = self.tmp
+        self.wait_quiet()
         udp = self.spawn([f"{t}/udpcount", str(self.udp_port)], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, text=True)
         d = self.start_daemon(f"{t}/million.err")

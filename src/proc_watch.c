@@ -39,8 +39,11 @@ static int open_stream(int cpu, struct stream *s)
 	    .comm_exec = 1,
 	    .task = 1,
 	    /* Wake us for every record: the first SSL call of a new
-	     * process follows its libssl mapping within milliseconds. */
-	    .wakeup_events = 1,
+	     * process follows its libssl mapping within milliseconds.
+	     * (wakeup_events counts only samples; side-band records need
+	     * a byte watermark.) */
+	    .watermark = 1,
+	    .wakeup_watermark = 1,
 	    /* Every record ends with its time, on our clock: we report
 	     * how long after a mapping its probes were in. */
 	    .sample_id_all = 1,

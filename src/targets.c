@@ -264,19 +264,20 @@ static void file_use(struct targets *t, struct tls_file *f, pid_t pid)
 		return; /* still attached from its previous users */
 	if (file_path(f, pid, path, sizeof(path)))
 		return;
-	err = attach_marker_probes(t->skel, path, &f->syms, &f->markers);
-	if (err)
-		log_warn("cannot attach client/server markers to %s: %s", path, strerror(-err));
-	if (!err && !t->per_process) {
+	/* Data probes first: the mapping process's first call is near. */
+	if (!t->per_process) {
 		err = attach_data_probes(t->skel, path, &f->syms, -1, &f->data_all);
 		if (err)
 			log_warn("cannot attach to %s: %s", path, strerror(-err));
+		else
+			note_map_to_attach(t);
 	}
+	err = attach_marker_probes(t->skel, path, &f->syms, &f->markers);
+	if (err)
+		log_warn("cannot attach client/server markers to %s: %s", path, strerror(-err));
 	if (!err) {
 		log_info("attached to %s (%s)", path,
 			 t->per_process ? "markers; data probes per process" : "all processes");
-		if (!t->per_process)
-			note_map_to_attach(t);
 	}
 }
 

@@ -490,3 +490,67 @@ def test_list_targets(daemon, tmp_path):
             assert all(x[5] for x in ok), "not-traced without a reason: %s" % dump
     finally:
         kill_all(procs)
+
+
+# ---------------------------------------------------------------------------
+# 7. a library replaced on disk while mapped (deleted-but-mapped), and its
+#    replacement at the same path (a new inode)
+# ---------------------------------------------------------------------------
+
+MAPPED_CLIENT = r'''
+import sys, ssl, http.client
+port = int(sys.argv[1])
+ctx = ssl._create_unverified_context()
+print("MAPPED", flush=True)
+for path in sys.argv[2:]:
+    sys.stdin.readline()
+    c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+    c.request("GET", path)
+    r = c.getresponse()
+    r.read()
+    c.close()
+    print(r.status, flush=True)
+'''
+
+
+def test_library_replaced_on_disk(orchestrator, tls_server, daemon_factory, tmp_path):
+    """A python3 maps a private libssl; the file is then replaced on disk (an
+    upgrade: new inode renamed over the path) so the process maps a deleted
+    file. A daemon started now must still find and probe it (through
+    /proc/<pid>/map_files), and a new process loading the replacement at the
+    same path is traced too."""
+    s = tls_server
+    libdir = copy_libs(tmp_path / "upgraded-openssl")
+    lib = libdir / "libssl.so.3"
+    env = dict(os.environ, LD_LIBRARY_PATH=str(libdir))
+    paths = ["/hello/upgraded/old/%d" % i for i in range(2)]
+    old = subprocess.Popen([PYTHON, "-c", MAPPED_CLIENT, str(s.port)] + paths, env=env,
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    try:
+        assert read_line(old, 10, "python with the old libssl") == "MAPPED"
+        assert str(lib) in maps_of(old.pid), "python does not map %s" % lib
+        # The upgrade: a new file renamed over the old one.
+        shutil.copy2(os.path.realpath(os.path.join(SYSLIB, "libssl.so.3")), str(lib) + ".new")
+        os.rename(str(lib) + ".new", lib)
+        assert "%s (deleted)" % lib in maps_of(old.pid)
+        d = daemon_factory(orchestrator.endpoint)
+        for _ in paths:
+            old.stdin.write("go\n")
+            old.stdin.flush()
+            assert read_line(old, 20, "python request") == "200"
+        # Probed from the daemon's start: no call may be missed.
+        orchestrator.expect_calls([("GET", p) for p in paths], s.host)
+    finally:
+        kill_all([old])
+    # A new process maps the replacement: a new file, found once.
+    r = run(curl_cmd([s.url("/hello/upgraded/new/a"), s.url("/hello/upgraded/new/b")]), env=env,
+            timeout=30)
+    check_curl(r, 2)
+    first = ("GET", "/hello/upgraded/new/a")
+    expect_calls_first_may_race(orchestrator, d,
+                                [("GET", p) for p in paths] + [first, ("GET", "/hello/upgraded/new/b")],
+                                s.host, first)
+    found = found_lines(d.log(), lib)
+    assert len(found) == 2, "expected the deleted and the new %s found once each:\n%s" % (
+        lib, d.log()[-4000:])

@@ -58,6 +58,7 @@ struct daemon {
 	struct targets *targets;
 	struct proc_watch *watch;
 	int epfd;
+	uint64_t watch_lost_seen;
 	int skip_fd;
 	bool per_process;
 	uint64_t calls, malformed, bad_records;
@@ -361,6 +362,14 @@ static void run_loop(struct daemon *d)
 		}
 		/* New mappings first: a new process's first call is near. */
 		proc_watch_drain(d->watch);
+		if (proc_watch_lost(d->watch) != d->watch_lost_seen) {
+			/* The kernel dropped records (we fell behind): what they
+			 * said is in /proc, so walk it again. */
+			d->watch_lost_seen = proc_watch_lost(d->watch);
+			log_warn("process watch lost records (%llu in all): rescanning /proc",
+				 (unsigned long long)d->watch_lost_seen);
+			targets_scan_proc(d->targets, "/proc");
+		}
 		/* Records submitted without a wake-up are only seen here. */
 		ring_buffer__consume(d->rb);
 		now = monotonic_ns();

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/bpf.h>
@@ -331,4 +332,134 @@ void detach_reaper_drain(void)
 	while (reaper.count > 0 || reaper.busy > 0)
 		pthread_cond_wait(&reaper.idle, &reaper.lock);
 	pthread_mutex_unlock(&reaper.lock);
+}
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t more, idle;
+	struct attach_job *queue, *queue_tail, *done, *done_tail;
+	unsigned running;
+	int efd;
+	struct tls_trace *skel;
+	bool started;
+} jobs = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .more = PTHREAD_COND_INITIALIZER,
+    .idle = PTHREAD_COND_INITIALIZER,
+    .efd = -1,
+};
+
+static void *job_worker(void *arg)
+{
+	pthread_mutex_lock(&jobs.lock);
+	for (;;) {
+		struct attach_job *j;
+		uint64_t start, one = 1;
+
+		while (!jobs.queue)
+			pthread_cond_wait(&jobs.more, &jobs.lock);
+		j = jobs.queue;
+		jobs.queue = j->next;
+		if (!jobs.queue)
+			jobs.queue_tail = NULL;
+		jobs.running++;
+		pthread_mutex_unlock(&jobs.lock);
+
+		start = monotonic_ns();
+		j->err = attach_data_probes(jobs.skel, j->path, &j->syms, j->pid, &j->set);
+		j->took_ns = monotonic_ns() - start;
+
+		pthread_mutex_lock(&jobs.lock);
+		j->next = NULL;
+		if (jobs.done_tail)
+			jobs.done_tail->next = j;
+		else
+			jobs.done = j;
+		jobs.done_tail = j;
+		jobs.running--;
+		if (!jobs.queue && !jobs.running)
+			pthread_cond_broadcast(&jobs.idle);
+		if (write(jobs.efd, &one, sizeof(one)) < 0) {
+			/* the counter is saturated: the reader is woken anyway */
+		}
+	}
+	return NULL;
+}
+
+int attach_jobs_start(struct tls_trace *skel, int threads)
+{
+	pthread_attr_t attr;
+
+	jobs.skel = skel;
+	jobs.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (jobs.efd < 0)
+		return -errno;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	for (int i = 0; i < threads; i++) {
+		pthread_t t;
+
+		if (pthread_create(&t, &attr, job_worker, NULL) == 0)
+			jobs.started = true;
+	}
+	pthread_attr_destroy(&attr);
+	return jobs.started ? 0 : -EAGAIN;
+}
+
+int attach_jobs_eventfd(void)
+{
+	return jobs.efd;
+}
+
+void attach_jobs_submit(struct attach_job *j)
+{
+	if (!jobs.started) {
+		/* No workers: attach here and hand the result back the same way. */
+		uint64_t start = monotonic_ns();
+
+		j->err = attach_data_probes(jobs.skel, j->path, &j->syms, j->pid, &j->set);
+		j->took_ns = monotonic_ns() - start;
+		pthread_mutex_lock(&jobs.lock);
+		j->next = NULL;
+		if (jobs.done_tail)
+			jobs.done_tail->next = j;
+		else
+			jobs.done = j;
+		jobs.done_tail = j;
+		pthread_mutex_unlock(&jobs.lock);
+		return;
+	}
+	pthread_mutex_lock(&jobs.lock);
+	j->next = NULL;
+	if (jobs.queue_tail)
+		jobs.queue_tail->next = j;
+	else
+		jobs.queue = j;
+	jobs.queue_tail = j;
+	pthread_cond_signal(&jobs.more);
+	pthread_mutex_unlock(&jobs.lock);
+}
+
+struct attach_job *attach_jobs_done(void)
+{
+	struct attach_job *list;
+	uint64_t n;
+
+	if (jobs.efd >= 0 && read(jobs.efd, &n, sizeof(n)) < 0) {
+		/* nothing signalled: there may still be jobs from the fallback */
+	}
+	pthread_mutex_lock(&jobs.lock);
+	list = jobs.done;
+	jobs.done = jobs.done_tail = NULL;
+	pthread_mutex_unlock(&jobs.lock);
+	return list;
+}
+
+void attach_jobs_drain(void)
+{
+	pthread_mutex_lock(&jobs.lock);
+	while (jobs.queue || jobs.running)
+		pthread_cond_wait(&jobs.idle, &jobs.lock);
+	pthread_mutex_unlock(&jobs.lock);
 }

@@ -88,3 +88,34 @@ void probe_set_detach_async(struct probe_set *set);
 void detach_reaper_drain(void);
 
 #endif /* ATTACH_H */
+
+/*
+ * Attaching in the background. Attaching to a process can take milliseconds
+ * (the kernel write-locks the memory map of every process mapping the file),
+ * and one slow attach must not hold back the next process's: a few worker
+ * threads attach while the event loop goes on. Completed jobs are collected
+ * with attach_jobs_done(); the eventfd becomes readable when one is ready.
+ */
+struct attach_job {
+	struct attach_job *next;
+	/* in */
+	pid_t pid;
+	char path[4096];
+	struct tls_file_syms syms;
+	uint64_t generation; /* the owner's, to spot a stale result */
+	void *file;	     /* the owner's file object */
+	uint64_t map_ts;     /* when the mapping that asked for it happened */
+	/* out */
+	struct probe_set set;
+	int err;
+	uint64_t took_ns;
+};
+
+int attach_jobs_start(struct tls_trace *skel, int threads);
+int attach_jobs_eventfd(void);
+/* Takes ownership of job. */
+void attach_jobs_submit(struct attach_job *job);
+/* Completed jobs, oldest first, as a list the caller frees; NULL if none. */
+struct attach_job *attach_jobs_done(void);
+/* Wait until no job is queued or running. */
+void attach_jobs_drain(void);

@@ -42,6 +42,8 @@
  * earlier when a quarter of the ring is filled (the kernel wakes us then). */
 #define POLL_PERIOD_MS	10
 #define HOUSEKEEPING_NS (100ull * 1000000)
+/* Threads attaching probes to new processes (per-process mode). */
+#define ATTACH_THREADS 4
 /* How long a process seen only serving TLS keeps its data probes. */
 #define DISARM_DELAY_NS (1000ull * 1000000)
 #define SESSION_IDLE_NS (30ull * 1000000000)
@@ -265,6 +267,12 @@ static int start_discovery(struct daemon *d)
 	if (d->epfd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0 ||
 	    proc_watch_add_to_epoll(d->watch, d->epfd) < 0)
 		return -errno;
+	if (d->per_process && attach_jobs_start(d->skel, ATTACH_THREADS) == 0) {
+		struct epoll_event jev = {.events = EPOLLIN, .data.fd = attach_jobs_eventfd()};
+
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, jev.data.fd, &jev) < 0)
+			return -errno;
+	}
 	targets_pin_ldcache(d->targets, "/etc/ld.so.cache");
 	targets_scan_proc(d->targets, "/proc");
 	proc_watch_drain(d->watch);
@@ -362,6 +370,7 @@ static void run_loop(struct daemon *d)
 		}
 		/* New mappings first: a new process's first call is near. */
 		proc_watch_drain(d->watch);
+		targets_collect_attaches(d->targets);
 		if (proc_watch_lost(d->watch) != d->watch_lost_seen) {
 			/* The kernel dropped records (we fell behind): what they
 			 * said is in /proc, so walk it again. */

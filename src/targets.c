@@ -56,6 +56,7 @@ struct tls_file {
 struct proc_file {
 	struct tls_file *file;
 	struct probe_set data;
+	bool pending; /* an attach job is under way */
 };
 
 struct tls_proc {
@@ -65,6 +66,7 @@ struct tls_proc {
 	bool awaiting_exe;  /* exec seen; its next mapping is the executable */
 	uint32_t roles;
 	bool server_only;      /* data probes removed: it only serves */
+	uint64_t generation;   /* changes when its probes are dropped: stale jobs */
 	uint64_t disarm_at_ns; /* 0: no disarm pending */
 	struct proc_file files[FILES_PER_PROC];
 	int nfiles;
@@ -106,6 +108,7 @@ struct targets {
 	unsigned nfiles, nprocs;
 	uint64_t last_sweep_ns;
 	uint64_t cur_map_ts; /* time of the mapping being handled, 0 if none */
+	uint64_t generations;
 	struct targets_stats stats;
 };
 
@@ -309,33 +312,72 @@ static void detach_idle_files(struct targets *t, uint64_t now_ns)
 
 static void proc_arm_file(struct targets *t, struct tls_proc *p, struct proc_file *pf)
 {
-	char path[PATH_MAX];
-	uint64_t start = monotonic_ns(), took;
-	int err;
+	struct attach_job *j;
 
-	if (pf->data.nlinks > 0 || p->server_only || !t->per_process)
+	if (pf->data.nlinks > 0 || pf->pending || p->server_only || !t->per_process)
 		return;
-	err = file_path(pf->file, p->pid, path, sizeof(path));
-	if (!err)
-		err = attach_data_probes(t->skel, path, &pf->file->syms, p->pid, &pf->data);
-	took = monotonic_ns() - start;
-	if (err) {
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	if (file_path(pf->file, p->pid, j->path, sizeof(j->path))) {
 		t->stats.attach_failures++;
-		log_debug("cannot attach to pid %d (%s): %s", p->pid, path, strerror(-err));
+		free(j);
 		return;
 	}
-	t->stats.attaches++;
-	t->stats.attach_ns_total += took;
-	if (took > t->stats.attach_ns_max)
-		t->stats.attach_ns_max = took;
-	note_map_to_attach(t);
-	log_debug("attached to pid %d %s in %llu us", p->pid, path,
-		  (unsigned long long)took / 1000);
+	j->pid = p->pid;
+	j->syms = pf->file->syms;
+	j->generation = p->generation;
+	j->file = pf->file;
+	j->map_ts = t->cur_map_ts;
+	pf->pending = true;
+	attach_jobs_submit(j);
+}
+
+/* Results of the attach workers: install them, or drop those whose process
+ * exited, exec'd or turned out to be a server meanwhile. */
+void targets_collect_attaches(struct targets *t)
+{
+	struct attach_job *j = attach_jobs_done();
+
+	while (j) {
+		struct attach_job *next = j->next;
+		struct tls_proc *p = proc_find(t, j->pid);
+		struct proc_file *pf = NULL;
+
+		for (int i = 0; p && i < p->nfiles; i++) {
+			if (p->files[i].file == j->file)
+				pf = &p->files[i];
+		}
+		if (!pf || p->generation != j->generation || !pf->pending) {
+			probe_set_detach_async(&j->set);
+		} else if (j->err) {
+			pf->pending = false;
+			t->stats.attach_failures++;
+			log_debug("cannot attach to pid %d (%s): %s", j->pid, j->path,
+				  strerror(-j->err));
+		} else {
+			pf->pending = false;
+			pf->data = j->set;
+			t->stats.attaches++;
+			t->stats.attach_ns_total += j->took_ns;
+			if (j->took_ns > t->stats.attach_ns_max)
+				t->stats.attach_ns_max = j->took_ns;
+			t->cur_map_ts = j->map_ts;
+			note_map_to_attach(t);
+			t->cur_map_ts = 0;
+			log_debug("attached to pid %d %s in %llu us", j->pid, j->path,
+				  (unsigned long long)j->took_ns / 1000);
+		}
+		free(j);
+		j = next;
+	}
 }
 
 static void proc_disarm(struct targets *t, struct tls_proc *p)
 {
+	p->generation = ++t->generations; /* results still coming are stale */
 	for (int i = 0; i < p->nfiles; i++) {
+		p->files[i].pending = false;
 		if (p->files[i].data.nlinks > 0) {
 			probe_set_detach_async(&p->files[i].data);
 			t->stats.detaches++;
@@ -358,6 +400,7 @@ static struct tls_proc *proc_get(struct targets *t, pid_t pid)
 	if (!p)
 		return NULL;
 	p->pid = pid;
+	p->generation = ++t->generations;
 	b = proc_bucket(pid);
 	p->next = t->procs[b];
 	t->procs[b] = p;
@@ -768,6 +811,8 @@ void targets_scan_proc(struct targets *t, const char *proc_root)
 
 void targets_detach_all(struct targets *t)
 {
+	attach_jobs_drain();
+	targets_collect_attaches(t);
 	for (unsigned b = 0; b < PROC_BUCKETS; b++) {
 		for (struct tls_proc *p = t->procs[b]; p; p = p->next)
 			proc_disarm(t, p);

@@ -63,6 +63,9 @@ void targets_on_fork(struct targets *t, pid_t parent, pid_t child);
 void targets_on_exec(struct targets *t, pid_t pid);
 void targets_on_exit(struct targets *t, pid_t pid);
 
+/* Install what the attach workers finished (per-process mode). */
+void targets_collect_attaches(struct targets *t);
+
 /* The BPF markers saw a process show new TLS_ROLE_* bits. */
 void targets_on_role(struct targets *t, pid_t pid, uint32_t roles);
 

@@ -44,3 +44,18 @@ bool kernel_running_at_least(unsigned want_major, unsigned want_minor)
 		return false;
 	return major > want_major || (major == want_major && minor >= want_minor);
 }
+
+bool kernel_release_uretprobe_seccomp_unsafe(unsigned major, unsigned minor)
+{
+	return major == 6 && minor >= 11 && minor < 14;
+}
+
+bool kernel_uretprobe_seccomp_unsafe(void)
+{
+	struct utsname u;
+	unsigned major, minor;
+
+	if (uname(&u) < 0 || kernel_release_parse(u.release, &major, &minor))
+		return false;
+	return kernel_release_uretprobe_seccomp_unsafe(major, minor);
+}

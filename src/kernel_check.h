@@ -18,4 +18,15 @@ bool kernel_release_supported(unsigned major, unsigned minor);
 /* Is the running kernel at least major.minor? False when it cannot tell. */
 bool kernel_running_at_least(unsigned major, unsigned minor);
 
+/*
+ * From 6.11, x86-64 returns from uretprobes through a new system call
+ * (uretprobe, nr 335); seccomp filters that do not know it kill the traced
+ * process. 6.14 made seccomp let that call through (backported to some
+ * 6.12/6.13 stable releases, which a version number cannot tell). True for
+ * kernels in [6.11, 6.14), where a process under a seccomp filter must get
+ * no return probes.
+ */
+bool kernel_release_uretprobe_seccomp_unsafe(unsigned major, unsigned minor);
+bool kernel_uretprobe_seccomp_unsafe(void); /* for the running kernel */
+
 #endif /* KERNEL_CHECK_H */

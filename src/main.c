@@ -254,6 +254,18 @@ static int start_discovery(struct daemon *d)
 	struct epoll_event ev = {.events = EPOLLIN, .data.fd = ring_buffer__epoll_fd(d->rb)};
 	struct targets_stats st;
 
+	if (!d->per_process && kernel_uretprobe_seccomp_unsafe()) {
+		/* Probes for all processes would put return probes into
+		 * processes whose seccomp filter may kill them. */
+		log_warn("kernel 6.11-6.13: uretprobes use a system call that seccomp filters may "
+			 "reject; probing per process and skipping filtered processes");
+		d->per_process = true;
+	} else {
+		log_info("return probes: uretprobes (%s)",
+			 kernel_running_at_least(6, 14)
+			     ? "seccomp lets their system call through on this kernel"
+			     : "this kernel returns from them without a system call");
+	}
 	d->targets = targets_new(d->skel, d->per_process, DISARM_DELAY_NS);
 	if (!d->targets)
 		return -ENOMEM;

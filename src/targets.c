@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
+#include "kernel_check.h"
 #include "elf_symbols.h"
 #include "ldcache.h"
 #include "log.h"
@@ -67,6 +68,7 @@ struct tls_proc {
 	uint32_t roles;
 	bool server_only;      /* data probes removed: it only serves */
 	uint64_t generation;   /* changes when its probes are dropped: stale jobs */
+	bool seccomp_skipped;  /* not probed: seccomp vs. uretprobe syscall */
 	uint64_t disarm_at_ns; /* 0: no disarm pending */
 	struct proc_file files[FILES_PER_PROC];
 	int nfiles;
@@ -98,6 +100,7 @@ struct soname_path {
 struct targets {
 	struct tls_trace *skel;
 	bool per_process;
+	bool uretprobe_unsafe; /* kernel_release_uretprobe_seccomp_unsafe() */
 	struct soname_path *sonames;
 	size_t nsonames;
 	struct learned_exe learned[LEARNED_MAX];
@@ -134,6 +137,7 @@ struct targets *targets_new(struct tls_trace *skel, bool per_process, uint64_t d
 		return NULL;
 	t->skel = skel;
 	t->per_process = per_process;
+	t->uretprobe_unsafe = kernel_uretprobe_seccomp_unsafe();
 	if (per_process)
 		ldcache_for_each_file("/etc/ld.so.cache", add_soname, t);
 	t->disarm_delay_ns = disarm_delay_ns;
@@ -310,12 +314,44 @@ static void detach_idle_files(struct targets *t, uint64_t now_ns)
 	}
 }
 
+/* Seccomp mode 2 (a filter) in /proc/<pid>/status. */
+static bool has_seccomp_filter(pid_t pid)
+{
+	char file[64], line[128];
+	bool filtered = false;
+	FILE *f;
+
+	snprintf(file, sizeof(file), "/proc/%d/status", pid);
+	f = fopen(file, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "Seccomp:", 8)) {
+			filtered = atoi(line + 8) == 2;
+			break;
+		}
+	}
+	fclose(f);
+	return filtered;
+}
+
 static void proc_arm_file(struct targets *t, struct tls_proc *p, struct proc_file *pf)
 {
 	struct attach_job *j;
 
 	if (pf->data.nlinks > 0 || pf->pending || p->server_only || !t->per_process)
 		return;
+	if (t->uretprobe_unsafe && has_seccomp_filter(p->pid)) {
+		/* Its filter may kill it on the uretprobe system call. */
+		if (!p->seccomp_skipped)
+			log_warn("pid %d not traced: it runs under a seccomp filter, and on this "
+				 "kernel return probes go through a system call the filter may "
+				 "reject",
+				 p->pid);
+		p->seccomp_skipped = true;
+		t->stats.procs_seccomp_skipped++;
+		return;
+	}
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return;

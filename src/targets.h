@@ -31,7 +31,8 @@ struct targets_stats {
 	uint64_t attach_ns_total; /* time spent attaching */
 	uint64_t attach_ns_max;
 	uint64_t detaches;
-	uint64_t procs_dropped; /* not tracked: process table full */
+	uint64_t procs_dropped;		/* not tracked: process table full */
+	uint64_t procs_seccomp_skipped; /* not probed: seccomp filter on a 6.11-6.13 kernel */
 	/* From a mapping record's time to its probes attached (new files in
 	 * system-wide mode, new processes in per-process mode). */
 	uint64_t map_to_attach_count;

@@ -111,6 +111,16 @@ static void test_kernel_release(void **state)
 	assert_int_equal(kernel_release_parse("99999999999.1", &major, &minor), -22);
 }
 
+static void test_uretprobe_seccomp_range(void **state)
+{
+	assert_false(kernel_release_uretprobe_seccomp_unsafe(6, 10));
+	assert_true(kernel_release_uretprobe_seccomp_unsafe(6, 11));
+	assert_true(kernel_release_uretprobe_seccomp_unsafe(6, 13));
+	assert_false(kernel_release_uretprobe_seccomp_unsafe(6, 14));
+	assert_false(kernel_release_uretprobe_seccomp_unsafe(6, 18));
+	assert_false(kernel_release_uretprobe_seccomp_unsafe(5, 15));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

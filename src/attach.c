@@ -289,20 +289,27 @@ static void *reaper_main(void *arg)
 	return NULL;
 }
 
-static void reaper_start(void)
+/* Detached worker threads with small stacks; returns how many started. */
+static int start_threads(void *(*fn)(void *), int n, size_t stack)
 {
 	pthread_attr_t attr;
+	int started = 0;
 
 	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 64 * 1024);
+	pthread_attr_setstacksize(&attr, stack);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	for (int i = 0; i < REAPER_THREADS; i++) {
+	for (int i = 0; i < n; i++) {
 		pthread_t t;
 
-		if (pthread_create(&t, &attr, reaper_main, NULL) == 0)
-			reaper.started = true;
+		started += pthread_create(&t, &attr, fn, NULL) == 0;
 	}
 	pthread_attr_destroy(&attr);
+	return started;
+}
+
+static void reaper_start(void)
+{
+	reaper.started = start_threads(reaper_main, REAPER_THREADS, 64 * 1024) > 0;
 }
 
 void probe_set_detach_async(struct probe_set *set)
@@ -388,22 +395,11 @@ static void *job_worker(void *arg)
 
 int attach_jobs_start(struct tls_trace *skel, int threads)
 {
-	pthread_attr_t attr;
-
 	jobs.skel = skel;
 	jobs.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (jobs.efd < 0)
 		return -errno;
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	for (int i = 0; i < threads; i++) {
-		pthread_t t;
-
-		if (pthread_create(&t, &attr, job_worker, NULL) == 0)
-			jobs.started = true;
-	}
-	pthread_attr_destroy(&attr);
+	jobs.started = start_threads(job_worker, threads, 256 * 1024) > 0;
 	return jobs.started ? 0 : -EAGAIN;
 }
 

@@ -398,31 +398,9 @@ int elf_find_symbols(const char *path, struct elf_symbol *syms, size_t n)
 
 int elf_has_symbol_tables(const char *path)
 {
-	struct elf_file f;
-	Elf_Scn *scn = NULL;
-	GElf_Shdr sh;
-	int ret;
+	int flags = elf_inspect(path);
 
-	if (!path)
-		return -EINVAL;
-	ret = elf_file_open(&f, path);
-	if (ret)
-		return ret;
-	while ((scn = elf_nextscn(f.elf, scn))) {
-		if (!gelf_getshdr(scn, &sh)) {
-			ret = -ENOEXEC;
-			break;
-		}
-		/* A table holding only the null symbol is as good as none. */
-		if (sh.sh_size <= sizeof(Elf64_Sym))
-			continue;
-		if (sh.sh_type == SHT_SYMTAB)
-			ret |= ELF_HAS_SYMTAB;
-		else if (sh.sh_type == SHT_DYNSYM)
-			ret |= ELF_HAS_DYNSYM;
-	}
-	elf_file_close(&f);
-	return ret;
+	return flags < 0 ? flags : flags & (ELF_HAS_SYMTAB | ELF_HAS_DYNSYM);
 }
 
 /* Go binaries carry these sections whether stripped or not. */
@@ -458,8 +436,11 @@ int elf_inspect(const char *path)
 	while ((scn = elf_nextscn(f.elf, scn))) {
 		const char *name;
 
-		if (!gelf_getshdr(scn, &sh))
+		if (!gelf_getshdr(scn, &sh)) {
+			ret = -ENOEXEC;
 			break;
+		}
+		/* A table holding only the null symbol is as good as none. */
 		if (sh.sh_type == SHT_SYMTAB && sh.sh_size > sizeof(Elf64_Sym))
 			ret |= ELF_HAS_SYMTAB;
 		else if (sh.sh_type == SHT_DYNSYM && sh.sh_size > sizeof(Elf64_Sym))

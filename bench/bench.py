@@ -118,6 +118,30 @@ def bpf_map_memlock(pid):
     return total, n
 
 
+def bpf_maps_detail(pid):
+    """[{name, type, max_entries, memlock}] of the BPF maps a process holds."""
+    out = []
+    try:
+        fds = os.listdir(f"/proc/{pid}/fdinfo")
+    except OSError:
+        return out
+    for fd in fds:
+        try:
+            text = open(f"/proc/{pid}/fdinfo/{fd}").read()
+        except OSError:
+            continue
+        m = re.search(r"^map_id:\s+(\d+)", text, re.M)
+        if not m:
+            continue
+        try:
+            info = json.loads(subprocess.run(["bpftool", "-j", "map", "show", "id", m.group(1)],
+                                             capture_output=True, text=True).stdout)
+        except (OSError, ValueError):
+            continue
+        out.append({k: info.get(k) for k in ("name", "type", "max_entries", "bytes_memlock")})
+    return sorted(out, key=lambda x: -(x.get("bytes_memlock") or 0))
+
+
 def host_cpu():
     """(busy, total) jiffies over all CPUs from /proc/stat."""
     with open("/proc/stat") as f:
@@ -638,6 +662,7 @@ http {{
         th.join()
         hwm = proc_status_kb(d.pid, "VmHWM")
         maps, _ = bpf_map_memlock(d.pid)
+        maps_detail = bpf_maps_detail(d.pid)
         self.stop(ng)
         self.stop(d)
         self.stop(udp)
@@ -654,7 +679,7 @@ http {{
                "daemon_stats": st, "rss_hwm_kb": hwm, "rss_first_kb": rss[0] if rss else None,
                "rss_early_max_kb": max(early) if early else None,
                "rss_last_kb": rss[-1] if rss else None, "rss_max_kb": max(rss) if rss else None,
-               "bpf_map_bytes": maps,
+               "bpf_map_bytes": maps, "bpf_maps": maps_detail,
                "daemon_cpu_us_per_call": cpu / ours * 1e6 if ours else None,
                "samples": samples}
         log(f"million: calls {res['calls']} / requests {requests}, RSS first {res['rss_first_kb']} "
@@ -777,7 +802,11 @@ http {{
             summ[w] = {}
             for c in CONFIGS:
                 runs = [r for r in self.results["runs"] if r["workload"] == w and r["config"] == c]
-                s = {"n": len(runs)}
+                # Runs during which another tracer (an e2e test's daemon) probed
+                # libssl too are used only when there is no clean run.
+                clean = [r for r in runs if not r.get("other_tracers")]
+                s = {"n": len(runs), "n_clean": len(clean)}
+                runs = clean or runs
                 for k in ("rps", "p50_us", "p99_us", "mean_us", "little_latency_us", "cpu_us_per_req",
                           "host_cpu_us_per_req", "tracer_cpu_us_per_call", "tracer_cpu_us_per_req", "tracer_rss_hwm_kb",
                           "tracer_map_bytes", "captured_pct", "lost", "foreign_cpu_share"):
@@ -892,12 +921,20 @@ http {{
                 lat50 = f(s.get("p50_us")) if s.get("p50_us") is not None else (
                     f"mean {f(s.get('mean_us'))}" if s.get("mean_us") else "–")
                 L.append(
-                    f"| {w} | {c} {CONFIG_NAMES[c]} | {f(s['rps'])}{sp(s, 'rps')} | {lat50} | {f(s.get('p99_us'))} | "
+                    f"| {w} | {c} {CONFIG_NAMES[c]}{'' if s['n_clean'] else ' ⚠'} | {f(s['rps'])}{sp(s, 'rps')} | {lat50} | {f(s.get('p99_us'))} | "
                     f"{f(s['cpu_us_per_req'], '{:.1f}')}{sp(s, 'cpu_us_per_req')} | "
                     f"{f(s['added_cpu_us_per_req'], '{:.1f}') if c != 'a' else '–'} | "
                     f"{f(s['added_latency_us'], '{:.1f}') if c != 'a' else '–'} | "
                     f"{f(s['probe_hits_per_req'], '{:.1f}')} | {f(s['floor_us_per_req'], '{:.1f}')} | "
                     f"{f(s.get('x_floor'), '{:.2f}')} |")
+        nr = len(self.results["runs"])
+        nd = len(self.results.get("discarded_noisy_runs", []))
+        nflag = sum(1 for r in self.results["runs"] if r.get("other_tracers"))
+        L.append("")
+        L.append(f"{nr} runs kept ({nd} more were repeated because other processes used > 15 % of the "
+                 f"machine or another tracer was running); {nflag} kept runs still had another "
+                 f"tracer (an instance of the daemon started by tests running on the machine) and are "
+                 f"used only where a cell has no clean run, marked ⚠.")
         L.append("")
         L.append("Tracers (b, d: the daemon; c: bpftrace):")
         L.append("")
@@ -936,6 +973,11 @@ http {{
                      f"drops: ringbuf_lost={mil['daemon_stats'].get('ringbuf_lost')} "
                      f"inflight_full={mil['daemon_stats'].get('inflight_full')} "
                      f"send_dropped={mil['daemon_stats'].get('send_dropped')}.")
+            if mil.get("bpf_maps"):
+                L.append("")
+                L.append("Daemon BPF maps: " + ", ".join(
+                    f"{x['name']} ({x['type']}, {x['max_entries']} entries) {(x['bytes_memlock'] or 0) / 1024:.0f} KiB"
+                    for x in mil["bpf_maps"]) + ".")
             L.append("")
             L.append("| t (s) | " + " | ".join(str(int(s["t"])) for s in mil["samples"][::10]) + " |")
             L.append("|---|" + "---|" * len(mil["samples"][::10]))
@@ -980,12 +1022,23 @@ def main():
     ap.add_argument("--daemon", default=os.environ.get(
         "BENCH_DAEMON", f"{ROOT}/build/metrist-orchestrator-ebpf-plugin"))
     ap.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1")
+    ap.add_argument("--resummarize", action="store_true",
+                    help="recompute the summary and tables from bench/results.json")
     ap.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", 0)))
     ap.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", 0)))
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: run as root (eBPF)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.resummarize:
+        b = Bench.__new__(Bench)
+        b.results = json.load(open(f"{HERE}/results.json"))
+        b.b_args = b.results["params"]["config_b_daemon_args"]
+        b.conns = b.results["params"]["connections"]
+        b.summarize(b.results["floor"])
+        with open(f"{HERE}/results.json", "w") as f:
+            json.dump(b.results, f, indent=1)
+        return
     b = Bench(args)
     try:
         b.run()

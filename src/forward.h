@@ -22,8 +22,12 @@ struct forwarder;
 struct forwarder *forwarder_new(const struct endpoint *ep);
 void forwarder_free(struct forwarder *f);
 
-/* Send one datagram; failures are counted (and logged, rate-limited). */
+/* Queue one datagram for the next flush (sent at once when the batch is
+ * full); failures are counted (and logged, rate-limited). */
 void forwarder_send(struct forwarder *f, const char *buf, size_t len);
+
+/* Send what is queued. Call once per event-loop round. */
+void forwarder_flush(struct forwarder *f);
 
 struct forward_stats forwarder_stats(const struct forwarder *f);
 

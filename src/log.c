@@ -18,6 +18,20 @@ void log_set_level(enum log_level level)
 	min_level = level;
 }
 
+void log_flush(void)
+{
+	static char buf[64 * 1024];
+	static bool buffered;
+
+	if (!buffered) {
+		/* From the first flush on: before it, lines go out at once. */
+		setvbuf(stderr, buf, _IOFBF, sizeof(buf));
+		buffered = true;
+		return;
+	}
+	fflush(stderr);
+}
+
 bool log_enabled(enum log_level level)
 {
 	return level >= min_level;
@@ -39,9 +53,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		return;
 	n = head + (n < (int)sizeof(line) - head - 1 ? n : (int)sizeof(line) - head - 2);
 	line[n++] = '\n';
-	/* One write per line (stderr is unbuffered), so lines from two
-	 * threads never interleave mid-line. */
+	/* Whole lines into the buffer (stdio locks the stream per call), so
+	 * lines from two threads never interleave mid-line. */
 	fwrite(line, 1, n, stderr);
+	if (level >= LOG_WARN)
+		fflush(stderr);
 }
 
 bool log_ratelimit_ok(struct log_ratelimit *rl, uint64_t now_ns, uint64_t *suppressed)

@@ -12,6 +12,13 @@
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 void log_set_level(enum log_level level);
+
+/*
+ * Lines are buffered and written by log_flush(), which the event loop calls
+ * once per round: one write(2) for many call lines instead of one each.
+ * Warnings and errors are written at once.
+ */
+void log_flush(void);
 bool log_enabled(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

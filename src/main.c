@@ -393,6 +393,9 @@ static void run_loop(struct daemon *d)
 		}
 		/* Records submitted without a wake-up are only seen here. */
 		ring_buffer__consume(d->rb);
+		/* The round's datagrams in one sendmmsg, its lines in one write. */
+		forwarder_flush(d->forwarder);
+		log_flush();
 		now = monotonic_ns();
 		if (now >= next_housekeeping) {
 			targets_tick(d->targets, now);
@@ -506,7 +509,9 @@ int main(int argc, char **argv)
 	/* Detach first so nothing new arrives, then forward what is complete. */
 	targets_detach_all(d.targets);
 	ring_buffer__consume(d.rb);
+	forwarder_flush(d.forwarder);
 	log_stats(&d, "exit");
+	log_flush();
 	ret = 0;
 cleanup:
 	cleanup(&d);

@@ -81,7 +81,7 @@ struct {
 /* Roles seen per process; the daemon deletes entries of exited processes. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 16384);
 	__type(key, __u32); /* tgid */
 	__type(value, struct tls_proc_state);
 } procs SEC(".maps");

@@ -609,3 +609,49 @@ def curl_get(urls, extra=(), timeout=60):
 def py_client(*args, timeout=60):
     """tls_client.py ARGS with /usr/bin/python3; returns Run (not checked)."""
     return run([PYTHON, TLS_CLIENT] + [str(a) for a in args], timeout=timeout)
+
+
+# ---------------------------------------------------------------------------
+# The daemon with command-line flags (--per-process-probes, --verbose, ...)
+# ---------------------------------------------------------------------------
+
+class FlaggedDaemon(Daemon):
+    """A Daemon started with extra command-line arguments. Daemon runs its
+    path without arguments, so this runs a two-line wrapper script that execs
+    the daemon with them: same pid, same log handling, same checks."""
+
+    def __init__(self, path, endpoint, workdir, env=None, args=()):
+        import shlex
+        self.args = [str(a) for a in args]
+        wrapper = Path(workdir) / "daemon-with-args.sh"
+        wrapper.write_text("#!/bin/sh\nexec %s\n" % " ".join(shlex.quote(a) for a in [path] + self.args))
+        wrapper.chmod(0o755)
+        super().__init__(str(wrapper), endpoint, workdir, env)
+        self.path = path
+
+
+@pytest.fixture
+def daemon_args_factory(tmp_path, bpf_mounts):
+    """start(endpoint, args=(), ready=True, env=None) -> Daemon run with extra
+    command-line arguments. Like daemon_factory: every daemon started is
+    stopped at teardown and must exit 0 with a clean log."""
+    path = daemon_path()
+    started = []
+
+    def start(endpoint, args=(), ready=True, env=None):
+        workdir = tmp_path / ("daemon_args%d" % len(started))
+        workdir.mkdir()
+        d = FlaggedDaemon(path, endpoint, workdir, env, args)
+        started.append(d)
+        if ready:
+            d.wait_ready()
+        return d
+
+    yield start
+    failures = []
+    for d in started:
+        try:
+            d.check_clean_exit()
+        except AssertionError as e:
+            failures.append(str(e))
+    assert not failures, "\n\n".join(failures)

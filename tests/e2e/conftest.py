@@ -240,7 +240,7 @@ LogCall = collections.namedtuple("LogCall", "method host path ms status pid comm
 
 
 class Daemon:
-    def __init__(self, path, endpoint, workdir, env=None):
+    def __init__(self, path, endpoint, workdir, env=None, args=()):
         self.path = path
         self.endpoint = endpoint
         self.log_path = Path(workdir) / "daemon.stderr"
@@ -255,7 +255,8 @@ class Daemon:
         self._err = open(self.log_path, "wb")
         self._out = open(self.out_path, "wb")
         self.started = time.monotonic()
-        self.proc = subprocess.Popen([path], env=e, stdin=subprocess.DEVNULL, stdout=self._out,
+        self.args = [str(a) for a in args]
+        self.proc = subprocess.Popen([path] + self.args, env=e, stdin=subprocess.DEVNULL, stdout=self._out,
                                      stderr=self._err, start_new_session=True)
         self.pid = self.proc.pid
         self.ready_at = None
@@ -370,15 +371,16 @@ def bpf_mounts():
 
 @pytest.fixture
 def daemon_factory(tmp_path, bpf_mounts):
-    """start(endpoint, ready=True, env=None) -> Daemon. Every daemon started
+    """start(endpoint, ready=True, env=None, args=()) -> Daemon (args: extra
+    command-line arguments). Every daemon started
     is stopped at teardown and must exit 0 with a clean log."""
     path = daemon_path()
     started = []
 
-    def start(endpoint, ready=True, env=None):
+    def start(endpoint, ready=True, env=None, args=()):
         workdir = tmp_path / ("daemon%d" % len(started))
         workdir.mkdir()
-        d = Daemon(path, endpoint, workdir, env)
+        d = Daemon(path, endpoint, workdir, env, args)
         started.append(d)
         if ready:
             d.wait_ready()
@@ -615,43 +617,3 @@ def py_client(*args, timeout=60):
 # The daemon with command-line flags (--per-process-probes, --verbose, ...)
 # ---------------------------------------------------------------------------
 
-class FlaggedDaemon(Daemon):
-    """A Daemon started with extra command-line arguments. Daemon runs its
-    path without arguments, so this runs a two-line wrapper script that execs
-    the daemon with them: same pid, same log handling, same checks."""
-
-    def __init__(self, path, endpoint, workdir, env=None, args=()):
-        import shlex
-        self.args = [str(a) for a in args]
-        wrapper = Path(workdir) / "daemon-with-args.sh"
-        wrapper.write_text("#!/bin/sh\nexec %s\n" % " ".join(shlex.quote(a) for a in [path] + self.args))
-        wrapper.chmod(0o755)
-        super().__init__(str(wrapper), endpoint, workdir, env)
-        self.path = path
-
-
-@pytest.fixture
-def daemon_args_factory(tmp_path, bpf_mounts):
-    """start(endpoint, args=(), ready=True, env=None) -> Daemon run with extra
-    command-line arguments. Like daemon_factory: every daemon started is
-    stopped at teardown and must exit 0 with a clean log."""
-    path = daemon_path()
-    started = []
-
-    def start(endpoint, args=(), ready=True, env=None):
-        workdir = tmp_path / ("daemon_args%d" % len(started))
-        workdir.mkdir()
-        d = FlaggedDaemon(path, endpoint, workdir, env, args)
-        started.append(d)
-        if ready:
-            d.wait_ready()
-        return d
-
-    yield start
-    failures = []
-    for d in started:
-        try:
-            d.check_clean_exit()
-        except AssertionError as e:
-            failures.append(str(e))
-    assert not failures, "\n\n".join(failures)

@@ -52,9 +52,9 @@ UPROBE_SYSCALL_X86_64 = 335  # __NR_uretprobe, Linux 6.11+
 # ---------------------------------------------------------------------------
 
 @pytest.fixture
-def pp_daemon(orchestrator, daemon_args_factory):
+def pp_daemon(orchestrator, daemon_factory):
     """The daemon in per-process mode, verbose (it logs each per-pid attach)."""
-    return daemon_args_factory(orchestrator.endpoint, PP_ARGS)
+    return daemon_factory(orchestrator.endpoint, args=PP_ARGS)
 
 
 def token():

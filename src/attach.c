@@ -356,12 +356,30 @@ static struct {
     .efd = -1,
 };
 
+static void job_run(struct attach_job *j)
+{
+	uint64_t start = monotonic_ns();
+
+	j->err = attach_data_probes(jobs.skel, j->path, &j->syms, j->pid, &j->set);
+	j->took_ns = monotonic_ns() - start;
+}
+
+static void job_done_locked(struct attach_job *j)
+{
+	j->next = NULL;
+	if (jobs.done_tail)
+		jobs.done_tail->next = j;
+	else
+		jobs.done = j;
+	jobs.done_tail = j;
+}
+
 static void *job_worker(void *arg)
 {
 	pthread_mutex_lock(&jobs.lock);
 	for (;;) {
 		struct attach_job *j;
-		uint64_t start, one = 1;
+		uint64_t one = 1;
 
 		while (!jobs.queue)
 			pthread_cond_wait(&jobs.more, &jobs.lock);
@@ -372,17 +390,10 @@ static void *job_worker(void *arg)
 		jobs.running++;
 		pthread_mutex_unlock(&jobs.lock);
 
-		start = monotonic_ns();
-		j->err = attach_data_probes(jobs.skel, j->path, &j->syms, j->pid, &j->set);
-		j->took_ns = monotonic_ns() - start;
+		job_run(j);
 
 		pthread_mutex_lock(&jobs.lock);
-		j->next = NULL;
-		if (jobs.done_tail)
-			jobs.done_tail->next = j;
-		else
-			jobs.done = j;
-		jobs.done_tail = j;
+		job_done_locked(j);
 		jobs.running--;
 		if (!jobs.queue && !jobs.running)
 			pthread_cond_broadcast(&jobs.idle);
@@ -412,17 +423,9 @@ void attach_jobs_submit(struct attach_job *j)
 {
 	if (!jobs.started) {
 		/* No workers: attach here and hand the result back the same way. */
-		uint64_t start = monotonic_ns();
-
-		j->err = attach_data_probes(jobs.skel, j->path, &j->syms, j->pid, &j->set);
-		j->took_ns = monotonic_ns() - start;
+		job_run(j);
 		pthread_mutex_lock(&jobs.lock);
-		j->next = NULL;
-		if (jobs.done_tail)
-			jobs.done_tail->next = j;
-		else
-			jobs.done = j;
-		jobs.done_tail = j;
+		job_done_locked(j);
 		pthread_mutex_unlock(&jobs.lock);
 		return;
 	}

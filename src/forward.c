@@ -15,6 +15,9 @@
 /* How long a failing named endpoint waits before it is resolved again. */
 #define RERESOLVE_INTERVAL_NS (10ull * 1000000000)
 #define RESOLVE_TIMEOUT_MS    5000
+/* After "port unreachable", how long datagrams are counted as dropped
+ * without being sent; then sending is tried again. */
+#define REFUSED_BACKOFF_NS (1000ull * 1000000)
 
 /* Datagrams queued within one event-loop round, sent with one sendmmsg. */
 #define BATCH_MAX 64
@@ -26,6 +29,7 @@ struct forwarder {
 	struct mmsghdr msgs[BATCH_MAX];
 	struct iovec iovs[BATCH_MAX];
 	unsigned nbatch;
+	uint64_t refused_until_ns; /* drop without sending until then */
 	struct forward_stats stats;
 	struct log_ratelimit drop_log;
 	uint64_t last_resolve_ns;
@@ -230,12 +234,22 @@ void forwarder_flush(struct forwarder *f)
 		f->msgs[i].msg_hdr.msg_iov = &f->iovs[i];
 		f->msgs[i].msg_hdr.msg_iovlen = 1;
 	}
+	if (monotonic_ns() < f->refused_until_ns) {
+		/* Nobody listens: every datagram would only come back as an ICMP
+		 * error, which costs this host more than the send itself. */
+		for (unsigned i = 0; i < f->nbatch; i++)
+			count_drop(f, "Orchestrator not listening (port unreachable)");
+		f->nbatch = 0;
+		return;
+	}
 	while (done < f->nbatch) {
 		int n =
 		    sendmmsg(f->fd, f->msgs + done, f->nbatch - done, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n <= 0) {
 			/* The first unsent one failed: count it, go on with the rest. */
+			if (n < 0 && errno == ECONNREFUSED)
+				f->refused_until_ns = monotonic_ns() + REFUSED_BACKOFF_NS;
 			count_drop(f, n < 0 ? strerror(errno) : "not sent");
 			done++;
 			continue;

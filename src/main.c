@@ -351,13 +351,15 @@ static void log_stats(struct daemon *d, const char *when)
 		 (unsigned long long)t.map_to_attach_ns_max / 1000, (unsigned long long)t.detaches,
 		 (unsigned long long)proc_watch_lost(d->watch));
 	log_info("stats (%s): calls=%llu sent=%llu send_dropped=%llu malformed_calls=%llu "
-		 "events=%llu ringbuf_lost=%llu inflight_full=%llu read_faults=%llu "
+		 "events=%llu ringbuf_lost=%llu ringbuf_bytes_dropped=%llu inflight_full=%llu "
+		 "read_faults=%llu "
 		 "connections=%llu active=%llu evicted=%llu expired=%llu http_malformed=%llu "
 		 "unanswered=%llu not_http1=%llu bad_records=%llu",
 		 when, (unsigned long long)d->calls, (unsigned long long)f.sent,
 		 (unsigned long long)f.dropped, (unsigned long long)d->malformed,
 		 (unsigned long long)k[TLS_STAT_EVENTS],
 		 (unsigned long long)k[TLS_STAT_RINGBUF_FULL],
+		 (unsigned long long)k[TLS_STAT_DATA_DROPPED],
 		 (unsigned long long)k[TLS_STAT_PENDING_FULL],
 		 (unsigned long long)k[TLS_STAT_READ_FAULT],
 		 (unsigned long long)k[TLS_STAT_CONN_NEW], (unsigned long long)s.active,

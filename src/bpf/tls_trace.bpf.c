@@ -175,10 +175,24 @@ static __always_inline void emit(struct record *r, __u32 n)
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (n > TLS_DATA_MAX)
 		n = TLS_DATA_MAX;
-	if (bpf_ringbuf_output(&events, r, sizeof(r->ev) + n, flags))
-		count(TLS_STAT_RINGBUF_FULL);
-	else
+	if (!bpf_ringbuf_output(&events, r, sizeof(r->ev) + n, flags)) {
 		count(TLS_STAT_EVENTS);
+		return;
+	}
+	/*
+	 * No room for the bytes (a fast download fills the ring before the
+	 * daemon has told us to skip its body): send the record without them.
+	 * Offsets and lengths stay exact, so the parser sees a hole instead of
+	 * a gap, which inside a body costs nothing.
+	 */
+	if (n > 0) {
+		r->ev.data_len = 0;
+		if (!bpf_ringbuf_output(&events, r, sizeof(r->ev), BPF_RB_FORCE_WAKEUP)) {
+			count(TLS_STAT_DATA_DROPPED);
+			return;
+		}
+	}
+	count(TLS_STAT_RINGBUF_FULL);
 }
 
 static __always_inline void fill_header(struct record *r, const struct tls_conn_key *key, __u8 kind,

@@ -108,6 +108,7 @@ enum tls_stat {
 	TLS_STAT_PENDING_FULL, /* calls not traced: in-flight table full */
 	TLS_STAT_CONN_NEW,     /* connections classified as HTTP clients */
 	TLS_STAT_READ_FAULT,   /* user memory could not be read */
+	TLS_STAT_DATA_DROPPED, /* records sent without their bytes: ring nearly full */
 	TLS_STAT_MAX,
 };
 

@@ -240,13 +240,6 @@ static void probe_link_destroy(struct probe_link *pl)
 	pl->fd = -1;
 }
 
-void probe_set_detach(struct probe_set *set)
-{
-	for (int i = 0; i < set->nlinks; i++)
-		probe_link_destroy(&set->links[i]);
-	set->nlinks = 0;
-}
-
 /*
  * The reaper: a few threads closing links handed over by the main thread.
  * Closes from several threads overlap their grace-period waits (measured: 12
@@ -364,14 +357,21 @@ static void job_run(struct attach_job *j)
 	j->took_ns = monotonic_ns() - start;
 }
 
-static void job_done_locked(struct attach_job *j)
+/* Append to a head/tail list (the queue, or the done list). */
+static void job_list_append(struct attach_job **head, struct attach_job **tail,
+			    struct attach_job *j)
 {
 	j->next = NULL;
-	if (jobs.done_tail)
-		jobs.done_tail->next = j;
+	if (*tail)
+		(*tail)->next = j;
 	else
-		jobs.done = j;
-	jobs.done_tail = j;
+		*head = j;
+	*tail = j;
+}
+
+static void job_done_locked(struct attach_job *j)
+{
+	job_list_append(&jobs.done, &jobs.done_tail, j);
 }
 
 static void *job_worker(void *arg)
@@ -430,12 +430,7 @@ void attach_jobs_submit(struct attach_job *j)
 		return;
 	}
 	pthread_mutex_lock(&jobs.lock);
-	j->next = NULL;
-	if (jobs.queue_tail)
-		jobs.queue_tail->next = j;
-	else
-		jobs.queue = j;
-	jobs.queue_tail = j;
+	job_list_append(&jobs.queue, &jobs.queue_tail, j);
 	pthread_cond_signal(&jobs.more);
 	pthread_mutex_unlock(&jobs.lock);
 }

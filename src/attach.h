@@ -76,9 +76,6 @@ int attach_data_probes(struct tls_trace *skel, const char *path, const struct tl
 int attach_marker_probes(struct tls_trace *skel, const char *path, const struct tls_file_syms *syms,
 			 struct probe_set *out);
 
-/* Detach now, in this thread (may block ~0.1 s per link on some kernels). */
-void probe_set_detach(struct probe_set *set);
-
 /*
  * Detach in the background: detaching waits for RCU grace periods, which
  * must not stall event processing. Link ownership moves to the reaper;

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -12,6 +11,7 @@
 #include "attach.h"
 #include "elf_symbols.h"
 #include "ldcache.h"
+#include "proc_scan.h"
 #include "report.h"
 
 enum kind { KIND_NONE, KIND_OPENSSL, KIND_GNUTLS, KIND_NSS, KIND_GO, KIND_STATIC_STRIPPED };
@@ -118,13 +118,13 @@ static const struct verdict *lookup(struct cache *c, const char *path, bool is_e
 	return v;
 }
 
-static void read_comm(const char *proc_root, long pid, char *comm, size_t size)
+static void read_comm(const char *proc_root, pid_t pid, char *comm, size_t size)
 {
 	char file[64];
 	FILE *f;
 
 	snprintf(comm, size, "?");
-	snprintf(file, sizeof(file), "%s/%ld/comm", proc_root, pid);
+	snprintf(file, sizeof(file), "%s/%d/comm", proc_root, pid);
 	f = fopen(file, "re");
 	if (!f)
 		return;
@@ -137,55 +137,64 @@ static void read_comm(const char *proc_root, long pid, char *comm, size_t size)
 	}
 }
 
-/* One process: each distinct executable mapping, classified. */
-static int report_process(FILE *out, struct cache *c, const char *proc_root, long pid)
-{
-	char file[PATH_MAX], line[PATH_MAX + 256], comm[32], exe[PATH_MAX];
-	struct stat exe_st = {0};
+struct process_ctx {
+	FILE *out;
+	struct cache *cache;
+	const char *proc_root;
+	char comm[32];
+	struct stat exe_st;
 	ino_t seen[64];
-	int nseen = 0, lines = 0;
-	FILE *maps;
+	int nseen, lines;
+};
 
-	snprintf(file, sizeof(file), "%s/%ld/exe", proc_root, pid);
-	if (stat(file, &exe_st) < 0)
-		return 0; /* kernel thread, or gone */
-	read_comm(proc_root, pid, comm, sizeof(comm));
-	snprintf(file, sizeof(file), "%s/%ld/maps", proc_root, pid);
-	maps = fopen(file, "re");
-	if (!maps)
-		return 0;
-	while (fgets(line, sizeof(line), maps)) {
-		unsigned long long start, end, off, ino;
-		unsigned maj, min;
-		char perms[8];
-		const struct verdict *v;
-		struct stat st;
-		int pos = 0;
-		bool dup = false;
+/* One executable mapping of the process, classified (once per file). */
+static void report_mapping(const struct proc_mapping *m, void *ctx)
+{
+	struct process_ctx *pc = ctx;
+	char path[PATH_MAX];
+	const struct verdict *v;
+	struct stat st;
 
-		if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &off,
-			   &maj, &min, &ino, &pos) < 7 ||
-		    perms[2] != 'x' || pos == 0 || line[pos] != '/')
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		for (int i = 0; i < nseen; i++)
-			dup |= seen[i] == (ino_t)ino;
-		if (dup)
-			continue;
-		if (nseen < 64)
-			seen[nseen++] = ino;
-		snprintf(exe, sizeof(exe), "%s/%ld/root%s", proc_root, pid, line + pos);
-		if (stat(exe, &st) < 0 || st.st_ino != (ino_t)ino)
-			continue;
-		v = lookup(c, exe, st.st_ino == exe_st.st_ino && st.st_dev == exe_st.st_dev, &st);
-		if (!v || v->kind == KIND_NONE)
-			continue;
-		fprintf(out, "pid=%ld comm=%s file=%s status=%s kind=%s reason=\"%s\"\n", pid, comm,
-			line + pos, v->status, kind_names[v->kind], v->reason);
-		lines++;
+	for (int i = 0; i < pc->nseen; i++) {
+		if (pc->seen[i] == (ino_t)m->ino)
+			return;
 	}
-	fclose(maps);
-	return lines;
+	if (pc->nseen < 64)
+		pc->seen[pc->nseen++] = m->ino;
+	snprintf(path, sizeof(path), "%s/%d/root%s", pc->proc_root, m->pid, m->path);
+	if (stat(path, &st) < 0 || st.st_ino != (ino_t)m->ino)
+		return;
+	v = lookup(pc->cache, path,
+		   st.st_ino == pc->exe_st.st_ino && st.st_dev == pc->exe_st.st_dev, &st);
+	if (!v || v->kind == KIND_NONE)
+		return;
+	fprintf(pc->out, "pid=%d comm=%s file=%s status=%s kind=%s reason=\"%s\"\n", m->pid,
+		pc->comm, m->path, v->status, kind_names[v->kind], v->reason);
+	pc->lines++;
+}
+
+struct scan_ctx {
+	FILE *out;
+	struct cache cache;
+	const char *proc_root;
+	int lines;
+};
+
+static int report_process(pid_t pid, void *ctx)
+{
+	struct scan_ctx *sc = ctx;
+	struct process_ctx pc = {.out = sc->out, .cache = &sc->cache, .proc_root = sc->proc_root};
+	char file[PATH_MAX];
+
+	if (pid == getpid())
+		return 0;
+	snprintf(file, sizeof(file), "%s/%d/exe", sc->proc_root, pid);
+	if (stat(file, &pc.exe_st) < 0)
+		return 0; /* kernel thread, or gone */
+	read_comm(sc->proc_root, pid, pc.comm, sizeof(pc.comm));
+	proc_scan_maps(sc->proc_root, pid, report_mapping, &pc);
+	sc->lines += pc.lines;
+	return 0;
 }
 
 struct cached_ctx {
@@ -216,24 +225,13 @@ static int report_cached(const char *soname, const char *path, void *ctx)
 
 int report_targets(FILE *out, const char *proc_root, const char *ldcache_file)
 {
-	struct cache c = {0};
+	struct scan_ctx sc = {.out = out, .proc_root = proc_root};
 	struct cached_ctx cc = {out, 0};
-	struct dirent *de;
-	DIR *dir = opendir(proc_root);
-	int lines = 0;
+	int err = proc_scan_pids(proc_root, report_process, &sc);
 
-	if (!dir)
-		return -errno;
-	while ((de = readdir(dir))) {
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-
-		if (*end || pid <= 0 || pid == getpid())
-			continue;
-		lines += report_process(out, &c, proc_root, pid);
-	}
-	closedir(dir);
-	free(c.v);
+	free(sc.cache.v);
+	if (err)
+		return err;
 	ldcache_for_each_file(ldcache_file, report_cached, &cc);
-	return lines + cc.lines;
+	return sc.lines + cc.lines;
 }

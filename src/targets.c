@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-#include <dirent.h>
 #include <signal.h>
 #include <errno.h>
 #include <limits.h>
@@ -15,6 +14,7 @@
 #include "kernel_check.h"
 #include "elf_symbols.h"
 #include "ldcache.h"
+#include "proc_scan.h"
 #include "log.h"
 #include "targets.h"
 #include "tls_trace.skel.h"
@@ -110,7 +110,8 @@ struct targets {
 	struct tls_proc *procs[PROC_BUCKETS];
 	unsigned nfiles, nprocs;
 	uint64_t last_sweep_ns;
-	uint64_t cur_map_ts; /* time of the mapping being handled, 0 if none */
+	uint64_t cur_map_ts;	 /* time of the mapping being handled, 0 if none */
+	uint64_t next_disarm_ns; /* earliest pending disarm; UINT64_MAX if none */
 	uint64_t generations;
 	struct targets_stats stats;
 };
@@ -137,6 +138,7 @@ struct targets *targets_new(struct tls_trace *skel, bool per_process, uint64_t d
 		return NULL;
 	t->skel = skel;
 	t->per_process = per_process;
+	t->next_disarm_ns = UINT64_MAX;
 	t->uretprobe_unsafe = kernel_uretprobe_seccomp_unsafe();
 	if (per_process)
 		ldcache_for_each_file("/etc/ld.so.cache", add_soname, t);
@@ -733,8 +735,11 @@ void targets_on_role(struct targets *t, pid_t pid, uint32_t roles)
 		}
 		return;
 	}
-	if ((p->roles & TLS_ROLE_SERVER) && t->per_process && !p->server_only && !p->disarm_at_ns)
+	if ((p->roles & TLS_ROLE_SERVER) && t->per_process && !p->server_only && !p->disarm_at_ns) {
 		p->disarm_at_ns = monotonic_ns() + t->disarm_delay_ns;
+		if (p->disarm_at_ns < t->next_disarm_ns)
+			t->next_disarm_ns = p->disarm_at_ns;
+	}
 }
 
 /*
@@ -764,10 +769,19 @@ void targets_tick(struct targets *t, uint64_t now_ns)
 		sweep_dead(t);
 		detach_idle_files(t, now_ns);
 	}
+	/* Walk the table only when a disarm is due (it is mostly idle). */
+	if (now_ns < t->next_disarm_ns)
+		return;
+	t->next_disarm_ns = UINT64_MAX;
 	for (unsigned b = 0; b < PROC_BUCKETS; b++) {
 		for (struct tls_proc *p = t->procs[b]; p; p = p->next) {
-			if (!p->disarm_at_ns || now_ns < p->disarm_at_ns)
+			if (!p->disarm_at_ns)
 				continue;
+			if (now_ns < p->disarm_at_ns) {
+				if (p->disarm_at_ns < t->next_disarm_ns)
+					t->next_disarm_ns = p->disarm_at_ns;
+				continue;
+			}
 			p->disarm_at_ns = 0;
 			if (p->roles & TLS_ROLE_CLIENT)
 				continue;
@@ -793,56 +807,32 @@ static void note_exe(struct targets *t, const char *proc_root, pid_t pid)
 		p->exe = (struct file_id){major(st.st_dev), minor(st.st_dev), st.st_ino};
 }
 
+struct scan_ctx {
+	struct targets *t;
+	const char *proc_root;
+};
+
+static void scan_mapping(const struct proc_mapping *m, void *ctx)
+{
+	targets_on_mapping(((struct scan_ctx *)ctx)->t, m);
+}
+
+static int scan_pid(pid_t pid, void *ctx)
+{
+	struct scan_ctx *sc = ctx;
+
+	/* Executables are learned only for per-process probes. */
+	if (sc->t->per_process)
+		note_exe(sc->t, sc->proc_root, pid);
+	proc_scan_maps(sc->proc_root, pid, scan_mapping, sc);
+	return 0;
+}
+
 void targets_scan_proc(struct targets *t, const char *proc_root)
 {
-	DIR *dir = opendir(proc_root);
-	struct dirent *de;
+	struct scan_ctx sc = {t, proc_root};
 
-	if (!dir)
-		return;
-	while ((de = readdir(dir))) {
-		char file[PATH_MAX], line[PATH_MAX + 256];
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-		FILE *maps;
-
-		if (*end || pid <= 0)
-			continue;
-		note_exe(t, proc_root, (pid_t)pid);
-		snprintf(file, sizeof(file), "%s/%ld/maps", proc_root, pid);
-		maps = fopen(file, "re");
-		if (!maps)
-			continue;
-		while (fgets(line, sizeof(line), maps)) {
-			unsigned long long start, stop, off, ino;
-			unsigned maj, min;
-			char perms[8];
-			int pos = 0;
-
-			if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &stop, perms,
-				   &off, &maj, &min, &ino, &pos) < 7 ||
-			    perms[2] != 'x' || pos == 0 || line[pos] != '/')
-				continue;
-			line[strcspn(line, "\n")] = '\0';
-			/* Replaced or removed on disk since: map_files opens it. */
-			char *deleted = strstr(line + pos, " (deleted)");
-
-			if (deleted && deleted[10] == '\0')
-				*deleted = '\0';
-			struct proc_mapping m = {
-			    .pid = (pid_t)pid,
-			    .path = line + pos,
-			    .maj = maj,
-			    .min = min,
-			    .ino = ino,
-			    .start = start,
-			    .end = stop,
-			};
-			targets_on_mapping(t, &m);
-		}
-		fclose(maps);
-	}
-	closedir(dir);
+	proc_scan_pids(proc_root, scan_pid, &sc);
 }
 
 void targets_detach_all(struct targets *t)

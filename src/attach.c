@@ -230,6 +230,23 @@ int attach_marker_probes(struct tls_trace *skel, const char *path, const struct 
 	return attach_funcs(skel, path, syms, marker_funcs, NELEM(marker_funcs), -1, out);
 }
 
+int attach_placeholder_probe(struct tls_trace *skel, const char *path, uint64_t offset, pid_t pid,
+			     struct probe_set *out)
+{
+	const uint64_t cookie = 0; /* no function: the dispatcher returns at once */
+	int fd;
+
+	memset(out, 0, sizeof(*out));
+	if (mode != ATTACH_UPROBE_MULTI)
+		return -ENOTSUP;
+	fd = link_multi(bpf_program__fd(skel->progs.tls_entry), path, &offset, &cookie, 1, false,
+			pid);
+	if (fd < 0)
+		return fd;
+	out->links[out->nlinks++] = (struct probe_link){.link = NULL, .fd = fd};
+	return 0;
+}
+
 static void probe_link_destroy(struct probe_link *pl)
 {
 	if (pl->link)

@@ -76,6 +76,11 @@ int attach_data_probes(struct tls_trace *skel, const char *path, const struct tl
 int attach_marker_probes(struct tls_trace *skel, const char *path, const struct tls_file_syms *syms,
 			 struct probe_set *out);
 
+/* A uprobe that does nothing, on one offset of a file, for one process
+ * (uprobe_multi kernels only, else -ENOTSUP). See uprobe_warm.h. */
+int attach_placeholder_probe(struct tls_trace *skel, const char *path, uint64_t offset, pid_t pid,
+			     struct probe_set *out);
+
 /*
  * Detach in the background: detaching waits for RCU grace periods, which
  * must not stall event processing. Link ownership moves to the reaper;

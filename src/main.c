@@ -27,6 +27,7 @@
 #include "report.h"
 #include "session.h"
 #include "targets.h"
+#include "uprobe_warm.h"
 #include "wire.h"
 #include "tls_trace.skel.h"
 
@@ -69,24 +70,25 @@ struct daemon {
 
 static void usage(FILE *out)
 {
-	fprintf(
-	    out,
-	    "Usage: %s [--version] [--help] [--verbose] [--list-targets] [--per-process-probes]\n"
-	    "\n"
-	    "Reports every outgoing HTTPS call on this host (method, host, path,\n"
-	    "latency) to a Metrist Orchestrator over UDP, by tracing TLS libraries\n"
-	    "with eBPF uprobes. Runs as root; needs Linux %d.%d or later.\n"
-	    "\n"
-	    "Environment:\n"
-	    "  %s=<host>:<port>   where to send calls (default %s);\n"
-	    "      host is an IPv4 address, [IPv6] address or DNS name\n"
-	    "\n"
-	    "--list-targets  print what is traced on this host and what is not, and why,\n"
-	    "      per process and TLS library (loads no eBPF), then exit\n"
-	    "--per-process-probes  (experimental) probe data functions only in processes\n"
-	    "      acting as TLS clients, so TLS servers pay nothing; a program's\n"
-	    "      first call on the host can be missed\n",
-	    PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV, ENDPOINT_DEFAULT);
+	fprintf(out,
+		"Usage: %s [--version] [--help] [--verbose] [--list-targets]\n"
+		"       [--system-wide-probes]\n"
+		"\n"
+		"Reports every outgoing HTTPS call on this host (method, host, path,\n"
+		"latency) to a Metrist Orchestrator over UDP, by tracing TLS libraries\n"
+		"with eBPF uprobes. Runs as root; needs Linux %d.%d or later.\n"
+		"\n"
+		"Environment:\n"
+		"  %s=<host>:<port>   where to send calls (default %s);\n"
+		"      host is an IPv4 address, [IPv6] address or DNS name\n"
+		"\n"
+		"--list-targets  print what is traced on this host and what is not, and why,\n"
+		"      per process and TLS library (loads no eBPF), then exit\n"
+		"--system-wide-probes  probe the data functions of each TLS library once,\n"
+		"      for all processes, servers included (each of their TLS reads and\n"
+		"      writes then costs ~11 us); the default probes each process on its\n"
+		"      own and removes the probes of processes that only serve TLS\n",
+		PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV, ENDPOINT_DEFAULT);
 }
 
 static void on_signal(int sig)
@@ -253,12 +255,14 @@ static int start_discovery(struct daemon *d)
 	};
 	struct epoll_event ev = {.events = EPOLLIN, .data.fd = ring_buffer__epoll_fd(d->rb)};
 	struct targets_stats st;
+	int err;
 
-	if (!d->per_process && kernel_uretprobe_seccomp_unsafe()) {
-		/* Probes for all processes would put return probes into
-		 * processes whose seccomp filter may kill them. */
+	if (kernel_uretprobe_seccomp_unsafe()) {
+		/* Return probes go through a system call a seccomp filter may
+		 * reject: probe per process and skip filtered processes. */
 		log_warn("kernel 6.11-6.13: uretprobes use a system call that seccomp filters may "
-			 "reject; probing per process and skipping filtered processes");
+			 "reject; processes under a seccomp filter are not traced%s",
+			 d->per_process ? "" : " (probing per process, not system-wide)");
 		d->per_process = true;
 	} else {
 		log_info("return probes: uretprobes (%s)",
@@ -266,6 +270,8 @@ static int start_discovery(struct daemon *d)
 			     ? "seccomp lets their system call through on this kernel"
 			     : "this kernel returns from them without a system call");
 	}
+	log_info("data probes: %s", d->per_process ? "per process, removed from TLS servers"
+						   : "system-wide, servers included");
 	d->targets = targets_new(d->skel, d->per_process, DISARM_DELAY_NS);
 	if (!d->targets)
 		return -ENOMEM;
@@ -285,6 +291,9 @@ static int start_discovery(struct daemon *d)
 		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, jev.data.fd, &jev) < 0)
 			return -errno;
 	}
+	err = uprobe_warm_start(d->skel);
+	if (err)
+		log_info("uprobe registrations not kept fast: %s", strerror(-err));
 	targets_pin_ldcache(d->targets, "/etc/ld.so.cache");
 	targets_scan_proc(d->targets, "/proc");
 	proc_watch_drain(d->watch);
@@ -339,7 +348,7 @@ static void log_stats(struct daemon *d, const char *when)
 	log_info("targets (%s): tls_files=%llu files_probed=%llu procs_traced=%llu "
 		 "procs_server_only=%llu attaches=%llu attach_failures=%llu attach_avg_us=%llu "
 		 "attach_max_us=%llu map_to_attach_avg_us=%llu map_to_attach_max_us=%llu "
-		 "detaches=%llu watch_lost=%llu",
+		 "detaches=%llu watch_lost=%llu warm_rounds=%llu",
 		 when, (unsigned long long)t.files_tls, (unsigned long long)t.files_probed,
 		 (unsigned long long)t.procs_armed, (unsigned long long)t.procs_server,
 		 (unsigned long long)t.attaches, (unsigned long long)t.attach_failures,
@@ -349,7 +358,8 @@ static void log_stats(struct daemon *d, const char *when)
 					  ? t.map_to_attach_ns_total / t.map_to_attach_count / 1000
 					  : 0),
 		 (unsigned long long)t.map_to_attach_ns_max / 1000, (unsigned long long)t.detaches,
-		 (unsigned long long)proc_watch_lost(d->watch));
+		 (unsigned long long)proc_watch_lost(d->watch),
+		 (unsigned long long)uprobe_warm_rounds());
 	log_info("stats (%s): calls=%llu sent=%llu send_dropped=%llu malformed_calls=%llu "
 		 "events=%llu ringbuf_lost=%llu ringbuf_bytes_dropped=%llu inflight_full=%llu "
 		 "read_faults=%llu "
@@ -416,6 +426,7 @@ static void run_loop(struct daemon *d)
 
 static void cleanup(struct daemon *d)
 {
+	uprobe_warm_stop();
 	targets_free(d->targets);
 	proc_watch_free(d->watch);
 	if (d->epfd >= 0)
@@ -445,8 +456,12 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 					strerror(-n));
 			return n < 0 ? 1 : 0;
 		}
+		if (!strcmp(argv[i], "--system-wide-probes")) {
+			d->per_process = false;
+			continue;
+		}
 		if (!strcmp(argv[i], "--per-process-probes")) {
-			d->per_process = true;
+			d->per_process = true; /* the default; accepted for old scripts */
 			continue;
 		}
 		if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) {
@@ -462,8 +477,10 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 
 int main(int argc, char **argv)
 {
-	struct daemon d = {
-	    .skip_fd = -1, .epfd = -1, .malformed_log = {.interval_ns = 10ull * 1000000000}};
+	struct daemon d = {.skip_fd = -1,
+			   .epfd = -1,
+			   .per_process = true,
+			   .malformed_log = {.interval_ns = 10ull * 1000000000}};
 	struct session_ops ops = {.call = on_call, .set_skip = on_set_skip, .ctx = &d};
 	const char *value = getenv(ENDPOINT_ENV);
 	char endpoint_text[300];
@@ -509,6 +526,7 @@ int main(int argc, char **argv)
 	run_loop(&d);
 
 	/* Detach first so nothing new arrives, then forward what is complete. */
+	uprobe_warm_stop();
 	targets_detach_all(d.targets);
 	ring_buffer__consume(d.rb);
 	forwarder_flush(d.forwarder);

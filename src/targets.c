@@ -17,6 +17,7 @@
 #include "proc_scan.h"
 #include "log.h"
 #include "targets.h"
+#include "uprobe_warm.h"
 #include "tls_trace.skel.h"
 
 /* Bounds: files remembered (verdicts included), processes tracked, TLS
@@ -28,6 +29,10 @@
 #define PROC_BUCKETS	16384
 #define SWEEP_PERIOD_NS (5ull * 1000000000)
 #define FILE_LINGER_NS	(60ull * 1000000000)
+/* Uprobe registration is kept fast this long after a process starts or is
+ * armed: the next client of a script or a loop attaches in ~40 us, not a
+ * grace period (uprobe_warm.h). */
+#define WARM_WINDOW_NS (10ull * 1000000000)
 
 enum verdict {
 	VERDICT_NOT_TLS, /* no OpenSSL functions: never probed */
@@ -337,6 +342,11 @@ static bool has_seccomp_filter(pid_t pid)
 	return filtered;
 }
 
+static void keep_attach_fast(void)
+{
+	uprobe_warm_until(monotonic_ns() + WARM_WINDOW_NS);
+}
+
 static void proc_arm_file(struct targets *t, struct tls_proc *p, struct proc_file *pf)
 {
 	struct attach_job *j;
@@ -368,6 +378,7 @@ static void proc_arm_file(struct targets *t, struct tls_proc *p, struct proc_fil
 	j->file = pf->file;
 	j->map_ts = t->cur_map_ts;
 	pf->pending = true;
+	keep_attach_fast();
 	attach_jobs_submit(j);
 }
 
@@ -701,6 +712,8 @@ void targets_on_exec(struct targets *t, pid_t pid)
 	/* Only while someone maps TLS files is it worth tracking every exec. */
 	struct tls_proc *p = t->per_process ? proc_get(t, pid) : proc_find(t, pid);
 
+	/* Processes are starting: the next one may need probes, fast. */
+	keep_attach_fast();
 	if (!p)
 		return;
 	proc_clear(t, p); /* the new image maps its files anew */
@@ -832,6 +845,7 @@ void targets_scan_proc(struct targets *t, const char *proc_root)
 {
 	struct scan_ctx sc = {t, proc_root};
 
+	keep_attach_fast();
 	proc_scan_pids(proc_root, scan_pid, &sc);
 }
 

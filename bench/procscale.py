@@ -6,9 +6,11 @@
 For each N, with the daemon running in its default mode (data probes per
 process):
   1. N idle processes mapping libssl are forked (bench/procscale hold N);
-     the daemon arms each one. Reported: time until all are armed, the
-     daemon's file descriptors and RSS, and kernel memory (Slab + Percpu +
-     VmallocUsed from /proc/meminfo) before and after.
+     the daemon arms them up to --max-armed (64), the rest wait for a
+     client connection. Reported: the daemon's file descriptors (2 links
+     per armed process) and RSS, and kernel memory (Slab + Percpu +
+     VmallocUsed from /proc/meminfo) with the N processes, with and without
+     the daemon running.
   2. A traced process (bench/procscale pingpong) times rounds of 4 probed
      OpenSSL calls, with those N processes armed and with none: every probe
      hit walks the list of links on that function, one per armed process.
@@ -68,9 +70,21 @@ def main():
     subprocess.run(["gcc", "-O2", "-o", TOOL, os.path.join(ROOT, "bench", "procscale.c"), "-lssl",
                     "-lcrypto"], check=True)
     untraced = pingpong()
+    bare = {}
+    for n in sizes:  # kernel memory of the N processes alone, no daemon
+        m0 = meminfo()
+        h = subprocess.Popen([TOOL, "hold", str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+        h.stdout.readline()
+        time.sleep(1)
+        bare[n] = meminfo() - m0
+        h.stdin.close()
+        h.wait()
+        time.sleep(1)
     env = dict(os.environ, METRIST_ORCHESTRATOR_ENDPOINT="127.0.0.1:9")
+    log = open("/tmp/procscale-daemon.log", "w+")  # a pipe nobody reads would block the daemon
     d = subprocess.Popen([DAEMON], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=log, text=True)
     try:
         time.sleep(2)
         base_fds, base_mem, base_rss = nfds(d.pid), meminfo(), rss_kb(d.pid)
@@ -83,30 +97,39 @@ def main():
                                  text=True)
             t0 = time.monotonic()
             h.stdout.readline()
-            took, fds = wait_fds(d.pid, lambda k: k >= base_fds + 2 * n, 120)
+            took, fds = wait_fds(d.pid, lambda k: k >= base_fds + 2 * min(n, 64) - 2, 60)
+            time.sleep(1)
+            fds = nfds(d.pid)
             armed_after = time.monotonic() - t0
             mem, rss = meminfo(), rss_kb(d.pid)
             loaded = pingpong()
+            # Idle for 10 s, all but --max-idle-procs (64) give their probes back.
+            capped, fds_capped = wait_fds(d.pid, lambda k: k <= base_fds + 2 * 70, 60)
+            after_cap = pingpong()
             h.stdin.close()
             t1 = time.monotonic()
             gone, fds_after = wait_fds(d.pid, lambda k: k <= base_fds + 2, 120)
             h.wait()
-            print("N=%d: all armed %.2f s after the fork loop started (%s); daemon fds +%d, "
-                  "RSS %d -> %d kB; kernel memory +%d kB (%.1f kB per process); pingpong "
+            print("N=%d: armed %d processes %.2f s after the fork loop started; daemon fds +%d, "
+                  "RSS %d -> %d kB; kernel memory +%d kB (+%d kB without the daemon); pingpong "
                   "%.0f ns/round (+%.2f us per probed call vs. no other process armed); "
-                  "detached %.2f s after they were killed (%s)"
-                  % (n, armed_after, "ok" if took is not None else "TIMEOUT", fds - base_fds,
-                     base_rss, rss, mem - base_mem, (mem - base_mem) / n, loaded,
-                     (loaded - alone) / 4000, time.monotonic() - t1 if gone is not None else -1,
+                  "idle cap: daemon fds +%d %.1f s later, pingpong %.0f ns/round (+%.2f us per "
+                  "probed call); detached %.2f s after they were killed (%s)"
+                  % (n, (fds - base_fds) // 2, armed_after, fds - base_fds,
+                     base_rss, rss, mem - base_mem, bare[n], loaded,
+                     (loaded - alone) / 4000, fds_capped - base_fds, capped if capped is not None else -1,
+                     after_cap, (after_cap - alone) / 4000,
+                     time.monotonic() - t1 if gone is not None else -1,
                      "ok" if gone is not None else "TIMEOUT fds=%d" % fds_after))
     finally:
         d.terminate()
         try:
-            _, err = d.communicate(timeout=30)
+            d.wait(timeout=30)
         except subprocess.TimeoutExpired:
             d.kill()
-            _, err = d.communicate()
-        for line in err.splitlines():
+            d.wait()
+        log.seek(0)
+        for line in log.read().splitlines():
             if "(exit)" in line:
                 print(line)
 

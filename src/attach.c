@@ -262,7 +262,7 @@ static void probe_link_destroy(struct probe_link *pl)
  * Closes from several threads overlap their grace-period waits (measured: 12
  * uprobe_multi links closed in parallel in 83 ms, one by one in > 1 s).
  */
-#define REAPER_THREADS 8
+#define REAPER_THREADS 32
 #define REAPER_QUEUE   4096
 
 static struct {

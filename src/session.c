@@ -262,6 +262,13 @@ void session_expire(struct session_table *t, uint64_t now_ns, uint64_t idle_ns,
 	}
 }
 
+void session_for_each_pid(const struct session_table *t, void (*fn)(uint32_t pid, void *ctx),
+			  void *ctx)
+{
+	for (const struct session *s = t->lru_head; s; s = s->lru_next)
+		fn(s->key.tgid, ctx);
+}
+
 struct session_stats session_table_stats(const struct session_table *t)
 {
 	return t->stats;

@@ -54,6 +54,10 @@ void session_handle_event(struct session_table *t, const struct tls_event *ev);
 void session_expire(struct session_table *t, uint64_t now_ns, uint64_t idle_ns,
 		    int (*pid_alive)(uint32_t pid));
 
+/* Call fn with the pid of every open connection (a pid once per connection). */
+void session_for_each_pid(const struct session_table *t, void (*fn)(uint32_t pid, void *ctx),
+			  void *ctx);
+
 struct session_stats session_table_stats(const struct session_table *t);
 
 #endif /* SESSION_H */

@@ -33,6 +33,8 @@
  * armed: the next client of a script or a loop attaches in ~40 us, not a
  * grace period (uprobe_warm.h). */
 #define WARM_WINDOW_NS (10ull * 1000000000)
+/* A process is idle after this long without a client connection. */
+#define IDLE_MIN_NS (10ull * 1000000000)
 
 enum verdict {
 	VERDICT_NOT_TLS, /* no OpenSSL functions: never probed */
@@ -72,6 +74,9 @@ struct tls_proc {
 	bool awaiting_exe;  /* exec seen; its next mapping is the executable */
 	uint32_t roles;
 	bool server_only;      /* data probes removed: it only serves */
+	bool idle;	       /* no data probes: too many armed; armed at its next connection */
+	bool counted;	       /* counted in narmed */
+	uint64_t active_ns;    /* armed, or last seen with a client connection */
 	uint64_t generation;   /* changes when its probes are dropped: stale jobs */
 	bool seccomp_skipped;  /* not probed: seccomp vs. uretprobe syscall */
 	uint64_t disarm_at_ns; /* 0: no disarm pending */
@@ -111,6 +116,8 @@ struct targets {
 	struct learned_exe learned[LEARNED_MAX];
 	unsigned nlearned, learned_next;
 	uint64_t disarm_delay_ns;
+	unsigned max_armed, narmed;
+	uint64_t last_idle_check_ns;
 	struct tls_file *files[FILE_BUCKETS];
 	struct tls_proc *procs[PROC_BUCKETS];
 	unsigned nfiles, nprocs;
@@ -135,7 +142,8 @@ static unsigned proc_bucket(pid_t pid)
 
 static int add_soname(const char *soname, const char *path, void *ctx);
 
-struct targets *targets_new(struct tls_trace *skel, bool per_process, uint64_t disarm_delay_ns)
+struct targets *targets_new(struct tls_trace *skel, bool per_process, uint64_t disarm_delay_ns,
+			    unsigned max_armed)
 {
 	struct targets *t = calloc(1, sizeof(*t));
 
@@ -148,6 +156,7 @@ struct targets *targets_new(struct tls_trace *skel, bool per_process, uint64_t d
 	if (per_process)
 		ldcache_for_each_file("/etc/ld.so.cache", add_soname, t);
 	t->disarm_delay_ns = disarm_delay_ns;
+	t->max_armed = max_armed;
 	return t;
 }
 
@@ -347,12 +356,46 @@ static void keep_attach_fast(void)
 	uprobe_warm_until(monotonic_ns() + WARM_WINDOW_NS);
 }
 
-static void proc_arm_file(struct targets *t, struct tls_proc *p, struct proc_file *pf)
+static bool proc_armed(const struct tls_proc *p)
+{
+	for (int i = 0; i < p->nfiles; i++) {
+		if (p->files[i].data.nlinks > 0 || p->files[i].pending)
+			return true;
+	}
+	return false;
+}
+
+/* Keep narmed, the number of processes with data probes in or on their way. */
+static void proc_recount(struct targets *t, struct tls_proc *p)
+{
+	bool armed = proc_armed(p);
+
+	if (armed == p->counted)
+		return;
+	p->counted = armed;
+	if (armed)
+		t->narmed++;
+	else
+		t->narmed--;
+}
+
+/*
+ * Arm one file of a process. Beyond max_armed processes (each armed process
+ * costs every probe hit, and the kernel's work to add or remove a probe
+ * grows with their number; see disarm_idle), a new process is armed only at
+ * its first client connection (force: the connect marker said so).
+ */
+static void proc_arm_file(struct targets *t, struct tls_proc *p, struct proc_file *pf, bool force)
 {
 	struct attach_job *j;
 
 	if (pf->data.nlinks > 0 || pf->pending || p->server_only || !t->per_process)
 		return;
+	if (!force && (p->idle || (!p->counted && t->narmed >= t->max_armed))) {
+		p->idle = true;
+		keep_attach_fast(); /* its connect marker must arm it fast */
+		return;
+	}
 	if (t->uretprobe_unsafe && has_seccomp_filter(p->pid)) {
 		/* Its filter may kill it on the uretprobe system call. */
 		if (!p->seccomp_skipped)
@@ -378,6 +421,8 @@ static void proc_arm_file(struct targets *t, struct tls_proc *p, struct proc_fil
 	j->file = pf->file;
 	j->map_ts = t->cur_map_ts;
 	pf->pending = true;
+	p->active_ns = monotonic_ns();
+	proc_recount(t, p);
 	keep_attach_fast();
 	attach_jobs_submit(j);
 }
@@ -401,6 +446,7 @@ void targets_collect_attaches(struct targets *t)
 			probe_set_detach_async(&j->set);
 		} else if (j->err) {
 			pf->pending = false;
+			proc_recount(t, p);
 			t->stats.attach_failures++;
 			log_debug("cannot attach to pid %d (%s): %s", j->pid, j->path,
 				  strerror(-j->err));
@@ -432,6 +478,7 @@ static void proc_disarm(struct targets *t, struct tls_proc *p)
 			t->stats.detaches++;
 		}
 	}
+	proc_recount(t, p);
 }
 
 static struct tls_proc *proc_get(struct targets *t, pid_t pid)
@@ -635,7 +682,7 @@ static void proc_add_file(struct targets *t, struct tls_proc *p, struct tls_file
 		if (p->files[i].file == f) {
 			/* Known (another mapping, or learned at exec): attach if an
 			 * early attempt failed. */
-			proc_arm_file(t, p, &p->files[i]);
+			proc_arm_file(t, p, &p->files[i], false);
 			return;
 		}
 	}
@@ -644,7 +691,7 @@ static void proc_add_file(struct targets *t, struct tls_proc *p, struct tls_file
 	pf = &p->files[p->nfiles++];
 	pf->file = f;
 	file_use(t, f, p->pid);
-	proc_arm_file(t, p, pf);
+	proc_arm_file(t, p, pf, false);
 	learn(t, p, f);
 }
 
@@ -657,6 +704,7 @@ static void proc_clear(struct targets *t, struct tls_proc *p)
 	p->nfiles = 0;
 	p->roles = 0;
 	p->server_only = false;
+	p->idle = false;
 	p->disarm_at_ns = 0;
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.procs), &p->pid);
 }
@@ -729,6 +777,9 @@ void targets_on_exit(struct targets *t, pid_t pid)
 		proc_remove(t, p);
 }
 
+static struct tls_proc *longest_idle(struct targets *t, uint64_t now_ns);
+static void proc_make_idle(struct targets *t, struct tls_proc *p);
+
 void targets_on_role(struct targets *t, pid_t pid, uint32_t roles)
 {
 	/* May come before the mapping records of the process are read. */
@@ -739,12 +790,23 @@ void targets_on_role(struct targets *t, pid_t pid, uint32_t roles)
 	p->roles |= roles;
 	if (p->roles & TLS_ROLE_CLIENT) {
 		p->disarm_at_ns = 0;
-		if (p->server_only) {
-			/* A server that now calls out (a proxy): trace it again. */
-			p->server_only = false;
-			log_info("pid %d sets up client connections: tracing it again", pid);
+		p->active_ns = monotonic_ns();
+		if (p->server_only || p->idle) {
+			/* A server that now calls out (a proxy), or a process
+			 * left without probes: trace it, making room if needed. */
+			struct tls_proc *q =
+			    t->narmed >= t->max_armed ? longest_idle(t, p->active_ns) : NULL;
+
+			if (q)
+				proc_make_idle(t, q);
+			if (p->server_only)
+				log_info("pid %d sets up client connections: tracing it again",
+					 pid);
+			else
+				log_debug("pid %d connects: tracing it", pid);
+			p->server_only = p->idle = false;
 			for (int i = 0; i < p->nfiles; i++)
-				proc_arm_file(t, p, &p->files[i]);
+				proc_arm_file(t, p, &p->files[i], true);
 		}
 		return;
 	}
@@ -753,6 +815,110 @@ void targets_on_role(struct targets *t, pid_t pid, uint32_t roles)
 		if (p->disarm_at_ns < t->next_disarm_ns)
 			t->next_disarm_ns = p->disarm_at_ns;
 	}
+}
+
+void targets_note_connected(struct targets *t, pid_t pid, uint64_t now_ns)
+{
+	struct tls_proc *p = proc_find(t, pid);
+
+	if (p)
+		p->active_ns = now_ns;
+}
+
+/* Armed, not serving, without a client connection for IDLE_MIN_NS. */
+static bool proc_idle_armed(const struct tls_proc *p, uint64_t now_ns)
+{
+	return p->counted && !p->server_only && now_ns >= p->active_ns &&
+	       now_ns - p->active_ns >= IDLE_MIN_NS;
+}
+
+/* Remove its probes until its next client connection (the connect marker).
+ * Its roles are forgotten in the kernel too, so that marker reports it. */
+static void proc_make_idle(struct targets *t, struct tls_proc *p)
+{
+	proc_disarm(t, p);
+	p->idle = true;
+	p->roles = 0;
+	p->disarm_at_ns = 0;
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.procs), &p->pid);
+}
+
+static struct tls_proc *longest_idle(struct targets *t, uint64_t now_ns)
+{
+	struct tls_proc *best = NULL;
+
+	for (unsigned b = 0; b < PROC_BUCKETS; b++) {
+		for (struct tls_proc *p = t->procs[b]; p; p = p->next) {
+			if (proc_idle_armed(p, now_ns) && (!best || p->active_ns < best->active_ns))
+				best = p;
+		}
+	}
+	return best;
+}
+
+static int by_active_ns(const void *a, const void *b)
+{
+	const struct tls_proc *x = *(struct tls_proc *const *)a, *y = *(struct tls_proc *const *)b;
+
+	return x->active_ns < y->active_ns ? -1 : x->active_ns > y->active_ns;
+}
+
+/*
+ * Why at most max_armed processes hold data probes (measured on 6.18 with
+ * 1000 and 2000 idle processes armed on one libssl):
+ * - every hit of a probe runs through the probes of all processes armed on
+ *   that function, one kernel consumer each: +0.13 us per armed process per
+ *   traced call (+133 us with 1000);
+ * - adding or removing one process's probes makes the kernel check every
+ *   process mapping the file against every consumer, under a lock that
+ *   fork() waits for: removing 1000 took minutes of CPU and stalled fork.
+ * So beyond max_armed, processes idle the longest (no client connection for
+ * IDLE_MIN_NS) give their probes back, and new processes are armed at their
+ * first client connection. The connect marker wakes the daemon at once and
+ * re-arming takes ~50 us while registration is kept fast (below); the
+ * request follows a TLS handshake and was captured 4 times out of 4 on
+ * loopback (0 of 3 with a cold registration, 5-6 ms).
+ */
+static void disarm_idle(struct targets *t, uint64_t now_ns)
+{
+	struct tls_proc **idle = NULL;
+	size_t n = 0, cap = 0, waiting = 0, excess;
+
+	for (unsigned b = 0; b < PROC_BUCKETS; b++) {
+		for (struct tls_proc *p = t->procs[b]; p; p = p->next) {
+			waiting += p->idle;
+			if (t->narmed <= t->max_armed || !proc_idle_armed(p, now_ns))
+				continue;
+			if (n == cap) {
+				struct tls_proc **more =
+				    realloc(idle, (cap ? 2 * cap : 256) * sizeof(*idle));
+
+				if (!more)
+					goto out;
+				idle = more;
+				cap = cap ? 2 * cap : 256;
+			}
+			idle[n++] = p;
+		}
+	}
+	excess = t->narmed > t->max_armed ? t->narmed - t->max_armed : 0;
+	if (excess > n)
+		excess = n;
+	if (excess == 0)
+		goto out;
+	qsort(idle, n, sizeof(*idle), by_active_ns);
+	for (size_t i = 0; i < excess; i++)
+		proc_make_idle(t, idle[i]);
+	waiting += excess;
+	log_info("more than %u processes hold probes: the %zu idle the longest give theirs back "
+		 "until they connect again",
+		 t->max_armed, excess);
+out:
+	free(idle);
+	/* Arming one of them again must beat its first request (a loopback
+	 * handshake takes ~1 ms): keep attaching fast while any waits. */
+	if (waiting > 0)
+		keep_attach_fast();
 }
 
 /*
@@ -781,6 +947,10 @@ void targets_tick(struct targets *t, uint64_t now_ns)
 		t->last_sweep_ns = now_ns;
 		sweep_dead(t);
 		detach_idle_files(t, now_ns);
+	}
+	if (t->per_process && now_ns - t->last_idle_check_ns > 1000000000ull) {
+		t->last_idle_check_ns = now_ns;
+		disarm_idle(t, now_ns);
 	}
 	/* Walk the table only when a disarm is due (it is mostly idle). */
 	if (now_ns < t->next_disarm_ns)
@@ -898,11 +1068,12 @@ void targets_free(struct targets *t)
 struct targets_stats targets_stats(const struct targets *t)
 {
 	struct targets_stats s = t->stats;
-	uint64_t armed = 0, server = 0;
+	uint64_t armed = 0, server = 0, idle = 0;
 
 	for (unsigned b = 0; b < PROC_BUCKETS; b++) {
 		for (struct tls_proc *p = t->procs[b]; p; p = p->next) {
 			server += p->server_only;
+			idle += p->idle;
 			for (int i = 0; i < p->nfiles; i++) {
 				if (p->files[i].data.nlinks > 0) {
 					armed++;
@@ -913,6 +1084,7 @@ struct targets_stats targets_stats(const struct targets *t)
 	}
 	s.procs_armed = armed;
 	s.procs_server = server;
+	s.procs_idle = idle;
 	return s;
 }
 

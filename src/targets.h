@@ -25,7 +25,8 @@ struct targets_stats {
 	uint64_t files_tls;	  /* files with OpenSSL functions seen */
 	uint64_t files_probed;	  /* ... of which some process maps now */
 	uint64_t procs_armed;	  /* processes with data probes now */
-	uint64_t procs_server;	  /* processes whose data probes were removed */
+	uint64_t procs_server;	  /* processes whose data probes were removed: servers */
+	uint64_t procs_idle;	  /* ... or none: beyond max_armed, until they connect */
 	uint64_t attaches;	  /* data probe sets attached */
 	uint64_t attach_failures; /* ... that failed (process gone, limits) */
 	uint64_t attach_ns_total; /* time spent attaching */
@@ -46,8 +47,12 @@ struct targets_stats {
  * (every process mapping the file traps, servers included, but no process
  * can make a call before its probes are in).
  * @disarm_delay_ns: how long a server-only process keeps its data probes.
+ * @max_armed: how many processes hold data probes before idle ones give
+ * theirs back and new ones wait for their first client connection (every
+ * probe hit walks the probes of all armed processes; see targets.c).
  */
-struct targets *targets_new(struct tls_trace *skel, bool per_process, uint64_t disarm_delay_ns);
+struct targets *targets_new(struct tls_trace *skel, bool per_process, uint64_t disarm_delay_ns,
+			    unsigned max_armed);
 
 /* Probe, for all processes, the TLS libraries the dynamic linker would load
  * (ld.so cache), before any process maps them. System-wide mode only. */
@@ -66,6 +71,10 @@ void targets_on_exit(struct targets *t, pid_t pid);
 
 /* Install what the attach workers finished (per-process mode). */
 void targets_collect_attaches(struct targets *t);
+
+/* This process has an open client connection now (called about once a
+ * second for each, from the session table). */
+void targets_note_connected(struct targets *t, pid_t pid, uint64_t now_ns);
 
 /* The BPF markers saw a process show new TLS_ROLE_* bits. */
 void targets_on_role(struct targets *t, pid_t pid, uint32_t roles);

@@ -165,13 +165,16 @@ static __always_inline void save_args(__u64 ssl, __u64 buf, __u64 len_ptr, __u8 
 		count(TLS_STAT_PENDING_FULL);
 }
 
-static __always_inline void emit(struct record *r, __u32 n)
+/*
+ * Waking the daemon per event costs more than the copy: let it batch (it
+ * polls on a short timer) unless data piles up, or the record is one the
+ * daemon must act on at once (wake: a process's role, which may arm it).
+ */
+static __always_inline void emit(struct record *r, __u32 n, int wake)
 {
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
-	/* Waking the daemon per event costs more than the copy: let it
-	 * batch (it polls on a short timer) unless data piles up. */
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	if (wake || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (n > TLS_DATA_MAX)
 		n = TLS_DATA_MAX;
@@ -255,7 +258,7 @@ static __always_inline void on_data(const struct call_args *args, __u8 dir, __u6
 		n = 0;
 	}
 	r->ev.data_len = n;
-	emit(r, n);
+	emit(r, n, 0);
 }
 
 /* Return probe common part: look up the saved arguments and the result. */
@@ -315,7 +318,7 @@ static __always_inline void mark_role(__u32 role)
 		return;
 	fill_header(r, &key, TLS_EV_ROLE, 0, bpf_ktime_get_ns());
 	r->ev.len = fresh.roles;
-	emit(r, 0);
+	emit(r, 0, 1);
 }
 
 /* A server's first write on a connection is a response: "HTTP/1.1 200". */
@@ -373,7 +376,7 @@ static __always_inline int on_close(__u64 ssl)
 		return 0;
 	fill_header(r, &key, TLS_EV_CLOSE, 0, bpf_ktime_get_ns());
 	r->ev.conn_id = id;
-	emit(r, 0);
+	emit(r, 0, 0);
 	return 0;
 }
 

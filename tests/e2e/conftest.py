@@ -435,6 +435,13 @@ def wait_tcp(port, timeout=10.0, proc=None):
             time.sleep(0.05)
 
 
+def cpu_ticks(pid):
+    """utime + stime of a process, in clock ticks."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5)
+
+
 def free_tcp_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -614,6 +621,6 @@ def py_client(*args, timeout=60):
 
 
 # ---------------------------------------------------------------------------
-# The daemon with command-line flags (--per-process-probes, --verbose, ...)
+# The daemon with command-line flags (--system-wide-probes, --verbose, ...)
 # ---------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ import time
 
 import pytest
 
-from conftest import CURL, PYTHON, daemon_path, run
+from conftest import CURL, PYTHON, cpu_ticks, daemon_path, run
 
 SYSLIB = "/lib/x86_64-linux-gnu"
 NODE = shutil.which("node") or "/usr/bin/node"
@@ -123,13 +123,6 @@ def expect_calls_first_may_race(orchestrator, daemon, expected, host, racy):
 
 def found_lines(log, path):
     return re.findall(r"^info: TLS library found: %s \(" % re.escape(str(path)), log, re.M)
-
-
-def cpu_ticks(pid):
-    """utime + stime of a process, in clock ticks."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5)
 
 
 def rss_kb(pid):

@@ -15,13 +15,13 @@ What it does, in one run on one machine (see BENCHMARKS.md for the formulas):
                   srv   tlsload: static, stripped OpenSSL client nothing can trace;
                         only nginx's server side can trap
        configs:   a  no tracing
-                  b  the daemon scoped to TLS clients: --per-process-probes when
-                     the daemon offers it (experimental today), so only the
-                     client's TLS calls should trap; without it b == d
+                  b  the daemon as installed: data probes per process (TLS
+                     clients only), so only the client's TLS calls should trap
+                     (older daemons: --per-process-probes; without it b == d)
                   c  naive tracer: bpftrace uprobes+uretprobes on SSL_write/SSL_read
                      printing the buffers (sslsniff style), output to /dev/null
-                  d  the daemon in its default mode: data probes for all
-                     processes, so nginx's server side traps too
+                  d  the daemon with --system-wide-probes: data probes for
+                     all processes, so nginx's server side traps too
   4. a 1-million-call run with the daemon on, RSS sampled every second.
 Writes bench/results.json, bench/results.md, and the tables into BENCHMARKS.md
 between the bench:begin/bench:end markers.
@@ -215,10 +215,17 @@ class Bench:
         self.wait_budget = 300  # seconds, in all, of waiting for other tracers to go
         self.last_other_tracers = []
         help_text = subprocess.run([self.daemon, "--help"], capture_output=True, text=True).stdout
-        if os.environ.get("BENCH_B_ARGS") is not None:
-            self.b_args = os.environ["BENCH_B_ARGS"].split()
+        self.help_text = help_text
+        # Since per-process probes became the default (--system-wide-probes
+        # selects the old mode), b runs the daemon as it is and d asks for
+        # system-wide probes; older daemons needed --per-process-probes for b.
+        if "--system-wide-probes" in help_text:
+            self.b_args, self.d_args, self.b_scoped = [], ["--system-wide-probes"], True
         else:
             self.b_args = ["--per-process-probes"] if "--per-process-probes" in help_text else []
+            self.d_args, self.b_scoped = [], bool(self.b_args)
+        if os.environ.get("BENCH_B_ARGS") is not None:
+            self.b_args = os.environ["BENCH_B_ARGS"].split()
 
     # ---- setup -------------------------------------------------------------
     def sh(self, cmd, **kw):
@@ -343,6 +350,11 @@ http {{
     def start_daemon(self, errfile, args=()):
         env = dict(os.environ, METRIST_ORCHESTRATOR_ENDPOINT=f"127.0.0.1:{self.udp_port}")
         f = open(errfile, "w")
+        # --log-calls: the harness counts its own calls by their log lines
+        # (other processes may make calls too), and the cost measured then
+        # includes a journal line per call, an upper bound for the default.
+        if "--log-calls" in self.help_text:
+            args = ["--log-calls"] + list(args)
         p = self.spawn([self.daemon] + list(args), env=env, stdout=subprocess.DEVNULL, stderr=f)
         f.close()
         deadline = time.time() + 60
@@ -465,7 +477,7 @@ http {{
         if config == "b":
             tracer = self.start_daemon(errfile, self.b_args)
         elif config == "d":
-            tracer = self.start_daemon(errfile)
+            tracer = self.start_daemon(errfile, self.d_args)
         elif config == "c":
             tracer = self.start_bpftrace(f"{t}/naive.bt", 4, errfile)
         ng = self.start_nginx()
@@ -613,7 +625,7 @@ http {{
         """(probe hits per request, floor cost in us per request) for a config."""
         per = self.results["hits"][workload]["calls_per_request"]
         both = ["client", "server"]
-        sides = {"a": [], "b": ["client"] if self.b_args else both, "c": both, "d": both}[config]
+        sides = {"a": [], "b": ["client"] if self.b_scoped else both, "c": both, "d": both}[config]
         funcs = NAIVE_FUNCS if config == "c" else DATA_FUNCS + CLOSE_FUNCS
         hits = cost = 0.0
         for side in sides:
@@ -719,7 +731,9 @@ http {{
         self.results["daemon_syscalls_per_call"] = {"calls": calls, "per_call": per}
         log("daemon syscalls per call: " + ", ".join(f"{k} {v:.3f}" for k, v in per.items() if v >= 0.001))
         # What the per-call log line costs: daemon CPU per datagram with
-        # stderr to a file (as in every other run) and to /dev/null.
+        # --log-calls and stderr to a file (as in every other run), and as
+        # installed (a line for the first 20 calls only) with stderr to
+        # /dev/null.
         logcost = {}
         for rep_ in range(1 if self.quick else 2):
             for where in ("file", "devnull"):
@@ -781,7 +795,9 @@ http {{
         self.results["params"] = {"quick": self.quick, "duration_s": self.dur, "reps": self.reps,
                                   "connections": self.conns, "wrk_threads": 1,
                                   "nginx_workers": 1, "pinning": "none",
-                                  "config_b_daemon_args": self.b_args}
+                                  "config_b_daemon_args": self.b_args,
+                                  "config_b_per_process": self.b_scoped,
+                                  "config_d_daemon_args": self.d_args}
         fl = self.floor()
         self.hits()
         for rep in range(1, self.reps + 1):
@@ -904,7 +920,9 @@ http {{
                  f"date {m['date']}; daemon {m['daemon_version']} (git {m['git']}).")
         L.append(f"Run: {p['reps']} repetitions x {p['duration_s']} s per run, {p['connections']} connections, "
                  f"1 client thread, 1 nginx worker, no CPU pinning; configs interleaved a b c d per workload; "
-                 f"config b daemon arguments: {' '.join(p['config_b_daemon_args']) or '(none: b == d)'}.")
+                 f"config b daemon arguments: {' '.join(p['config_b_daemon_args']) or '(none)'}"
+                 f"{'' if p.get('config_b_per_process', bool(p['config_b_daemon_args'])) else ' (b == d)'}; "
+                 f"config d: {' '.join(p.get('config_d_daemon_args', [])) or '(none)'}.")
         L.append("")
         L.append(f"Floor (no-op function, bpftrace probes, pid -1): untraced {fl['untraced_ns']:.1f} ns/call; "
                  f"entry uprobe {fl['entry_ns']:.0f} ns; uretprobe {fl['ret_ns']:.0f} ns; "
@@ -989,8 +1007,9 @@ http {{
                      + ", ".join(f"{k} {v:.3f}" for k, v in diag["per_call"].items() if v >= 0.001) + ".")
             lc = self.results.get("daemon_cpu_us_per_call_by_log_target")
             if lc:
-                L.append(f"Daemon CPU per call with its log on stderr to a file: {lc['file']:.2f} µs; "
-                         f"to /dev/null: {lc['devnull']:.2f} µs (wrk keep-alive, 3 s). One send() of a "
+                L.append(f"Daemon CPU per call with a log line per call (--log-calls) to a file: "
+                         f"{lc['file']:.2f} µs; as installed (the first 20 calls logged), stderr to "
+                         f"/dev/null: {lc['devnull']:.2f} µs (wrk keep-alive, 3 s). One send() of a "
                          f"call-sized datagram to a listener on 127.0.0.1 costs {self.results['udp_send_us']:.2f} µs "
                          f"on this machine (tight loop).")
         L.append("")
@@ -1034,6 +1053,7 @@ def main():
         b = Bench.__new__(Bench)
         b.results = json.load(open(f"{HERE}/results.json"))
         b.b_args = b.results["params"]["config_b_daemon_args"]
+        b.b_scoped = b.results["params"].get("config_b_per_process", bool(b.b_args))
         b.conns = b.results["params"]["connections"]
         b.summarize(b.results["floor"])
         with open(f"{HERE}/results.json", "w") as f:

@@ -47,6 +47,8 @@
 #define ATTACH_THREADS 4
 /* How long a process seen only serving TLS keeps its data probes. */
 #define DISARM_DELAY_NS (1000ull * 1000000)
+/* Calls logged one by one after start, without --log-calls. */
+#define CALLS_LOGGED_AT_START 20
 /* How many processes hold data probes before idle ones give theirs back. */
 #define MAX_ARMED_DEFAULT 64
 #define SESSION_IDLE_NS	  (30ull * 1000000000)
@@ -67,6 +69,7 @@ struct daemon {
 	int skip_fd;
 	bool per_process;
 	unsigned max_armed;
+	bool log_calls;
 	uint64_t calls, malformed, bad_records;
 	struct log_ratelimit malformed_log;
 };
@@ -74,7 +77,7 @@ struct daemon {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: %s [--version] [--help] [--verbose] [--list-targets]\n"
+		"Usage: %s [--version] [--help] [--verbose] [--log-calls] [--list-targets]\n"
 		"       [--system-wide-probes] [--max-armed N]\n"
 		"\n"
 		"Reports every outgoing HTTPS call on this host (method, host, path,\n"
@@ -85,6 +88,7 @@ static void usage(FILE *out)
 		"  %s=<host>:<port>   where to send calls (default %s);\n"
 		"      host is an IPv4 address, [IPv6] address or DNS name\n"
 		"\n"
+		"--log-calls  log every call reported (default: the first %d)\n"
 		"--list-targets  print what is traced on this host and what is not, and why,\n"
 		"      per process and TLS library (loads no eBPF), then exit\n"
 		"--system-wide-probes  probe the data functions of each TLS library once,\n"
@@ -96,7 +100,7 @@ static void usage(FILE *out)
 		"      the longest give theirs back and new ones get theirs at their first\n"
 		"      client connection\n",
 		PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV, ENDPOINT_DEFAULT,
-		MAX_ARMED_DEFAULT);
+		CALLS_LOGGED_AT_START, MAX_ARMED_DEFAULT);
 }
 
 static void on_signal(int sig)
@@ -151,8 +155,22 @@ static void on_call(const struct traced_call *tc, void *ctx)
 	}
 	d->calls++;
 	forwarder_send(d->forwarder, buf, n);
-	log_info("call %s %s %s %.3fms status=%d pid=%u comm=%s", call.method, call.host, call.path,
-		 call.ms, h->status, tc->pid, comm);
+	/*
+	 * A line per call would cost ~1 us each and flood the journal at
+	 * thousands of calls a second: the first few show that tracing works,
+	 * then the periodic stats line counts them (--log-calls: every call).
+	 */
+	if (d->log_calls || d->calls <= CALLS_LOGGED_AT_START) {
+		log_info("call %s %s %s %.3fms status=%d pid=%u comm=%s", call.method, call.host,
+			 call.path, call.ms, h->status, tc->pid, comm);
+		if (!d->log_calls && d->calls == CALLS_LOGGED_AT_START)
+			log_info("the first %d calls are logged; the stats line counts the others "
+				 "(--log-calls logs each, --verbose too at debug level)",
+				 CALLS_LOGGED_AT_START);
+	} else {
+		log_debug("call %s %s %s %.3fms status=%d pid=%u comm=%s", call.method, call.host,
+			  call.path, call.ms, h->status, tc->pid, comm);
+	}
 }
 
 static void note_connected(uint32_t pid, void *ctx)
@@ -486,6 +504,10 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 				fprintf(stderr, "%s: cannot read /proc: %s\n", PROG_NAME,
 					strerror(-n));
 			return n < 0 ? 1 : 0;
+		}
+		if (!strcmp(argv[i], "--log-calls")) {
+			d->log_calls = true;
+			continue;
 		}
 		if (!strcmp(argv[i], "--system-wide-probes")) {
 			d->per_process = false;

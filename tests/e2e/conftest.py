@@ -255,7 +255,9 @@ class Daemon:
         self._err = open(self.log_path, "wb")
         self._out = open(self.out_path, "wb")
         self.started = time.monotonic()
-        self.args = [str(a) for a in args]
+        # Tests read each call's log line (pid, comm); by default the daemon
+        # logs only the first 20.
+        self.args = ["--log-calls"] + [str(a) for a in args]
         self.proc = subprocess.Popen([path] + self.args, env=e, stdin=subprocess.DEVNULL, stdout=self._out,
                                      stderr=self._err, start_new_session=True)
         self.pid = self.proc.pid

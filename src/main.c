@@ -47,6 +47,8 @@
 #define ATTACH_THREADS 4
 /* How long a process seen only serving TLS keeps its data probes. */
 #define DISARM_DELAY_NS (1000ull * 1000000)
+/* Exited processes whose connections are ended once per loop round. */
+#define EXITED_MAX 256
 /* Calls logged one by one after start, without --log-calls. */
 #define CALLS_LOGGED_AT_START 20
 /* How many processes hold data probes before idle ones give theirs back. */
@@ -70,6 +72,8 @@ struct daemon {
 	bool per_process;
 	unsigned max_armed;
 	bool log_calls;
+	pid_t exited[EXITED_MAX]; /* TLS processes gone since the ring was read */
+	unsigned nexited;
 	uint64_t calls, malformed, bad_records;
 	struct log_ratelimit malformed_log;
 };
@@ -253,6 +257,19 @@ static int load_bpf(struct daemon *d)
 	return 0;
 }
 
+/*
+ * Exited TLS processes: their connections are over even if they never
+ * closed them (node's process.exit()), which ends a response read until
+ * the connection closes. Done after the ring buffer was read: the exit
+ * record comes on another channel, maybe before the process's last bytes.
+ */
+static void close_exited(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->nexited; i++)
+		session_close_pid(d->sessions, (uint32_t)d->exited[i]);
+	d->nexited = 0;
+}
+
 static void on_mapped(const struct proc_mapping *m, void *ctx)
 {
 	targets_on_mapping(((struct daemon *)ctx)->targets, m);
@@ -270,7 +287,15 @@ static void on_execed(pid_t pid, void *ctx)
 
 static void on_exited(pid_t pid, void *ctx)
 {
-	targets_on_exit(((struct daemon *)ctx)->targets, pid);
+	struct daemon *d = ctx;
+
+	if (!targets_on_exit(d->targets, pid))
+		return; /* mapped no TLS file: no connection to end */
+	if (d->nexited == EXITED_MAX) {
+		ring_buffer__consume(d->rb); /* their last bytes first */
+		close_exited(d);
+	}
+	d->exited[d->nexited++] = pid;
 }
 
 /*
@@ -453,6 +478,7 @@ static void run_loop(struct daemon *d)
 		}
 		/* Records submitted without a wake-up are only seen here. */
 		ring_buffer__consume(d->rb);
+		close_exited(d);
 		/* The round's datagrams in one sendmmsg, its lines in one write. */
 		forwarder_flush(d->forwarder);
 		log_flush();
@@ -596,6 +622,7 @@ int main(int argc, char **argv)
 	uprobe_warm_stop();
 	targets_detach_all(d.targets);
 	ring_buffer__consume(d.rb);
+	close_exited(&d);
 	forwarder_flush(d.forwarder);
 	log_stats(&d, "exit");
 	log_flush();

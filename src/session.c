@@ -262,6 +262,22 @@ void session_expire(struct session_table *t, uint64_t now_ns, uint64_t idle_ns,
 	}
 }
 
+void session_close_pid(struct session_table *t, uint32_t pid)
+{
+	struct session *s = t->lru_head;
+
+	while (s) {
+		struct session *next = s->lru_next;
+
+		if (s->key.tgid == pid) {
+			if (!s->ignored)
+				http1_conn_close(s->http, s->last_ns);
+			session_destroy(t, s);
+		}
+		s = next;
+	}
+}
+
 void session_for_each_pid(const struct session_table *t, void (*fn)(uint32_t pid, void *ctx),
 			  void *ctx)
 {

@@ -54,6 +54,10 @@ void session_handle_event(struct session_table *t, const struct tls_event *ev);
 void session_expire(struct session_table *t, uint64_t now_ns, uint64_t idle_ns,
 		    int (*pid_alive)(uint32_t pid));
 
+/* The process exited: its connections are over, as if each had been closed
+ * (a response read until the connection closes ends at its last byte). */
+void session_close_pid(struct session_table *t, uint32_t pid);
+
 /* Call fn with the pid of every open connection (a pid once per connection). */
 void session_for_each_pid(const struct session_table *t, void (*fn)(uint32_t pid, void *ctx),
 			  void *ctx);

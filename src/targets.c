@@ -769,12 +769,13 @@ void targets_on_exec(struct targets *t, pid_t pid)
 	p->awaiting_exe = true;
 }
 
-void targets_on_exit(struct targets *t, pid_t pid)
+bool targets_on_exit(struct targets *t, pid_t pid)
 {
 	struct tls_proc *p = proc_find(t, pid);
 
 	if (p)
 		proc_remove(t, p);
+	return p != NULL;
 }
 
 static struct tls_proc *longest_idle(struct targets *t, uint64_t now_ns);

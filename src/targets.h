@@ -67,7 +67,8 @@ void targets_scan_proc(struct targets *t, const char *proc_root);
 void targets_on_mapping(struct targets *t, const struct proc_mapping *m);
 void targets_on_fork(struct targets *t, pid_t parent, pid_t child);
 void targets_on_exec(struct targets *t, pid_t pid);
-void targets_on_exit(struct targets *t, pid_t pid);
+/* Returns whether the process was tracked (it mapped a TLS file). */
+bool targets_on_exit(struct targets *t, pid_t pid);
 
 /* Install what the attach workers finished (per-process mode). */
 void targets_collect_attaches(struct targets *t);

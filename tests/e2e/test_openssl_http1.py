@@ -166,6 +166,33 @@ def test_http10_body_until_close(daemon, orchestrator, tls_server):
     assert_latencies(calls, r.wall_ms)
 
 
+EXIT_WITHOUT_CLOSE = r"""
+import os, socket, ssl, sys
+ctx = ssl._create_unverified_context()
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+s.sendall(b"GET /close HTTP/1.1\r\nHost: 127.0.0.1:%s\r\n\r\n" % sys.argv[1].encode())
+got = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    got += b
+print(got.split(b" ")[1].decode())
+sys.stdout.flush()
+os._exit(0)  # no SSL_shutdown, no SSL_free: like node's process.exit()
+"""
+
+
+def test_exit_without_closing_ends_the_call(daemon, orchestrator, tls_server):
+    """A response read until the connection closes, by a client that then
+    exits without closing TLS (no SSL_shutdown/SSL_free to end the call):
+    its exit ends the connection, and the call is reported."""
+    r = subprocess.run([PYTHON, "-c", EXIT_WITHOUT_CLOSE, str(tls_server.port)], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.strip() == "200", (r.returncode, r.stdout, r.stderr[-2000:])
+    orchestrator.expect_calls([("GET", "/close")], tls_server.host)
+
+
 def test_client_started_before_daemon(orchestrator, tls_server, daemon_factory, tmp_path):
     """A process with an established keep-alive connection when the daemon
     starts: its later calls are reported, each once."""

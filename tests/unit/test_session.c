@@ -161,6 +161,27 @@ static void test_expiry_of_exited_processes(void **state)
 	session_table_free(t);
 }
 
+/* A client that exits without closing TLS (node's process.exit()) while
+ * its response runs until the connection closes: the call still counts. */
+static void test_exit_ends_read_until_close(void **state)
+{
+	static const char resp[] = "HTTP/1.0 200 ok\r\nContent-type: text/html\r\n\r\n<html>";
+	struct recorder r = {0};
+	struct session_ops ops = {.call = record_call, .ctx = &r};
+	struct session_table *t = session_table_new(16, &ops);
+
+	feed(t, data_event(7, 0x1, 1, TLS_DIR_TX, 1000, 0, REQ, strlen(REQ), 0));
+	feed(t, data_event(7, 0x1, 1, TLS_DIR_RX, 1500, 0, resp, strlen(resp), 0));
+	feed(t, data_event(8, 0x1, 2, TLS_DIR_TX, 1600, 0, REQ, strlen(REQ), 0));
+	assert_int_equal(r.calls, 0);
+	session_close_pid(t, 7);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.last_pid, 7);
+	assert_int_equal(r.last_end, 1500);
+	assert_int_equal(session_table_stats(t).active, 1); /* pid 8's is untouched */
+	session_table_free(t);
+}
+
 static void test_body_skip_reaches_kernel(void **state)
 {
 	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
@@ -208,6 +229,7 @@ int main(void)
 	    cmocka_unit_test(test_close_and_reuse),
 	    cmocka_unit_test(test_eviction_is_bounded),
 	    cmocka_unit_test(test_expiry_of_exited_processes),
+	    cmocka_unit_test(test_exit_ends_read_until_close),
 	    cmocka_unit_test(test_body_skip_reaches_kernel),
 	    cmocka_unit_test(test_http2_is_ignored),
 	};

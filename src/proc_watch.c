@@ -220,8 +220,14 @@ int proc_watch_parse_record(const void *rec, size_t size, const struct proc_watc
 
 		if (size < sizeof(*c))
 			return -EINVAL;
-		if ((h->misc & PERF_RECORD_MISC_COMM_EXEC) && c->pid == c->tid && ops->execed)
-			ops->execed(c->pid, ops->ctx);
+		if ((h->misc & PERF_RECORD_MISC_COMM_EXEC) && c->pid == c->tid && ops->execed) {
+			uint64_t ts = 0;
+
+			/* The time is the record's last 8 bytes (sample_id_all). */
+			if (size >= sizeof(*c) + TRAILER_SIZE)
+				memcpy(&ts, (const uint8_t *)rec + size - TRAILER_SIZE, sizeof(ts));
+			ops->execed(c->pid, ts, ops->ctx);
+		}
 		return 0;
 	}
 	case PERF_RECORD_LOST: {

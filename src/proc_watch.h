@@ -25,7 +25,8 @@ struct proc_mapping {
 struct proc_watch_ops {
 	void (*mapped)(const struct proc_mapping *m, void *ctx);
 	void (*forked)(pid_t parent, pid_t child, void *ctx);
-	void (*execed)(pid_t pid, void *ctx);
+	/* ts_ns: when (CLOCK_MONOTONIC), 0 if the record carried no time */
+	void (*execed)(pid_t pid, uint64_t ts_ns, void *ctx);
 	void (*exited)(pid_t pid, void *ctx);
 	void *ctx;
 };

@@ -77,6 +77,7 @@ struct tls_proc {
 	bool idle;	       /* no data probes: too many armed; armed at its next connection */
 	bool counted;	       /* counted in narmed */
 	uint64_t active_ns;    /* armed, or last seen with a client connection */
+	uint64_t last_map_ns;  /* time of its latest mapping record handled */
 	uint64_t generation;   /* changes when its probes are dropped: stale jobs */
 	bool seccomp_skipped;  /* not probed: seccomp vs. uretprobe syscall */
 	uint64_t disarm_at_ns; /* 0: no disarm pending */
@@ -737,6 +738,8 @@ void targets_on_mapping(struct targets *t, const struct proc_mapping *m)
 		if (p)
 			proc_add_file(t, p, f);
 	}
+	if (p && m->ts_ns > p->last_map_ns)
+		p->last_map_ns = m->ts_ns;
 	t->cur_map_ts = 0;
 }
 
@@ -755,7 +758,7 @@ void targets_on_fork(struct targets *t, pid_t parent, pid_t child)
 		proc_add_file(t, c, pp->files[i].file);
 }
 
-void targets_on_exec(struct targets *t, pid_t pid)
+void targets_on_exec(struct targets *t, pid_t pid, uint64_t ts_ns)
 {
 	/* Only while someone maps TLS files is it worth tracking every exec. */
 	struct tls_proc *p = t->per_process ? proc_get(t, pid) : proc_find(t, pid);
@@ -763,6 +766,14 @@ void targets_on_exec(struct targets *t, pid_t pid)
 	/* Processes are starting: the next one may need probes, fast. */
 	keep_attach_fast();
 	if (!p)
+		return;
+	/*
+	 * One stream per CPU: a process that moved to another CPU during exec
+	 * has its new image's mappings read before its exec record. Clearing
+	 * it now would drop the probes those mappings just armed (a call
+	 * missed in an exec storm, ~1 run in 14): the exec is older news.
+	 */
+	if (ts_ns && p->last_map_ns > ts_ns)
 		return;
 	proc_clear(t, p); /* the new image maps its files anew */
 	p->exe = (struct file_id){0};

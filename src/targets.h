@@ -66,7 +66,7 @@ void targets_scan_proc(struct targets *t, const char *proc_root);
 /* Events from the perf side-band stream. */
 void targets_on_mapping(struct targets *t, const struct proc_mapping *m);
 void targets_on_fork(struct targets *t, pid_t parent, pid_t child);
-void targets_on_exec(struct targets *t, pid_t pid);
+void targets_on_exec(struct targets *t, pid_t pid, uint64_t ts_ns);
 /* Returns whether the process was tracked (it mapped a TLS file). */
 bool targets_on_exit(struct targets *t, pid_t pid);
 

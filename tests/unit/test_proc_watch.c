@@ -12,6 +12,7 @@
 
 struct seen {
 	int mapped, forked, execed, exited;
+	uint64_t exec_ts;
 	char path[256];
 	pid_t pid, parent;
 	uint64_t ino, ts;
@@ -37,9 +38,10 @@ static void on_forked(pid_t parent, pid_t child, void *ctx)
 	s->pid = child;
 }
 
-static void on_execed(pid_t pid, void *ctx)
+static void on_execed(pid_t pid, uint64_t ts_ns, void *ctx)
 {
 	((struct seen *)ctx)->execed++;
+	((struct seen *)ctx)->exec_ts = ts_ns;
 }
 
 static void on_exited(pid_t pid, void *ctx)
@@ -166,13 +168,30 @@ static void test_comm_exec_and_lost(void **state)
 	assert_int_equal(lost, 17);
 }
 
+/* sample_id_all: the exec's time is the record's last 8 bytes, after the
+ * NUL-padded name (the daemon orders it against mapping records). */
+static void test_comm_exec_time(void **state)
+{
+	struct {
+		struct perf_event_header h;
+		uint32_t pid, tid;
+		char comm[8];
+		uint64_t time;
+	} c = {{PERF_RECORD_COMM, PERF_RECORD_MISC_COMM_EXEC, sizeof(c)}, 7, 7, "curl", 123456789};
+	struct seen s = {0};
+	struct proc_watch_ops ops = ops_for(&s);
+
+	assert_int_equal(proc_watch_parse_record(&c, sizeof(c), &ops, NULL), 0);
+	assert_int_equal(s.execed, 1);
+	assert_int_equal(s.exec_ts, 123456789);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_mmap2),
-	    cmocka_unit_test(test_anonymous_and_short),
-	    cmocka_unit_test(test_task_records),
-	    cmocka_unit_test(test_comm_exec_and_lost),
+	    cmocka_unit_test(test_mmap2),	   cmocka_unit_test(test_anonymous_and_short),
+	    cmocka_unit_test(test_task_records),   cmocka_unit_test(test_comm_exec_and_lost),
+	    cmocka_unit_test(test_comm_exec_time),
 	};
 	return cmocka_run_group_tests_name("proc_watch", tests, NULL, NULL);
 }

@@ -352,6 +352,9 @@ static bool has_seccomp_filter(pid_t pid)
 	return filtered;
 }
 
+/* System-wide mode: keep uprobe registration fast for a while after a
+ * process starts. Per-process mode keeps it fast for good (main.c), so the
+ * per-process paths below need not ask. */
 static void keep_attach_fast(void)
 {
 	uprobe_warm_until(monotonic_ns() + WARM_WINDOW_NS);
@@ -394,7 +397,6 @@ static void proc_arm_file(struct targets *t, struct tls_proc *p, struct proc_fil
 		return;
 	if (!force && (p->idle || (!p->counted && t->narmed >= t->max_armed))) {
 		p->idle = true;
-		keep_attach_fast(); /* its connect marker must arm it fast */
 		return;
 	}
 	if (t->uretprobe_unsafe && has_seccomp_filter(p->pid)) {
@@ -424,7 +426,6 @@ static void proc_arm_file(struct targets *t, struct tls_proc *p, struct proc_fil
 	pf->pending = true;
 	p->active_ns = monotonic_ns();
 	proc_recount(t, p);
-	keep_attach_fast();
 	attach_jobs_submit(j);
 }
 
@@ -887,19 +888,20 @@ static int by_active_ns(const void *a, const void *b)
  * So beyond max_armed, processes idle the longest (no client connection for
  * IDLE_MIN_NS) give their probes back, and new processes are armed at their
  * first client connection. The connect marker wakes the daemon at once and
- * re-arming takes ~50 us while registration is kept fast (below); the
+ * re-arming takes ~50 us while registration is kept fast (uprobe_warm.h); the
  * request follows a TLS handshake and was captured 4 times out of 4 on
  * loopback (0 of 3 with a cold registration, 5-6 ms).
  */
 static void disarm_idle(struct targets *t, uint64_t now_ns)
 {
 	struct tls_proc **idle = NULL;
-	size_t n = 0, cap = 0, waiting = 0, excess;
+	size_t n = 0, cap = 0, excess;
 
+	if (t->narmed <= t->max_armed)
+		return;
 	for (unsigned b = 0; b < PROC_BUCKETS; b++) {
 		for (struct tls_proc *p = t->procs[b]; p; p = p->next) {
-			waiting += p->idle;
-			if (t->narmed <= t->max_armed || !proc_idle_armed(p, now_ns))
+			if (!proc_idle_armed(p, now_ns))
 				continue;
 			if (n == cap) {
 				struct tls_proc **more =
@@ -913,7 +915,7 @@ static void disarm_idle(struct targets *t, uint64_t now_ns)
 			idle[n++] = p;
 		}
 	}
-	excess = t->narmed > t->max_armed ? t->narmed - t->max_armed : 0;
+	excess = t->narmed - t->max_armed;
 	if (excess > n)
 		excess = n;
 	if (excess == 0)
@@ -921,16 +923,11 @@ static void disarm_idle(struct targets *t, uint64_t now_ns)
 	qsort(idle, n, sizeof(*idle), by_active_ns);
 	for (size_t i = 0; i < excess; i++)
 		proc_make_idle(t, idle[i]);
-	waiting += excess;
 	log_info("more than %u processes hold probes: the %zu idle the longest give theirs back "
 		 "until they connect again",
 		 t->max_armed, excess);
 out:
 	free(idle);
-	/* Arming one of them again must beat its first request (a loopback
-	 * handshake takes ~1 ms): keep attaching fast while any waits. */
-	if (waiting > 0)
-		keep_attach_fast();
 }
 
 /*

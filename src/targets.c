@@ -260,18 +260,19 @@ static struct tls_file *file_analyse(struct targets *t, const struct proc_mappin
 	return f;
 }
 
-/* How long after the mapping being handled its probes were in. */
-static void note_map_to_attach(struct targets *t)
+/* How long after the mapping being handled its probes were in (0: unknown). */
+static uint64_t note_map_to_attach(struct targets *t)
 {
 	uint64_t now = monotonic_ns(), d;
 
 	if (!t->cur_map_ts || now < t->cur_map_ts)
-		return;
+		return 0;
 	d = now - t->cur_map_ts;
 	t->stats.map_to_attach_count++;
 	t->stats.map_to_attach_ns_total += d;
 	if (d > t->stats.map_to_attach_ns_max)
 		t->stats.map_to_attach_ns_max = d;
+	return d;
 }
 
 /* The markers live while some process maps the file. */
@@ -352,12 +353,16 @@ static bool has_seccomp_filter(pid_t pid)
 	return filtered;
 }
 
-/* System-wide mode: keep uprobe registration fast for a while after a
- * process starts. Per-process mode keeps it fast for good (main.c), so the
- * per-process paths below need not ask. */
+/* A process starts: the next one may need probes, fast. System-wide mode
+ * keeps uprobe registration fast for a while (per-process mode does for
+ * good, main.c); both keep it fast at the rate a busy host needs for a
+ * second (uprobe_warm.h). */
 static void keep_attach_fast(void)
 {
-	uprobe_warm_until(monotonic_ns() + WARM_WINDOW_NS);
+	uint64_t now = monotonic_ns();
+
+	uprobe_warm_busy(now);
+	uprobe_warm_until(now + WARM_WINDOW_NS);
 }
 
 static bool proc_armed(const struct tls_proc *p)
@@ -459,11 +464,14 @@ void targets_collect_attaches(struct targets *t)
 			t->stats.attach_ns_total += j->took_ns;
 			if (j->took_ns > t->stats.attach_ns_max)
 				t->stats.attach_ns_max = j->took_ns;
+			uint64_t since_map;
+
 			t->cur_map_ts = j->map_ts;
-			note_map_to_attach(t);
+			since_map = note_map_to_attach(t);
 			t->cur_map_ts = 0;
-			log_debug("attached to pid %d %s in %llu us", j->pid, j->path,
-				  (unsigned long long)j->took_ns / 1000);
+			log_debug("attached to pid %d %s in %llu us (%llu us after the mapping)",
+				  j->pid, j->path, (unsigned long long)j->took_ns / 1000,
+				  (unsigned long long)since_map / 1000);
 		}
 		free(j);
 		j = next;
@@ -570,7 +578,8 @@ static struct soname_path *soname_find(struct targets *t, const char *soname)
 	return NULL;
 }
 
-static struct tls_file *file_by_path(struct targets *t, const char *path)
+/* The file at path: already known (analyse false), or analysed now. */
+static struct tls_file *file_by_path(struct targets *t, const char *path, bool analyse)
 {
 	struct stat st;
 	struct tls_file *f;
@@ -584,12 +593,22 @@ static struct tls_file *file_by_path(struct targets *t, const char *path)
 	    .ino = st.st_ino,
 	};
 	f = file_find(t, m.maj, m.min, m.ino);
-	return f ? f : file_analyse(t, &m);
+	return f || !analyse ? f : file_analyse(t, &m);
 }
 
+/*
+ * Prediction is on the path from exec to armed, so it looks at what is
+ * already known first: a soname memoised, or a file analysed before (the
+ * system's libssl usually is). Only when that finds nothing are unknown
+ * files analysed and their dependencies followed. Analysing every
+ * dependency in DT_NEEDED order took 5-9 ms for a first curl (libcurl's
+ * libnghttp2, libidn2, librtmp -> libgnutls, ... before libssl), most of a
+ * one-shot client's ~12 ms to its first write.
+ */
 struct predict {
 	struct targets *t;
 	int depth;
+	bool deep; /* analyse and recurse, or known facts only */
 	struct tls_file *found;
 };
 
@@ -600,41 +619,55 @@ static int predict_one(const char *soname, void *ctx)
 	struct predict *pr = ctx;
 	struct soname_path *sp = soname_find(pr->t, soname);
 
-	if (sp)
+	if (!sp)
+		return 0;
+	if (pr->deep) {
 		pr->found = soname_tls(pr->t, sp, pr->depth);
+	} else if (sp->needs_tls >= 0) {
+		pr->found = sp->tls;
+	} else {
+		struct tls_file *f = file_by_path(pr->t, sp->path, false);
+
+		if (f && f->verdict == VERDICT_TLS)
+			pr->found = f;
+	}
 	return pr->found != NULL;
+}
+
+/* Which of the DT_NEEDED of path carries OpenSSL: known facts first. */
+static struct tls_file *needed_tls(struct targets *t, const char *path, int depth)
+{
+	struct predict pr = {t, depth, false, NULL};
+
+	elf_needed(path, predict_one, &pr);
+	if (!pr.found && depth < 3) {
+		pr.deep = true;
+		elf_needed(path, predict_one, &pr);
+	}
+	return pr.found;
 }
 
 /* Does this library, or one it needs (three levels deep: curl -> libcurl
  * -> libssl), carry OpenSSL? Memoised per soname. */
 static struct tls_file *soname_tls(struct targets *t, struct soname_path *sp, int depth)
 {
-	struct predict pr = {t, depth + 1, NULL};
 	struct tls_file *f;
 
 	if (sp->needs_tls >= 0)
 		return sp->tls;
-	f = file_by_path(t, sp->path);
-	if (f && f->verdict == VERDICT_TLS) {
-		pr.found = f;
-	} else if (depth < 3) {
-		sp->needs_tls = 0; /* cuts dependency cycles */
-		elf_needed(sp->path, predict_one, &pr);
-	}
-	sp->needs_tls = pr.found != NULL;
-	sp->tls = pr.found;
-	return pr.found;
+	sp->needs_tls = 0; /* cuts dependency cycles */
+	f = file_by_path(t, sp->path, true);
+	if (!f || f->verdict != VERDICT_TLS)
+		f = needed_tls(t, sp->path, depth + 1);
+	sp->needs_tls = f != NULL;
+	sp->tls = f;
+	return f;
 }
 
 /* The TLS library an executable will map, predicted from its DT_NEEDED. */
 static struct tls_file *predict_tls(struct targets *t, const char *exe_path)
 {
-	struct predict pr = {t, 0, NULL};
-
-	if (t->nsonames == 0)
-		return NULL;
-	elf_needed(exe_path, predict_one, &pr);
-	return pr.found;
+	return t->nsonames ? needed_tls(t, exe_path, 0) : NULL;
 }
 
 /* Remember a prediction, positive or negative, for the next exec. */
@@ -666,8 +699,14 @@ static void proc_exe_mapped(struct targets *t, struct tls_proc *p, const struct 
 		char path[PATH_MAX];
 		struct tls_file *f = NULL;
 
-		if (!open_path(m->pid, m->path, &p->exe, m->start, m->end, path, sizeof(path)))
+		if (!open_path(m->pid, m->path, &p->exe, m->start, m->end, path, sizeof(path))) {
+			uint64_t t0 = monotonic_ns();
+
 			f = predict_tls(t, path);
+			log_debug("predicted for %s in %llu us: %s", m->path,
+				  (unsigned long long)(monotonic_ns() - t0) / 1000,
+				  f ? "loads OpenSSL" : "no OpenSSL");
+		}
 		l = learn_exe(t, &p->exe);
 		if (f)
 			l->files[l->nfiles++] = f;

@@ -14,7 +14,9 @@
  * process maps, scoped to the daemon's own pid) and removes it, one of the
  * two every 20 ms: for good with per-process probes (a process may start
  * and call out at any time), after process starts only with system-wide
- * probes. Cost, measured on an idle host: see README ("How processes are
+ * probes. While processes are starting, grace periods are shorter and one
+ * write per 20 ms no longer suffices: then one per 2 ms, for a second after
+ * each start. Cost, measured on an idle host: see README ("How processes are
  * probed"). Other processes' fork() takes the semaphore's read side, whose
  * slow path while it is warm adds a memory barrier (not measurable in a
  * fork loop).
@@ -32,6 +34,10 @@ int uprobe_warm_start(struct tls_trace *skel);
 /* Keep registrations fast until at least monotonic time until_ns. Cheap:
  * call it for every exec and every attach. */
 void uprobe_warm_until(uint64_t until_ns);
+
+/* A process started (exec): write at the fast rate for the next second.
+ * Cheap enough for every exec of an exec storm. */
+void uprobe_warm_busy(uint64_t now_ns);
 
 /* Stop the thread (before the last detaches: it feeds the reaper). */
 void uprobe_warm_stop(void);

@@ -13,6 +13,7 @@ that never becomes ready is a test failure.
 import collections
 import os
 import re
+import shlex
 import selectors
 import shutil
 import signal
@@ -257,7 +258,9 @@ class Daemon:
         self.started = time.monotonic()
         # Tests read each call's log line (pid, comm); by default the daemon
         # logs only the first 20.
-        self.args = ["--log-calls"] + [str(a) for a in args]
+        # DAEMON_ARGS (e.g. "--verbose") adds flags to every daemon, for diagnosis.
+        self.args = (["--log-calls"] + shlex.split(os.environ.get("DAEMON_ARGS", ""))
+                     + [str(a) for a in args])
         self.proc = subprocess.Popen([path] + self.args, env=e, stdin=subprocess.DEVNULL, stdout=self._out,
                                      stderr=self._err, start_new_session=True)
         self.pid = self.proc.pid

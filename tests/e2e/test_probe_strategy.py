@@ -438,7 +438,7 @@ def test_one_shot_clients_captured(pp_daemon, orchestrator, tls_server):
         why.append("  %s: pid %d, ran %.0f ms; daemon: %s" % (p, pids[p], walls[p] * 1000,
                                                                "; ".join(att) or "no attach line"))
     attach_us = {int(m[1]): int(m[2]) for m in
-                 re.finditer(r"^debug: attached to pid (\d+) \S+ in (\d+) us$", log, re.M)}
+                 re.finditer(r"^debug: attached to pid (\d+) \S+ in (\d+) us\b", log, re.M)}
 
     def spread(paths):
         v = sorted(attach_us[pids[p]] for p in paths if pids[p] in attach_us)

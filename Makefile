@@ -106,9 +106,13 @@ fuzz-short: FUZZ_SECONDS = 15
 fuzz-short fuzz: $(FUZZ_BINS)
 	@scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
 
+# The tests' daemons log each attach (--verbose): a failed run then shows
+# when each process got its probes, which is what a missed call needs.
+E2E_DAEMON_ARGS ?= --verbose
+
 e2e: $(BUILD)/$(NAME)
 	@scripts/mount-bpf.sh
-	$(E2E_ENV) DAEMON=$(abspath $(BUILD)/$(NAME)) /usr/bin/python3 -m pytest -v -p no:cacheprovider tests/e2e
+	$(E2E_ENV) DAEMON_ARGS="$(E2E_DAEMON_ARGS)" DAEMON=$(abspath $(BUILD)/$(NAME)) /usr/bin/python3 -m pytest -v -p no:cacheprovider tests/e2e
 
 test: test-deps
 	$(MAKE) all unit

@@ -373,7 +373,8 @@ static void job_run(struct attach_job *j)
 	uint64_t start = monotonic_ns();
 
 	j->err = attach_data_probes(jobs.skel, j->path, &j->syms, j->pid, &j->set);
-	j->took_ns = monotonic_ns() - start;
+	j->done_ns = monotonic_ns();
+	j->took_ns = j->done_ns - start;
 }
 
 /* Append to a head/tail list (the queue, or the done list). */

@@ -111,6 +111,7 @@ struct attach_job {
 	struct probe_set set;
 	int err;
 	uint64_t took_ns;
+	uint64_t done_ns; /* monotonic time the probes were in */
 };
 
 int attach_jobs_start(struct tls_trace *skel, int threads);

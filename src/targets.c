@@ -229,6 +229,7 @@ static struct tls_file *file_analyse(struct targets *t, const struct proc_mappin
 	struct file_id id = {m->maj, m->min, m->ino};
 	char path[PATH_MAX], funcs[160];
 	struct tls_file *f;
+	uint64_t t0;
 	unsigned b;
 	int err;
 
@@ -242,7 +243,10 @@ static struct tls_file *file_analyse(struct targets *t, const struct proc_mappin
 	f->id = id;
 	snprintf(f->mapped_path, sizeof(f->mapped_path), "%s", m->path);
 	snprintf(f->open_path, sizeof(f->open_path), "%s", path);
+	t0 = monotonic_ns();
 	err = tls_file_resolve(path, &f->syms);
+	log_debug("analysed %s in %llu us", m->path,
+		  (unsigned long long)(monotonic_ns() - t0) / 1000);
 	if (err && err != -ENOENT && err != -ENOEXEC) {
 		free(f);
 		return NULL;
@@ -260,14 +264,15 @@ static struct tls_file *file_analyse(struct targets *t, const struct proc_mappin
 	return f;
 }
 
-/* How long after the mapping being handled its probes were in (0: unknown). */
-static uint64_t note_map_to_attach(struct targets *t)
+/* How long after the mapping being handled its probes were in, at in_ns
+ * (0: unknown). */
+static uint64_t note_map_to_attach(struct targets *t, uint64_t in_ns)
 {
-	uint64_t now = monotonic_ns(), d;
+	uint64_t d;
 
-	if (!t->cur_map_ts || now < t->cur_map_ts)
+	if (!t->cur_map_ts || in_ns < t->cur_map_ts)
 		return 0;
-	d = now - t->cur_map_ts;
+	d = in_ns - t->cur_map_ts;
 	t->stats.map_to_attach_count++;
 	t->stats.map_to_attach_ns_total += d;
 	if (d > t->stats.map_to_attach_ns_max)
@@ -295,7 +300,7 @@ static void file_use(struct targets *t, struct tls_file *f, pid_t pid)
 		if (err)
 			log_warn("cannot attach to %s: %s", path, strerror(-err));
 		else
-			note_map_to_attach(t);
+			note_map_to_attach(t, monotonic_ns());
 	}
 	err = attach_marker_probes(t->skel, path, &f->syms, &f->markers);
 	if (err)
@@ -458,16 +463,16 @@ void targets_collect_attaches(struct targets *t)
 			log_debug("cannot attach to pid %d (%s): %s", j->pid, j->path,
 				  strerror(-j->err));
 		} else {
+			uint64_t since_map;
+
 			pf->pending = false;
 			pf->data = j->set;
 			t->stats.attaches++;
 			t->stats.attach_ns_total += j->took_ns;
 			if (j->took_ns > t->stats.attach_ns_max)
 				t->stats.attach_ns_max = j->took_ns;
-			uint64_t since_map;
-
 			t->cur_map_ts = j->map_ts;
-			since_map = note_map_to_attach(t);
+			since_map = note_map_to_attach(t, j->done_ns);
 			t->cur_map_ts = 0;
 			log_debug("attached to pid %d %s in %llu us (%llu us after the mapping)",
 				  j->pid, j->path, (unsigned long long)j->took_ns / 1000,
@@ -731,8 +736,10 @@ static void proc_add_file(struct targets *t, struct tls_proc *p, struct tls_file
 		return;
 	pf = &p->files[p->nfiles++];
 	pf->file = f;
-	file_use(t, f, p->pid);
+	/* The process's own probes first (its first call is near), then the
+	 * markers of a file new to us (attached in this thread meanwhile). */
 	proc_arm_file(t, p, pf, false);
+	file_use(t, f, p->pid);
 	learn(t, p, f);
 }
 

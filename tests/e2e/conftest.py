@@ -514,16 +514,17 @@ def tls_server(certs, tmp_path_factory):
     _stop_proc(proc)
 
 
-NGINX_CONF = """
+def nginx_conf(d, port, cert, key, top="", http="", server=""):
+    """An nginx.conf serving TLS on 127.0.0.1:port, one worker, every file
+    under d; top, http and server: a test's own lines in those blocks."""
+    return """
 daemon off;
-master_process off;
 worker_processes 1;
+{top}
 pid {d}/nginx.pid;
 error_log {d}/error.log error;
 events {{ worker_connections 128; }}
 http {{
-    log_format e2e '$request_method $request_uri $status $http_host';
-    access_log {d}/access.log e2e;
     client_body_temp_path {d}/client_body;
     proxy_temp_path {d}/proxy;
     fastcgi_temp_path {d}/fastcgi;
@@ -531,18 +532,28 @@ http {{
     scgi_temp_path {d}/scgi;
     default_type text/plain;
     keepalive_timeout 30s;
-    keepalive_requests 1000;
+{http}
     server {{
         listen 127.0.0.1:{port} ssl;
         server_name localhost;
         ssl_certificate {cert};
         ssl_certificate_key {key};
-        location = /hello {{ return 200 "hello from nginx\\n"; }}
-        location = /api/v1/items {{ return 200 '[{{"id":1}}]\\n'; }}
-        location = /created {{ return 201 "created\\n"; }}
-        location /static/ {{ root {d}/www; }}
+{server}
     }}
 }}
+""".format(d=d, port=port, cert=cert, key=key, top=top, http=http, server=server)
+
+
+NGINX_HTTP = """
+    log_format e2e '$request_method $request_uri $status $http_host';
+    access_log {d}/access.log e2e;
+    keepalive_requests 1000;
+"""
+NGINX_LOCATIONS = """
+        location = /hello { return 200 "hello from nginx\\n"; }
+        location = /api/v1/items { return 200 '[{"id":1}]\\n'; }
+        location = /created { return 201 "created\\n"; }
+        location /static/ { root {d}/www; }
 """
 
 
@@ -556,7 +567,8 @@ def nginx(certs, tmp_path_factory):
     cert, key = certs
     port = free_tcp_port()
     conf = d / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(d=d, port=port, cert=cert, key=key))
+    conf.write_text(nginx_conf(d, port, cert, key, top="master_process off;",
+                               http=NGINX_HTTP.format(d=d), server=NGINX_LOCATIONS.replace("{d}", str(d))))
     proc = subprocess.Popen([NGINX, "-p", str(d), "-c", str(conf), "-e", str(d / "error.log")],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=open(d / "stderr", "wb"))

@@ -107,8 +107,15 @@ def expect_calls_logged(orchestrator, daemon, expected, host):
     try:
         return orchestrator.expect_calls(expected, host)
     except AssertionError as e:
-        lines = [l for l in daemon.log().splitlines() if not l.startswith("info: call ")]
-        raise AssertionError("%s\n--- daemon log (discovery) ---\n%s" % (e, "\n".join(lines[-40:]))) from None
+        log = daemon.log()
+        lines = [l for l in log.splitlines() if not l.startswith(("info: call ", "debug: libbpf:"))]
+        # With --verbose (make e2e): processes armed that made no call logged
+        # are servers, or the client whose call was missed.
+        called = set(re.findall(r"^info: call .* pid=(\d+) ", log, re.M))
+        silent = [l for l in lines if re.match(r"debug: attached to pid (\d+) ", l)
+                  and l.split()[4] not in called]
+        raise AssertionError("%s\n--- armed, no call logged ---\n%s\n--- daemon log (discovery) ---\n%s"
+                             % (e, "\n".join(silent[-20:]), "\n".join(lines[-40:]))) from None
 
 
 def found_lines(log, path):

@@ -42,7 +42,7 @@ import uuid
 
 import pytest
 
-from conftest import CURL, NGINX, PYTHON, E2E_DIR, _stop_proc, cpu_ticks, free_tcp_port, wait_tcp
+from conftest import CURL, NGINX, PYTHON, E2E_DIR, _stop_proc, cpu_ticks, free_tcp_port, nginx_conf, wait_tcp
 
 PP_ARGS = ["--verbose"]  # per-process probes are the default
 GO = shutil.which("go") or "/usr/bin/go"
@@ -313,36 +313,17 @@ def start_node_server(certs, tmp_path):
     return proc, port
 
 
-PROXY_CONF = """
-daemon off;
+PROXY_TOP = """
 master_process on;
-worker_processes 1;
 user root;
-pid {d}/nginx.pid;
-error_log {d}/error.log error;
-events {{ worker_connections 128; }}
-http {{
-    access_log {d}/access.log;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    default_type text/plain;
-    keepalive_timeout 30s;
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        server_name localhost;
-        ssl_certificate {cert};
-        ssl_certificate_key {key};
-        location = /local {{ return 200 "local\\n"; }}
-        location / {{
-            proxy_pass https://127.0.0.1:{upstream};
+"""
+PROXY_LOCATIONS = """
+        location = /local { return 200 "local\\n"; }
+        location / {
+            proxy_pass https://127.0.0.1:%d;
             proxy_ssl_verify off;
             proxy_http_version 1.1;
-        }}
-    }}
-}}
+        }
 """
 
 
@@ -567,7 +548,9 @@ def test_reverse_proxy_upstream_calls(pp_daemon, orchestrator, tls_server, certs
     cert, key = certs
     port = free_tcp_port()
     conf = tmp_path / "proxy.conf"
-    conf.write_text(PROXY_CONF.format(d=tmp_path, port=port, cert=cert, key=key, upstream=up.port))
+    conf.write_text(nginx_conf(tmp_path, port, cert, key, top=PROXY_TOP,
+                               http="    access_log %s/access.log;" % tmp_path,
+                               server=PROXY_LOCATIONS % up.port))
     proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log")],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=open(tmp_path / "nginx.stderr", "wb"))

@@ -306,6 +306,20 @@ static void match_symbol(const struct elf_file *f, const struct symtab *t, size_
 	}
 }
 
+/* Does the string table contain any wanted name? (Merged tails included:
+ * a name stored as the end of a longer one is still a substring.) */
+static bool strings_mention_any(const struct symtab *t, const struct search *s)
+{
+	if (!t->strs || !t->strs_len) /* an empty table names nothing */
+		return false;
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->wants[i].len &&
+		    memmem(t->strs, t->strs_len, s->syms[i].name, s->wants[i].len))
+			return true;
+	}
+	return false;
+}
+
 static int scan_symtab(const struct elf_file *f, Elf_Scn *scn, struct search *s)
 {
 	struct symtab t;
@@ -316,6 +330,11 @@ static int scan_symtab(const struct elf_file *f, Elf_Scn *scn, struct search *s)
 	ret = symtab_open(f, scn, &t);
 	if (ret)
 		return ret;
+	/* Most files name none of the wanted functions: one memmem pass over
+	 * the strings rules them out without decoding every symbol (libc's
+	 * 3000: ~0.7 ms before). */
+	if (!strings_mention_any(&t, s))
+		return 0;
 	/* Entry 0 is the reserved null symbol. */
 	for (i = 1; i < t.nsyms; i++) {
 		if (!gelf_getsym(t.syms, i, &sym))

@@ -44,19 +44,24 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 TICK = os.sysconf("SC_CLK_TCK")
-CONFIGS = ["a", "b", "c", "d"]
+CONFIGS = ["a", "b", "c", "d", "e"]
 CONFIG_NAMES = {
     "a": "no tracing",
     "b": "daemon, client-scoped probes",
     "c": "naive bpftrace (sslsniff-like)",
     "d": "daemon, default (server traps too)",
+    "e": "empty probes (bpftrace): the trap floor in this workload",
 }
-WORKLOADS = ["ka", "close", "h2", "srv"]
+WORKLOADS = ["ka", "close", "h2", "srv", "paced"]
+# The paced client's request rate: far below saturation, so a request's
+# latency is its own work plus the probes', with no queueing behind others.
+PACED_RATE = 1000
 WORKLOAD_NAMES = {
     "ka": "wrk HTTP/1.1 keep-alive",
     "close": "wrk Connection: close",
     "h2": "h2load HTTP/2",
     "srv": "untraced client (static OpenSSL) -> nginx",
+    "paced": f"traced client (tlsload, dynamic libssl), 1 connection paced at {PACED_RATE} req/s",
 }
 DATA_FUNCS = ["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex"]
 CLOSE_FUNCS = ["SSL_shutdown", "SSL_free"]
@@ -241,6 +246,8 @@ class Bench:
         self.sh(cc + ["-static", "-o", f"{t}/tlsload", f"{HERE}/tlsload.c",
                       "-lssl", "-lcrypto", "-lpthread"])
         self.sh(["strip", f"{t}/tlsload"])
+        # The same client with the system's libssl: traced like any client.
+        self.sh(cc + ["-o", f"{t}/tlsload-dyn", f"{HERE}/tlsload.c", "-lssl", "-lcrypto", "-lpthread"])
         # The libssl the clients and nginx actually load.
         out = self.sh(["ldd", shutil.which("wrk")]).stdout
         m = re.search(r"libssl\.so\S*\s+=>\s+(\S+)", out)
@@ -275,6 +282,12 @@ http {{
         probes = ", ".join(f"uprobe:{self.libssl}:{fn}" for fn in DATA_FUNCS + CLOSE_FUNCS)
         with open(f"{t}/hits.bt", "w") as f:
             f.write(probes + " { @[comm, probe] = count(); }\n")
+        # e: the daemon's probe set (as in d) with empty programs: what the
+        # traps alone cost this workload's requests (cold caches and all),
+        # the in-situ floor the daemon's added cost is compared with.
+        rets = ", ".join(f"uretprobe:{self.libssl}:{fn}" for fn in DATA_FUNCS)
+        with open(f"{t}/traps.bt", "w") as f:
+            f.write(probes + " { }\n" + rets + " { }\n")
         subprocess.run([f"{ROOT}/scripts/mount-bpf.sh"], check=False,
                        stdout=subprocess.DEVNULL)
 
@@ -393,6 +406,16 @@ http {{
             time.sleep(0.05)
         raise RuntimeError("bpftrace did not attach in 60 s")
 
+    def serve_warm_up(self):
+        """A few requests from the client no probe sees (static tlsload), then
+        the daemon's detection window: nginx is armed like any process that
+        maps libssl until it has served a connection and a second has passed
+        ("only serves TLS"). Measured runs show the steady state; that first
+        second is a transient (issue 7), the same in every config."""
+        subprocess.run([f"{self.tmp}/tlsload", str(self.port), "1", "1", "20"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        time.sleep(1.5)
+
     # ---- load generators -------------------------------------------------------
     def load_cmd(self, workload, dur):
         if workload == "ka":
@@ -404,6 +427,8 @@ http {{
             return ["h2load", "-t1", f"-c{self.conns}", "-m1", "-D", str(dur), self.url]
         if workload == "srv":
             return [f"{self.tmp}/tlsload", str(self.port), str(self.conns), str(dur)]
+        if workload == "paced":
+            return [f"{self.tmp}/tlsload-dyn", str(self.port), "1", str(dur), str(PACED_RATE)]
         raise ValueError(workload)
 
     def run_load(self, workload, dur):
@@ -434,12 +459,14 @@ http {{
             r["mean_us"] = parse_dur_us(m.group(3)) if m else None
             r["p50_us"] = r["p99_us"] = None  # h2load reports no percentiles
         else:
-            m = re.search(r"requests (\d+) seconds ([\d.]+) rps ([\d.]+) p50_us (\d+) p99_us (\d+) errors (\d+)", out)
+            m = re.search(r"requests (\d+) seconds ([\d.]+) rps ([\d.]+) p50_us ([\d.]+) p99_us ([\d.]+) "
+                          r"errors (\d+) mean_us ([\d.]+)", out)
             r["requests"] = int(m.group(1))
             r["rps"] = float(m.group(3))
             r["p50_us"] = float(m.group(4))
             r["p99_us"] = float(m.group(5))
             r["errors"] = int(m.group(6))
+            r["mean_us"] = float(m.group(7))
         if r["requests"] == 0:
             raise RuntimeError(f"{workload}: no requests\n{out}")
         return r
@@ -480,7 +507,10 @@ http {{
             tracer = self.start_daemon(errfile, self.d_args)
         elif config == "c":
             tracer = self.start_bpftrace(f"{t}/naive.bt", 4, errfile)
+        elif config == "e":
+            tracer = self.start_bpftrace(f"{t}/traps.bt", len(DATA_FUNCS) * 2 + len(CLOSE_FUNCS), errfile)
         ng = self.start_nginx()
+        self.serve_warm_up()
         res["quiet_wait_s"], res["pre_foreign_share"] = self.wait_quiet()
         res["other_tracers"] = self.last_other_tracers
         ours = [ng.pid] + ng.workers + [udp.pid] + ([tracer.pid] if tracer else [])
@@ -504,14 +534,16 @@ http {{
         res["host_cpu_us_per_req"] = host_busy_s / n * 1e6
         # CPU used by processes that are not part of this benchmark (noise).
         res["foreign_cpu_share"] = max(0.0, host_busy_s - total) / (wall * os.cpu_count())
-        res["little_latency_us"] = self.conns / r["rps"] * 1e6
+        # Latency per request: from the closed loop's throughput (Little's
+        # law), or measured per request when paced (not a closed loop).
+        res["little_latency_us"] = r["mean_us"] if workload == "paced" else self.conns / r["rps"] * 1e6
         if tracer:
             res["tracer_rss_hwm_kb"] = proc_status_kb(tracer.pid, "VmHWM")
             res["tracer_rss_kb"] = proc_status_kb(tracer.pid, "VmRSS")
             res["tracer_map_bytes"], res["tracer_maps"] = bpf_map_memlock(tracer.pid)
         self.stop(ng, signal.SIGTERM)
         if tracer:
-            self.stop(tracer, signal.SIGINT if config == "c" else signal.SIGTERM, 30)
+            self.stop(tracer, signal.SIGINT if config in ("c", "e") else signal.SIGTERM, 30)
             err = open(errfile).read()
             if config in ("b", "d"):
                 m = re.search(r"stats \(exit\): (.*)", err)
@@ -539,7 +571,7 @@ http {{
         udp.stdout.close()
         if tracer:
             res["tracer_cpu_us_per_req"] = tracer_cpu / n * 1e6
-        if workload in ("ka", "close") and config in ("b", "d"):
+        if workload in ("ka", "close", "paced") and config in ("b", "d"):
             res["captured_pct"] = 100.0 * (res["calls"] or 0) / n
             res["lost"] += max(0, n - (res["calls"] or 0))
         log(f"{workload:5} {config} rep{rep}: {r['rps']:9.0f} req/s  cpu {res['cpu_us_per_req']:6.1f} us/req"
@@ -625,7 +657,8 @@ http {{
         """(probe hits per request, floor cost in us per request) for a config."""
         per = self.results["hits"][workload]["calls_per_request"]
         both = ["client", "server"]
-        sides = {"a": [], "b": ["client"] if self.b_scoped else both, "c": both, "d": both}[config]
+        sides = {"a": [], "b": ["client"] if self.b_scoped else both, "c": both, "d": both,
+                 "e": both}[config]
         funcs = NAIVE_FUNCS if config == "c" else DATA_FUNCS + CLOSE_FUNCS
         hits = cost = 0.0
         for side in sides:
@@ -781,13 +814,14 @@ http {{
                 except OSError:
                     pass
             # +-1: the daemon registers and removes a placeholder uprobe
-            # every 20 ms (src/uprobe_warm.c).
-            stable = stable + 1 if (abs(n - last) <= 1 and n > 0) else 0
+            # every 2-20 ms (src/uprobe_warm.c); with no process mapping
+            # libssl that placeholder may be its only link (0 or 1).
+            stable = stable + 1 if abs(n - last) <= 1 else 0
             last = n
-            if stable >= 10:
+            if stable >= 10 and time.time() > deadline - timeout + 1:
                 return
             time.sleep(0.05)
-        raise RuntimeError("daemon did not attach")
+        log("warning: the daemon's links did not settle; measuring anyway")
 
     # ---- main ------------------------------------------------------------------------
     def run(self):
@@ -807,6 +841,9 @@ http {{
                 for c in CONFIGS:
                     self.measured_run(w, c, rep)
         self.million()
+        # Keep the measured runs should the diagnostics below fail.
+        with open(f"{HERE}/results.json", "w") as f:
+            json.dump(self.results, f, indent=1)
         self.diagnose()
         self.summarize(fl)
         self.results["elapsed_s"] = round(time.time() - t_start)
@@ -846,7 +883,20 @@ http {{
                 hits, cost = self.expected(w, c, fl)
                 s["probe_hits_per_req"] = hits
                 s["floor_us_per_req"] = cost
-                s["x_floor"] = s["added_cpu_us_per_req"] / cost if cost > 0.5 else None
+                # Paced: what the probes add to a request's latency; closed
+                # loops: the CPU they add per request.
+                added = s["added_latency_us"] if w == "paced" else s["added_cpu_us_per_req"]
+                s["x_floor"] = added / cost if cost > 0.5 else None
+            # The in-situ floor: what a probe hit with an empty program costs
+            # in this very workload (config e), per hit, times each config's hits.
+            e = summ[w]["e"]
+            metric = "added_latency_us" if w == "paced" else "added_cpu_us_per_req"
+            per_hit = e[metric] / e["probe_hits_per_req"] if e["probe_hits_per_req"] else None
+            for c in CONFIGS:
+                s = summ[w][c]
+                s["insitu_floor_us"] = s["probe_hits_per_req"] * per_hit if per_hit else None
+                s["x_insitu"] = (s[metric] / s["insitu_floor_us"]
+                                 if s["insitu_floor_us"] and s["insitu_floor_us"] > 0.5 else None)
         self.results["summary"] = summ
         self.results["targets"] = self.targets(summ)
         md = self.markdown(summ, fl)
@@ -860,9 +910,10 @@ http {{
         b = summ["ka"]["b"]
         d = summ["ka"]["d"]
         c = summ["ka"]["c"]
-        lost_b = sum(summ[w][x].get("lost_total", 0) for w in ("ka", "close") for x in "bd")
-        calls = sum(summ[w][x].get("calls_total", 0) for w in ("ka", "close") for x in "bd")
-        reqs = sum(summ[w][x].get("requests_total", 0) for w in ("ka", "close") for x in "bd")
+        pb, pd = summ["paced"]["b"], summ["paced"]["d"]
+        lost_b = sum(summ[w][x].get("lost_total", 0) for w in ("ka", "close", "paced") for x in "bd")
+        calls = sum(summ[w][x].get("calls_total", 0) for w in ("ka", "close", "paced") for x in "bd")
+        reqs = sum(summ[w][x].get("requests_total", 0) for w in ("ka", "close", "paced") for x in "bd")
         druns = [r for r in self.results["runs"] if r["config"] in ("b", "d")]
         rss = max([mil.get("rss_hwm_kb") or 0] + [r.get("tracer_rss_hwm_kb") or 0 for r in druns])
         # Runs in which the daemon probed only the one libssl of this benchmark
@@ -872,15 +923,31 @@ http {{
         maps = mil.get("bpf_map_bytes") or b.get("tracer_map_bytes")
         cpu = max(summ[w][x].get("tracer_cpu_us_per_call") or 0 for w in ("ka", "close") for x in "bd")
         t = [
-            {"target": "0 lost calls (ka+close, b and d, and the 1M run)",
+            {"target": "0 lost calls (ka+close+paced, b and d, and the 1M run)",
              "value": f"{calls}/{reqs} calls captured, {lost_b} counted drops; 1M run "
                       f"{mil.get('calls')}/{mil.get('requests')}",
              "met": calls >= reqs and lost_b == 0 and (mil.get("calls") or 0) >= mil.get("requests", 1)
              and (mil.get("datagrams") or 0) >= mil.get("calls", 1)},
-            {"target": "added cost <= 1.15 x probe hits x trap cost (ka, b)",
+            {"target": "added latency <= 1.15 x probe hits x trap cost (paced, b)",
+             "value": f"{pb['x_floor']:.2f}x ({pb['added_latency_us']:.1f} us vs {pb['floor_us_per_req']:.1f})"
+                      if pb.get("x_floor") else "n/a",
+             "met": bool(pb.get("x_floor") and pb["x_floor"] <= 1.15)},
+            {"target": "added latency <= 1.15 x probe hits x trap cost (paced, d)",
+             "value": f"{pd['x_floor']:.2f}x ({pd['added_latency_us']:.1f} us vs {pd['floor_us_per_req']:.1f})"
+                      if pd.get("x_floor") else "n/a",
+             "met": bool(pd.get("x_floor") and pd["x_floor"] <= 1.15)},
+            {"target": "added latency <= 1.15 x probe hits x in-situ trap cost (paced, b)",
+             "value": f"{pb['x_insitu']:.2f}x ({pb['added_latency_us']:.1f} us vs {pb['insitu_floor_us']:.1f})"
+                      if pb.get("x_insitu") else "n/a",
+             "met": bool(pb.get("x_insitu") and pb["x_insitu"] <= 1.15)},
+            {"target": "added latency <= 1.15 x probe hits x in-situ trap cost (paced, d)",
+             "value": f"{pd['x_insitu']:.2f}x ({pd['added_latency_us']:.1f} us vs {pd['insitu_floor_us']:.1f})"
+                      if pd.get("x_insitu") else "n/a",
+             "met": bool(pd.get("x_insitu") and pd["x_insitu"] <= 1.15)},
+            {"target": "added CPU <= 1.15 x probe hits x trap cost (ka, b; closed loop)",
              "value": f"{b['x_floor']:.2f}x" if b.get("x_floor") else "n/a",
              "met": bool(b.get("x_floor") and b["x_floor"] <= 1.15)},
-            {"target": "added cost <= 1.15 x probe hits x trap cost (ka, d)",
+            {"target": "added CPU <= 1.15 x probe hits x trap cost (ka, d; closed loop)",
              "value": f"{d['x_floor']:.2f}x" if d.get("x_floor") else "n/a",
              "met": bool(d.get("x_floor") and d["x_floor"] <= 1.15)},
             {"target": "daemon CPU <= 5 us per call",
@@ -933,8 +1000,9 @@ http {{
         L.append("Load and cost per request (medians over the repetitions; min–max in brackets):")
         L.append("")
         L.append("| workload | config | req/s | p50 µs | p99 µs | CPU µs/req | added CPU µs/req | "
-                 "added latency µs (8/X) | probe hits/req | floor µs/req | x floor |")
-        L.append("|" + "---|" * 11)
+                 "added latency µs (closed loop: conns/rps; paced: mean) | probe hits/req | floor µs/req | x floor | "
+                 "in-situ floor µs/req | x in-situ |")
+        L.append("|" + "---|" * 13)
         for w in WORKLOADS:
             for c in CONFIGS:
                 s = summ[w][c]
@@ -946,7 +1014,8 @@ http {{
                     f"{f(s['added_cpu_us_per_req'], '{:.1f}') if c != 'a' else '–'} | "
                     f"{f(s['added_latency_us'], '{:.1f}') if c != 'a' else '–'} | "
                     f"{f(s['probe_hits_per_req'], '{:.1f}')} | {f(s['floor_us_per_req'], '{:.1f}')} | "
-                    f"{f(s.get('x_floor'), '{:.2f}')} |")
+                    f"{f(s.get('x_floor'), '{:.2f}')} | {f(s.get('insitu_floor_us'), '{:.1f}')} | "
+                    f"{f(s.get('x_insitu'), '{:.2f}')} |")
         nr = len(self.results["runs"])
         nd = len(self.results.get("discarded_noisy_runs", []))
         nflag = sum(1 for r in self.results["runs"] if r.get("other_tracers"))

@@ -3,9 +3,14 @@
  * libssl.so and exports no SSL_* symbols. Used to measure what a tracer
  * costs a TLS *server* (nginx) that serves clients the tracer does not trace.
  *
- * usage: tlsload PORT CONNECTIONS SECONDS
+ * Built dynamically (tlsload-dyn) it is an ordinary traced client instead:
+ * with RATE it paces each connection to RATE requests/s, so the latency
+ * measured is what a probe adds to one request, not the queueing of a
+ * saturated closed loop.
+ *
+ * usage: tlsload PORT CONNECTIONS SECONDS [RATE]
  * One thread per connection, keep-alive, ping-pong GET /.
- * Prints: requests N seconds S rps R p50_us P p99_us Q errors E */
+ * Prints: requests N seconds S rps R p50_us P p99_us Q errors E mean_us M */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -21,8 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NB 20000 /* latency histogram: 10 us buckets up to 200 ms */
+#define NB 200000 /* latency histogram: 1 us buckets up to 200 ms */
 static int port, seconds;
+static double rate; /* requests/s per connection; 0: as fast as possible */
 static SSL_CTX *ctx;
 static double t_end;
 static char req[128];
@@ -30,6 +36,7 @@ static char req[128];
 struct worker {
 	pthread_t th;
 	unsigned long long done, errors;
+	double sum_us;
 	unsigned long long hist[NB];
 };
 
@@ -85,14 +92,32 @@ static int read_response(SSL *s, char *buf, int cap)
 	}
 }
 
+static void sleep_until(double t)
+{
+	struct timespec ts = {.tv_sec = (time_t)t, .tv_nsec = (long)((t - (time_t)t) * 1e9)};
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL))
+		;
+}
+
 static void *run(void *arg)
 {
 	struct worker *w = arg;
 	char buf[16384];
 	SSL *s = dial();
+	double next = now();
 
 	while (s && now() < t_end) {
-		double t0 = now();
+		double t0;
+
+		if (rate > 0) {
+			next += 1.0 / rate;
+			if (next > now())
+				sleep_until(next);
+			else
+				next = now(); /* late: no catch-up burst */
+		}
+		t0 = now();
 		if (SSL_write(s, req, strlen(req)) <= 0 || read_response(s, buf, sizeof(buf))) {
 			w->errors++;
 			int fd = SSL_get_fd(s);
@@ -101,8 +126,9 @@ static void *run(void *arg)
 			s = dial();
 			continue;
 		}
-		long us = (long)((now() - t0) * 1e6) / 10;
-		w->hist[us < NB ? us : NB - 1]++;
+		double us = (now() - t0) * 1e6;
+		w->hist[us < NB ? (long)us : NB - 1]++;
+		w->sum_us += us;
 		w->done++;
 	}
 	return NULL;
@@ -114,9 +140,9 @@ static double pct(unsigned long long *h, unsigned long long total, double p)
 	for (int i = 0; i < NB; i++) {
 		acc += h[i];
 		if (acc > want)
-			return i * 10 + 5;
+			return i + 0.5;
 	}
-	return NB * 10;
+	return NB;
 }
 
 int main(int argc, char **argv)
@@ -125,15 +151,16 @@ int main(int argc, char **argv)
 	struct worker *ws;
 	static unsigned long long h[NB];
 	unsigned long long total = 0, errors = 0;
-	double t0;
+	double t0, sum_us = 0;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: tlsload PORT CONNECTIONS SECONDS\n");
+		fprintf(stderr, "usage: tlsload PORT CONNECTIONS SECONDS [RATE]\n");
 		return 2;
 	}
 	port = atoi(argv[1]);
 	nconn = atoi(argv[2]);
 	seconds = atoi(argv[3]);
+	rate = argc > 4 ? atof(argv[4]) : 0;
 	snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", port);
 	ctx = SSL_CTX_new(TLS_client_method());
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
@@ -146,11 +173,13 @@ int main(int argc, char **argv)
 		pthread_join(ws[i].th, NULL);
 		total += ws[i].done;
 		errors += ws[i].errors;
+		sum_us += ws[i].sum_us;
 		for (int b = 0; b < NB; b++)
 			h[b] += ws[i].hist[b];
 	}
 	t0 = now() - t0;
-	printf("requests %llu seconds %.3f rps %.1f p50_us %.0f p99_us %.0f errors %llu\n", total,
-	       t0, total / t0, pct(h, total, 0.5), pct(h, total, 0.99), errors);
+	printf("requests %llu seconds %.3f rps %.1f p50_us %.1f p99_us %.1f errors %llu mean_us %.2f\n",
+	       total, t0, total / t0, pct(h, total, 0.5), pct(h, total, 0.99), errors,
+	       total ? sum_us / total : 0);
 	return 0;
 }

@@ -906,6 +906,12 @@ http {{
         self.update_benchmarks_md(md)
 
     def targets(self, summ):
+        def latency_target(s, name, floor, x):
+            return {"target": name,
+                    "value": f"{s[x]:.2f}x ({s['added_latency_us']:.1f} us vs {s[floor]:.1f})"
+                             if s.get(x) else "n/a",
+                    "met": bool(s.get(x) and s[x] <= 1.15)}
+
         mil = self.results.get("million", {})
         b = summ["ka"]["b"]
         d = summ["ka"]["d"]
@@ -928,22 +934,10 @@ http {{
                       f"{mil.get('calls')}/{mil.get('requests')}",
              "met": calls >= reqs and lost_b == 0 and (mil.get("calls") or 0) >= mil.get("requests", 1)
              and (mil.get("datagrams") or 0) >= mil.get("calls", 1)},
-            {"target": "added latency <= 1.15 x probe hits x trap cost (paced, b)",
-             "value": f"{pb['x_floor']:.2f}x ({pb['added_latency_us']:.1f} us vs {pb['floor_us_per_req']:.1f})"
-                      if pb.get("x_floor") else "n/a",
-             "met": bool(pb.get("x_floor") and pb["x_floor"] <= 1.15)},
-            {"target": "added latency <= 1.15 x probe hits x trap cost (paced, d)",
-             "value": f"{pd['x_floor']:.2f}x ({pd['added_latency_us']:.1f} us vs {pd['floor_us_per_req']:.1f})"
-                      if pd.get("x_floor") else "n/a",
-             "met": bool(pd.get("x_floor") and pd["x_floor"] <= 1.15)},
-            {"target": "added latency <= 1.15 x probe hits x in-situ trap cost (paced, b)",
-             "value": f"{pb['x_insitu']:.2f}x ({pb['added_latency_us']:.1f} us vs {pb['insitu_floor_us']:.1f})"
-                      if pb.get("x_insitu") else "n/a",
-             "met": bool(pb.get("x_insitu") and pb["x_insitu"] <= 1.15)},
-            {"target": "added latency <= 1.15 x probe hits x in-situ trap cost (paced, d)",
-             "value": f"{pd['x_insitu']:.2f}x ({pd['added_latency_us']:.1f} us vs {pd['insitu_floor_us']:.1f})"
-                      if pd.get("x_insitu") else "n/a",
-             "met": bool(pd.get("x_insitu") and pd["x_insitu"] <= 1.15)},
+            *[latency_target(s_, f"added latency <= 1.15 x probe hits x {what} (paced, {cfg})", floor, x)
+              for floor, x, what in (("floor_us_per_req", "x_floor", "trap cost"),
+                                     ("insitu_floor_us", "x_insitu", "in-situ trap cost"))
+              for cfg, s_ in (("b", pb), ("d", pd))],
             {"target": "added CPU <= 1.15 x probe hits x trap cost (ka, b; closed loop)",
              "value": f"{b['x_floor']:.2f}x" if b.get("x_floor") else "n/a",
              "met": bool(b.get("x_floor") and b["x_floor"] <= 1.15)},

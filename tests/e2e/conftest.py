@@ -516,7 +516,9 @@ def tls_server(certs, tmp_path_factory):
 
 def nginx_conf(d, port, cert, key, top="", http="", server=""):
     """An nginx.conf serving TLS on 127.0.0.1:port, one worker, every file
-    under d; top, http and server: a test's own lines in those blocks."""
+    under d; top, http and server: a test's own lines in those blocks, where
+    {d} stands for d (they keep nginx's own braces unescaped)."""
+    top, http, server = (x.replace("{d}", str(d)) for x in (top, http, server))
     return """
 daemon off;
 worker_processes 1;
@@ -567,8 +569,8 @@ def nginx(certs, tmp_path_factory):
     cert, key = certs
     port = free_tcp_port()
     conf = d / "nginx.conf"
-    conf.write_text(nginx_conf(d, port, cert, key, top="master_process off;",
-                               http=NGINX_HTTP.format(d=d), server=NGINX_LOCATIONS.replace("{d}", str(d))))
+    conf.write_text(nginx_conf(d, port, cert, key, top="master_process off;", http=NGINX_HTTP,
+                               server=NGINX_LOCATIONS))
     proc = subprocess.Popen([NGINX, "-p", str(d), "-c", str(conf), "-e", str(d / "error.log")],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=open(d / "stderr", "wb"))

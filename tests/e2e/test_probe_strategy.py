@@ -549,7 +549,7 @@ def test_reverse_proxy_upstream_calls(pp_daemon, orchestrator, tls_server, certs
     port = free_tcp_port()
     conf = tmp_path / "proxy.conf"
     conf.write_text(nginx_conf(tmp_path, port, cert, key, top=PROXY_TOP,
-                               http="    access_log %s/access.log;" % tmp_path,
+                               http="    access_log {d}/access.log;",
                                server=PROXY_LOCATIONS % up.port))
     proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log")],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

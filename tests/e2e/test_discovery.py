@@ -112,8 +112,8 @@ def expect_calls_logged(orchestrator, daemon, expected, host):
         # With --verbose (make e2e): processes armed that made no call logged
         # are servers, or the client whose call was missed.
         called = set(re.findall(r"^info: call .* pid=(\d+) ", log, re.M))
-        silent = [l for l in lines if re.match(r"debug: attached to pid (\d+) ", l)
-                  and l.split()[4] not in called]
+        silent = [l for l in lines if (m := re.match(r"debug: attached to pid (\d+) ", l))
+                  and m.group(1) not in called]
         raise AssertionError("%s\n--- armed, no call logged ---\n%s\n--- daemon log (discovery) ---\n%s"
                              % (e, "\n".join(silent[-20:]), "\n".join(lines[-40:]))) from None
 

@@ -804,7 +804,8 @@ http {{
 
     def wait_links(self, p, timeout=60):
         """Ready without a log: the daemon's bpf_link fds stop changing."""
-        last, stable, deadline = -1, 0, time.time() + timeout
+        start = time.time()
+        last, stable, deadline = -1, 0, start + timeout
         while time.time() < deadline:
             n = 0
             for fd in os.listdir(f"/proc/{p.pid}/fd"):
@@ -818,7 +819,7 @@ http {{
             # libssl that placeholder may be its only link (0 or 1).
             stable = stable + 1 if abs(n - last) <= 1 else 0
             last = n
-            if stable >= 10 and time.time() > deadline - timeout + 1:
+            if stable >= 10 and time.time() > start + 1:
                 return
             time.sleep(0.05)
         log("warning: the daemon's links did not settle; measuring anyway")

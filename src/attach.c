@@ -10,7 +10,6 @@
 #include <linux/bpf.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
-#include "elf_symbols.h"
 #include "kernel_check.h"
 #include "log.h"
 #include "tls_trace.skel.h"
@@ -35,32 +34,6 @@ struct link_create_uprobe_multi {
 	__u32 cnt;
 	__u32 multi_flags;
 	__u32 pid;
-};
-
-struct func_spec {
-	const char *symbol;
-	const char *entry_prog;	 /* per-function program (perf-event mode) */
-	const char *return_prog; /* NULL: no return probe */
-};
-
-static const struct func_spec funcs[TLS_FN_COUNT] = {
-    [TLS_FN_SSL_WRITE] = {"SSL_write", "ssl_write_entry", "ssl_write_return"},
-    [TLS_FN_SSL_WRITE_EX] = {"SSL_write_ex", "ssl_write_ex_entry", "ssl_write_ex_return"},
-    [TLS_FN_SSL_READ] = {"SSL_read", "ssl_read_entry", "ssl_read_return"},
-    [TLS_FN_SSL_READ_EX] = {"SSL_read_ex", "ssl_read_ex_entry", "ssl_read_ex_return"},
-    [TLS_FN_SSL_SHUTDOWN] = {"SSL_shutdown", "ssl_close_entry", NULL},
-    [TLS_FN_SSL_FREE] = {"SSL_free", "ssl_close_entry", NULL},
-    [TLS_FN_SSL_SET_CONNECT_STATE] = {"SSL_set_connect_state", "ssl_connect_state_entry", NULL},
-    [TLS_FN_SSL_SET_ACCEPT_STATE] = {"SSL_set_accept_state", "ssl_accept_state_entry", NULL},
-};
-
-static const enum tls_func data_funcs[] = {
-    TLS_FN_SSL_WRITE,	TLS_FN_SSL_WRITE_EX, TLS_FN_SSL_READ,
-    TLS_FN_SSL_READ_EX, TLS_FN_SSL_SHUTDOWN, TLS_FN_SSL_FREE,
-};
-static const enum tls_func marker_funcs[] = {
-    TLS_FN_SSL_SET_CONNECT_STATE,
-    TLS_FN_SSL_SET_ACCEPT_STATE,
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -94,36 +67,11 @@ enum attach_mode attach_prepare(struct tls_trace *skel, bool force_perf_event)
 	return mode;
 }
 
-int tls_file_resolve(const char *path, struct tls_file_syms *syms)
+/* The file a descriptor names, as the kernel's uprobe attach wants a path:
+ * it follows this magic link to exactly that inode, never a path again. */
+static void fd_path(int fd, char *buf, size_t size)
 {
-	struct elf_symbol q[TLS_FN_COUNT];
-	int n = 0, err;
-
-	memset(syms, 0, sizeof(*syms));
-	for (int f = 1; f < TLS_FN_COUNT; f++)
-		q[n++] = (struct elf_symbol){.name = funcs[f].symbol};
-	err = elf_find_symbols(path, q, n);
-	if (err < 0)
-		return err;
-	for (int f = 1; f < TLS_FN_COUNT; f++) {
-		syms->found[f] = q[f - 1].found;
-		syms->offset[f] = q[f - 1].offset;
-	}
-	if (!syms->found[TLS_FN_SSL_WRITE] || !syms->found[TLS_FN_SSL_READ])
-		return -ENOENT;
-	return 0;
-}
-
-void tls_file_describe(const struct tls_file_syms *syms, char *buf, size_t size)
-{
-	size_t used = 0;
-
-	buf[0] = '\0';
-	for (int f = 1; f < TLS_FN_COUNT && used < size; f++) {
-		if (syms->found[f])
-			used += snprintf(buf + used, size - used, "%s%s", used ? "," : "",
-					 funcs[f].symbol);
-	}
+	snprintf(buf, size, "/proc/self/fd/%d", fd);
 }
 
 /* pid -1 (perf) or 0 (multi) puts the breakpoint in every process that maps
@@ -147,20 +95,37 @@ static int link_multi(int prog_fd, const char *path, const uint64_t *offsets,
 	return fd < 0 ? -errno : fd;
 }
 
+/* The functions of a file's back end that are of this kind and found. */
+static size_t pick_funcs(const struct tls_file_syms *syms, enum tls_probe_kind kind,
+			 const struct tls_func_desc **out, size_t max)
+{
+	size_t n = 0;
+
+	if (!syms->backend)
+		return 0;
+	for (size_t i = 0; i < syms->backend->nfuncs && n < max; i++) {
+		const struct tls_func_desc *d = &syms->backend->funcs[i];
+
+		if (d->kind == kind && syms->found[d->fn])
+			out[n++] = d;
+	}
+	return n;
+}
+
 static int add_multi(struct tls_trace *skel, struct probe_set *set, const char *path,
-		     const struct tls_file_syms *syms, const enum tls_func *list, size_t n,
-		     bool retprobe, pid_t pid)
+		     const struct tls_file_syms *syms, const struct tls_func_desc *const *list,
+		     size_t n, bool retprobe, pid_t pid)
 {
 	struct bpf_program *prog = retprobe ? skel->progs.tls_return : skel->progs.tls_entry;
 	uint64_t offsets[TLS_FN_COUNT], cookies[TLS_FN_COUNT];
 	unsigned cnt = 0;
 	int fd;
 
-	for (size_t i = 0; i < n; i++) {
-		if (!syms->found[list[i]] || (retprobe && !funcs[list[i]].return_prog))
+	for (size_t i = 0; i < n && cnt < TLS_FN_COUNT; i++) {
+		if (retprobe && !list[i]->return_prog)
 			continue;
-		offsets[cnt] = syms->offset[list[i]];
-		cookies[cnt] = list[i];
+		offsets[cnt] = syms->offset[list[i]->fn];
+		cookies[cnt] = list[i]->fn;
 		cnt++;
 	}
 	if (cnt == 0)
@@ -190,27 +155,28 @@ static int add_perf(struct tls_trace *skel, struct probe_set *set, const char *p
 	return 0;
 }
 
-static int attach_funcs(struct tls_trace *skel, const char *path, const struct tls_file_syms *syms,
-			const enum tls_func *list, size_t n, pid_t pid, struct probe_set *out)
+static int attach_kind(struct tls_trace *skel, int file_fd, const struct tls_file_syms *syms,
+		       enum tls_probe_kind kind, pid_t pid, struct probe_set *out)
 {
+	const struct tls_func_desc *list[TLS_FN_COUNT];
+	size_t n = pick_funcs(syms, kind, list, TLS_FN_COUNT);
+	char path[64];
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
+	fd_path(file_fd, path, sizeof(path));
 	if (mode == ATTACH_UPROBE_MULTI) {
 		err = add_multi(skel, out, path, syms, list, n, false, pid);
 		if (!err)
 			err = add_multi(skel, out, path, syms, list, n, true, pid);
 	} else {
 		for (size_t i = 0; i < n && !err; i++) {
-			const struct func_spec *f = &funcs[list[i]];
+			uint64_t off = syms->offset[list[i]->fn];
 
-			if (!syms->found[list[i]])
-				continue;
-			err = add_perf(skel, out, path, syms->offset[list[i]], f->entry_prog, false,
-				       pid);
-			if (!err && f->return_prog)
-				err = add_perf(skel, out, path, syms->offset[list[i]],
-					       f->return_prog, true, pid);
+			err = add_perf(skel, out, path, off, list[i]->entry_prog, false, pid);
+			if (!err && list[i]->return_prog)
+				err =
+				    add_perf(skel, out, path, off, list[i]->return_prog, true, pid);
 		}
 	}
 	if (err)
@@ -218,27 +184,29 @@ static int attach_funcs(struct tls_trace *skel, const char *path, const struct t
 	return err;
 }
 
-int attach_data_probes(struct tls_trace *skel, const char *path, const struct tls_file_syms *syms,
+int attach_data_probes(struct tls_trace *skel, int file_fd, const struct tls_file_syms *syms,
 		       pid_t pid, struct probe_set *out)
 {
-	return attach_funcs(skel, path, syms, data_funcs, NELEM(data_funcs), pid, out);
+	return attach_kind(skel, file_fd, syms, TLS_PROBE_DATA, pid, out);
 }
 
-int attach_marker_probes(struct tls_trace *skel, const char *path, const struct tls_file_syms *syms,
+int attach_marker_probes(struct tls_trace *skel, int file_fd, const struct tls_file_syms *syms,
 			 struct probe_set *out)
 {
-	return attach_funcs(skel, path, syms, marker_funcs, NELEM(marker_funcs), -1, out);
+	return attach_kind(skel, file_fd, syms, TLS_PROBE_MARKER, -1, out);
 }
 
-int attach_placeholder_probe(struct tls_trace *skel, const char *path, uint64_t offset, pid_t pid,
+int attach_placeholder_probe(struct tls_trace *skel, int file_fd, uint64_t offset, pid_t pid,
 			     struct probe_set *out)
 {
 	const uint64_t cookie = 0; /* no function: the dispatcher returns at once */
+	char path[64];
 	int fd;
 
 	memset(out, 0, sizeof(*out));
 	if (mode != ATTACH_UPROBE_MULTI)
 		return -ENOTSUP;
+	fd_path(file_fd, path, sizeof(path));
 	fd = link_multi(bpf_program__fd(skel->progs.tls_entry), path, &offset, &cookie, 1, false,
 			pid);
 	if (fd < 0)
@@ -372,7 +340,7 @@ static void job_run(struct attach_job *j)
 {
 	uint64_t start = monotonic_ns();
 
-	j->err = attach_data_probes(jobs.skel, j->path, &j->syms, j->pid, &j->set);
+	j->err = attach_data_probes(jobs.skel, j->fd, &j->syms, j->pid, &j->set);
 	j->done_ns = monotonic_ns();
 	j->took_ns = j->done_ns - start;
 }
@@ -476,4 +444,9 @@ void attach_jobs_drain(void)
 	while (jobs.queue || jobs.running)
 		pthread_cond_wait(&jobs.idle, &jobs.lock);
 	pthread_mutex_unlock(&jobs.lock);
+}
+
+bool attach_has_uprobe_multi(void)
+{
+	return mode == ATTACH_UPROBE_MULTI;
 }

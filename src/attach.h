@@ -17,9 +17,11 @@
 #include <sys/types.h>
 #include <linux/types.h>
 #include "bpf/tls_trace.h"
+#include "tls_backend.h"
 
 struct tls_trace;
 struct bpf_link;
+struct tls_file;
 
 /*
  * How uprobes are attached. uprobe_multi links (Linux 6.6+) take one fd for
@@ -30,12 +32,6 @@ struct bpf_link;
 enum attach_mode {
 	ATTACH_PERF_EVENT,   /* one perf event per probe, any kernel */
 	ATTACH_UPROBE_MULTI, /* BPF_TRACE_UPROBE_MULTI links */
-};
-
-/* Where the probed functions are in one file (file offsets). */
-struct tls_file_syms {
-	uint64_t offset[TLS_FN_COUNT];
-	bool found[TLS_FN_COUNT];
 };
 
 /* One attached probe: a libbpf link, or the fd of a link we made ourselves. */
@@ -60,26 +56,27 @@ enum attach_mode attach_prepare(struct tls_trace *skel, bool force_perf_event);
 const char *attach_mode_name(enum attach_mode mode);
 
 /*
- * Find the OpenSSL functions in a file. -ENOENT when SSL_write or SSL_read
- * is missing (not an OpenSSL we can trace), -ENOEXEC when not ELF.
+ * Probes go on the file open on FILE_FD (file_open.h), through
+ * /proc/self/fd/N: the inode the daemon checked, never a path resolved
+ * again. The descriptor is only borrowed.
  */
-int tls_file_resolve(const char *path, struct tls_file_syms *syms);
 
-/* "SSL_write,SSL_read,..." for the log. */
-void tls_file_describe(const struct tls_file_syms *syms, char *buf, size_t size);
-
-/* Data probes for one process (pid > 0), or for all (pid -1). */
-int attach_data_probes(struct tls_trace *skel, const char *path, const struct tls_file_syms *syms,
+/* Data probes of the file's back end for one process (pid > 0), or for all
+ * (pid -1). */
+int attach_data_probes(struct tls_trace *skel, int file_fd, const struct tls_file_syms *syms,
 		       pid_t pid, struct probe_set *out);
 
 /* Client/server markers, for all processes. 0 links when the file has none. */
-int attach_marker_probes(struct tls_trace *skel, const char *path, const struct tls_file_syms *syms,
+int attach_marker_probes(struct tls_trace *skel, int file_fd, const struct tls_file_syms *syms,
 			 struct probe_set *out);
 
 /* A uprobe that does nothing, on one offset of a file, for one process
  * (uprobe_multi kernels only, else -ENOTSUP). See uprobe_warm.h. */
-int attach_placeholder_probe(struct tls_trace *skel, const char *path, uint64_t offset, pid_t pid,
+int attach_placeholder_probe(struct tls_trace *skel, int file_fd, uint64_t offset, pid_t pid,
 			     struct probe_set *out);
+
+/* Can this kernel attach the placeholder (uprobe_warm.h)? */
+bool attach_has_uprobe_multi(void);
 
 /*
  * Detach in the background: detaching waits for RCU grace periods, which
@@ -88,8 +85,6 @@ int attach_placeholder_probe(struct tls_trace *skel, const char *path, uint64_t 
  */
 void probe_set_detach_async(struct probe_set *set);
 void detach_reaper_drain(void);
-
-#endif /* ATTACH_H */
 
 /*
  * Attaching in the background. Attaching to a process can take milliseconds
@@ -102,11 +97,11 @@ struct attach_job {
 	struct attach_job *next;
 	/* in */
 	pid_t pid;
-	char path[4096];
+	int fd; /* the file's, owned by the job (closed by its owner when done) */
 	struct tls_file_syms syms;
-	uint64_t generation; /* the owner's, to spot a stale result */
-	void *file;	     /* the owner's file object */
-	uint64_t map_ts;     /* when the mapping that asked for it happened */
+	uint64_t generation;   /* the owner's, to spot a stale result */
+	struct tls_file *file; /* the owner's file object (a reference it holds) */
+	uint64_t map_ts;       /* when the mapping that asked for it happened */
 	/* out */
 	struct probe_set set;
 	int err;
@@ -122,3 +117,5 @@ void attach_jobs_submit(struct attach_job *job);
 struct attach_job *attach_jobs_done(void);
 /* Wait until no job is queued or running. */
 void attach_jobs_drain(void);
+
+#endif /* ATTACH_H */

@@ -139,7 +139,8 @@ static void elf_file_close(struct elf_file *f)
 	close(f->fd);
 }
 
-static int elf_file_open(struct elf_file *f, const char *path)
+/* Open an ELF view of FD (a descriptor of ours: the caller keeps it). */
+static int elf_file_open_fd(struct elf_file *f, int fd)
 {
 	struct stat st;
 	int ret;
@@ -148,7 +149,7 @@ static int elf_file_open(struct elf_file *f, const char *path)
 	if (!libelf_ok)
 		return -ENOSYS;
 	memset(f, 0, sizeof(*f));
-	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (f->fd < 0)
 		return -errno;
 	if (fstat(f->fd, &st)) {
@@ -165,6 +166,18 @@ static int elf_file_open(struct elf_file *f, const char *path)
 	if (ret)
 		elf_file_close(f);
 	return ret;
+}
+
+/* The path forms open the file themselves: non-blocking, so that a FIFO
+ * cannot stall the caller (it then fails as not a regular file). */
+static int open_path(const char *path)
+{
+	int fd;
+
+	if (!path)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	return fd < 0 ? -errno : fd;
 }
 
 /* File offset of the byte mapped at VADDR, if a PT_LOAD maps it from the file. */
@@ -301,7 +314,6 @@ static void match_symbol(const struct elf_file *f, const struct symtab *t, size_
 			continue;
 		s->wants[i].rank = rank;
 		s->syms[i].offset = off;
-		s->syms[i].size = sym->st_size;
 		s->syms[i].found = true;
 	}
 }
@@ -398,7 +410,6 @@ static int search_init(struct search *s, struct elf_symbol *syms, size_t n)
 		return -ENOMEM;
 	for (i = 0; i < n; i++) {
 		syms[i].offset = 0;
-		syms[i].size = 0;
 		syms[i].found = false;
 		s->wants[i].len = syms[i].name ? strlen(syms[i].name) : 0;
 		if (s->wants[i].len > s->maxlen)
@@ -407,19 +418,19 @@ static int search_init(struct search *s, struct elf_symbol *syms, size_t n)
 	return 0;
 }
 
-int elf_find_symbols(const char *path, struct elf_symbol *syms, size_t n)
+int elf_find_symbols_fd(int fd, struct elf_symbol *syms, size_t n)
 {
 	struct elf_file f;
 	struct search s;
 	size_t i;
 	int ret;
 
-	if (!path || (n && !syms))
+	if (n && !syms)
 		return -EINVAL;
 	ret = search_init(&s, syms, n);
 	if (ret)
 		return ret;
-	ret = elf_file_open(&f, path);
+	ret = elf_file_open_fd(&f, fd);
 	if (!ret) {
 		ret = scan_file(&f, &s);
 		elf_file_close(&f);
@@ -432,11 +443,15 @@ int elf_find_symbols(const char *path, struct elf_symbol *syms, size_t n)
 	return ret;
 }
 
-int elf_has_symbol_tables(const char *path)
+int elf_find_symbols(const char *path, struct elf_symbol *syms, size_t n)
 {
-	int flags = elf_inspect(path);
+	int fd = open_path(path), ret;
 
-	return flags < 0 ? flags : flags & (ELF_HAS_SYMTAB | ELF_HAS_DYNSYM);
+	if (fd < 0)
+		return fd;
+	ret = elf_find_symbols_fd(fd, syms, n);
+	close(fd);
+	return ret;
 }
 
 /* Go binaries carry these sections whether stripped or not. */
@@ -446,7 +461,7 @@ static bool is_go_section(const char *name)
 	       !strcmp(name, ".note.go.buildid");
 }
 
-int elf_inspect(const char *path)
+int elf_inspect_fd(int fd)
 {
 	struct elf_file f;
 	Elf_Scn *scn = NULL;
@@ -454,9 +469,7 @@ int elf_inspect(const char *path)
 	GElf_Shdr sh;
 	int ret;
 
-	if (!path)
-		return -EINVAL;
-	ret = elf_file_open(&f, path);
+	ret = elf_file_open_fd(&f, fd);
 	if (ret)
 		return ret;
 	if (elf_getphdrnum(f.elf, &nphdr) == 0) {
@@ -489,16 +502,16 @@ int elf_inspect(const char *path)
 	return ret;
 }
 
-int elf_needed(const char *path, elf_needed_cb cb, void *ctx)
+int elf_needed_fd(int fd, elf_needed_cb cb, void *ctx)
 {
 	struct elf_file f;
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
 	int ret, n = 0;
 
-	if (!path || !cb)
+	if (!cb)
 		return -EINVAL;
-	ret = elf_file_open(&f, path);
+	ret = elf_file_open_fd(&f, fd);
 	if (ret)
 		return ret;
 	while ((scn = elf_nextscn(f.elf, scn))) {
@@ -530,4 +543,26 @@ int elf_needed(const char *path, elf_needed_cb cb, void *ctx)
 	}
 	elf_file_close(&f);
 	return n;
+}
+
+int elf_inspect(const char *path)
+{
+	int fd = open_path(path), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = elf_inspect_fd(fd);
+	close(fd);
+	return ret;
+}
+
+int elf_needed(const char *path, elf_needed_cb cb, void *ctx)
+{
+	int fd = open_path(path), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = elf_needed_fd(fd, cb, ctx);
+	close(fd);
+	return ret;
 }

@@ -14,7 +14,6 @@
 struct elf_symbol {
 	const char *name; /* in: exact name, without version ("SSL_write") */
 	uint64_t offset;  /* out: file offset of the function's first byte */
-	uint64_t size;	  /* out: st_size */
 	bool found;	  /* out */
 };
 
@@ -30,15 +29,11 @@ struct elf_symbol {
  * ELF file or is corrupt, -ENOMEM.
  */
 int elf_find_symbols(const char *path, struct elf_symbol *syms, size_t n);
+/* The same on an open descriptor (the caller keeps it; it is not moved). */
+int elf_find_symbols_fd(int fd, struct elf_symbol *syms, size_t n);
 
 #define ELF_HAS_SYMTAB (1 << 0) /* .symtab: all symbols, absent when stripped */
 #define ELF_HAS_DYNSYM (1 << 1) /* .dynsym: exported symbols only */
-
-/*
- * Which symbol tables PATH has: a mask of ELF_HAS_*, 0 when it has none (a
- * stripped static binary), or a negative errno as elf_find_symbols().
- */
-int elf_has_symbol_tables(const char *path);
 
 #define ELF_HAS_INTERP (1 << 2) /* PT_INTERP: dynamically linked */
 #define ELF_IS_GO      (1 << 3) /* built by the Go toolchain */
@@ -48,10 +43,12 @@ int elf_has_symbol_tables(const char *path);
  * ELF_IS_GO bits, or -errno (-ENOEXEC when not a readable ELF file).
  */
 int elf_inspect(const char *path);
+int elf_inspect_fd(int fd);
 
 /* Calls cb with each DT_NEEDED library name (a soname) of the file; a
  * nonzero return stops. Returns the number of names, or -errno. */
 typedef int (*elf_needed_cb)(const char *soname, void *ctx);
 int elf_needed(const char *path, elf_needed_cb cb, void *ctx);
+int elf_needed_fd(int fd, elf_needed_cb cb, void *ctx);
 
 #endif /* ELF_SYMBOLS_H */

@@ -264,3 +264,46 @@ int ldcache_for_each_file(const char *file, ldcache_cb cb, void *ctx)
 	free(buf);
 	return ret;
 }
+
+static int add_entry(const char *soname, const char *path, void *ctx)
+{
+	struct ldcache_list *l = ctx;
+	struct ldcache_entry *v;
+
+	if (l->n % 256 == 0) {
+		v = realloc(l->v, (l->n + 256) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+	}
+	l->v[l->n].soname = strdup(soname);
+	l->v[l->n].path = strdup(path);
+	if (!l->v[l->n].soname || !l->v[l->n].path) {
+		free(l->v[l->n].soname);
+		free(l->v[l->n].path);
+		return -ENOMEM;
+	}
+	l->n++;
+	return 0;
+}
+
+int ldcache_load(const char *file, struct ldcache_list *out)
+{
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = ldcache_for_each_file(file, add_entry, out);
+	if (ret)
+		ldcache_list_free(out);
+	return ret < 0 ? ret : ret ? -ENOMEM : 0;
+}
+
+void ldcache_list_free(struct ldcache_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].soname);
+		free(l->v[i].path);
+	}
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}

@@ -44,4 +44,19 @@ int ldcache_parse(const uint8_t *buf, size_t len, ldcache_cb cb, void *ctx);
  */
 int ldcache_for_each_file(const char *file, ldcache_cb cb, void *ctx);
 
+/* The cache's entries, read once into memory (soname -> path). */
+struct ldcache_entry {
+	char *soname, *path;
+};
+
+struct ldcache_list {
+	struct ldcache_entry *v;
+	size_t n;
+};
+
+/* Read FILE as ldcache_for_each_file() does, into OUT (freed with
+ * ldcache_list_free). Returns 0 or -errno; OUT is empty on error. */
+int ldcache_load(const char *file, struct ldcache_list *out);
+void ldcache_list_free(struct ldcache_list *l);
+
 #endif /* LDCACHE_H */

@@ -70,6 +70,7 @@ struct daemon {
 	uint64_t watch_lost_seen;
 	int skip_fd;
 	bool per_process;
+	bool probe_mode_forced; /* --system-wide-probes or --per-process-probes */
 	unsigned max_armed;
 	bool log_calls;
 	pid_t exited[EXITED_MAX]; /* TLS processes gone since the ring was read */
@@ -327,10 +328,31 @@ static int start_discovery(struct daemon *d)
 			 kernel_running_at_least(6, 14)
 			     ? "seccomp lets their system call through on this kernel"
 			     : "this kernel returns from them without a system call");
+		if (!attach_has_uprobe_multi() && d->per_process && !d->probe_mode_forced) {
+			/*
+			 * Before 6.6 a per-process probe is a perf event: opening one
+			 * waits out an RCU grace period (the warmer needs uprobe_multi)
+			 * and closing one holds the lock opening takes for two more, so
+			 * a server's disarm delays the next client's attach by 0.2-1 s
+			 * (measured on 5.10 and 6.1): one-shot clients would be missed.
+			 */
+			log_info(
+			    "no uprobe_multi links on this kernel (before 6.6): data probes are "
+			    "attached system-wide, where per-process attaches could not keep up "
+			    "with one-shot clients (--per-process-probes to insist)");
+			d->per_process = false;
+		}
 	}
 	log_info("data probes: %s", d->per_process ? "per process, removed from TLS servers"
 						   : "system-wide, servers included");
-	d->targets = targets_new(d->skel, d->per_process, DISARM_DELAY_NS, d->max_armed);
+	struct targets_config tcfg = {
+	    .per_process = d->per_process,
+	    .disarm_delay_ns = DISARM_DELAY_NS,
+	    .max_armed = d->max_armed,
+	    .proc_root = "/proc",
+	    .ldcache = "/etc/ld.so.cache",
+	};
+	d->targets = targets_new(d->skel, &tcfg);
 	if (!d->targets)
 		return -ENOMEM;
 	d->watch = proc_watch_new(&ops);
@@ -357,8 +379,8 @@ static int start_discovery(struct daemon *d)
 		 * attach loses its first ~10 ms of calls (the benchmark's wrk
 		 * lost 241 of 1.1 M that way): keep it warm for good. */
 		uprobe_warm_until(UINT64_MAX);
-	targets_pin_ldcache(d->targets, "/etc/ld.so.cache");
-	targets_scan_proc(d->targets, "/proc");
+	targets_pin_ldcache(d->targets);
+	targets_scan_proc(d->targets);
 	proc_watch_drain(d->watch);
 	st = targets_stats(d->targets);
 	if (st.files_tls == 0)
@@ -479,7 +501,7 @@ static void run_loop(struct daemon *d)
 			d->watch_lost_seen = proc_watch_lost(d->watch);
 			log_warn("process watch lost records (%llu in all): rescanning /proc",
 				 (unsigned long long)d->watch_lost_seen);
-			targets_scan_proc(d->targets, "/proc");
+			targets_scan_proc(d->targets);
 		}
 		/* Records submitted without a wake-up are only seen here. */
 		ring_buffer__consume(d->rb);
@@ -542,6 +564,7 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 		}
 		if (!strcmp(argv[i], "--system-wide-probes")) {
 			d->per_process = false;
+			d->probe_mode_forced = true;
 			continue;
 		}
 		if (!strcmp(argv[i], "--max-armed") && i + 1 < argc) {
@@ -557,7 +580,8 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 			continue;
 		}
 		if (!strcmp(argv[i], "--per-process-probes")) {
-			d->per_process = true; /* the default; accepted for old scripts */
+			d->per_process = true; /* the default, except before Linux 6.6 */
+			d->probe_mode_forced = true;
 			continue;
 		}
 		if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) {

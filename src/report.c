@@ -8,114 +8,55 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-#include "attach.h"
-#include "elf_symbols.h"
+#include "file_open.h"
 #include "ldcache.h"
 #include "proc_scan.h"
 #include "report.h"
+#include "tls_backend.h"
 
-enum kind { KIND_NONE, KIND_OPENSSL, KIND_GNUTLS, KIND_NSS, KIND_GO, KIND_STATIC_STRIPPED };
-
-static const char *const kind_names[] = {
-    [KIND_NONE] = "none", [KIND_OPENSSL] = "openssl", [KIND_GNUTLS] = "gnutls",
-    [KIND_NSS] = "nss",	  [KIND_GO] = "go",	      [KIND_STATIC_STRIPPED] = "static-stripped",
+/* Verdicts of the files seen so far in this run, by identity. */
+struct cached_verdict {
+	struct file_id id;
+	bool ok; /* the file could be read and classified */
+	struct tls_verdict v;
 };
 
-struct verdict {
-	dev_t dev;
-	ino_t ino;
-	enum kind kind;
-	const char *status;
-	char reason[200];
-};
-
-/* Verdicts of the files seen so far in this run, by device and inode. */
 struct cache {
-	struct verdict *v;
+	struct cached_verdict *v;
 	size_t n, cap;
 };
 
-static bool name_has(const char *path, const char *lib)
+/* The daemon's own classifier (tls_backend.h), on the file opened the way
+ * the daemon opens it (file_open.h): the report says what the daemon does. */
+static const struct tls_verdict *lookup(struct cache *c, const char *proc_root,
+					const struct proc_mapping *m, bool is_exe)
 {
-	const char *base = strrchr(path, '/');
-
-	return strncmp(base ? base + 1 : path, lib, strlen(lib)) == 0;
-}
-
-static void classify(const char *path, bool is_exe, struct verdict *v)
-{
-	struct tls_file_syms syms;
-	int err = tls_file_resolve(path, &syms), flags;
-
-	if (err == 0) {
-		char funcs[160];
-
-		tls_file_describe(&syms, funcs, sizeof(funcs));
-		v->kind = KIND_OPENSSL;
-		v->status = "traced";
-		snprintf(v->reason, sizeof(v->reason), "OpenSSL functions found: %s", funcs);
-		return;
-	}
-	if (name_has(path, "libssl.so")) {
-		v->kind = KIND_OPENSSL;
-		v->status = "not-traced";
-		snprintf(v->reason, sizeof(v->reason), "no SSL_write/SSL_read symbols (%s)",
-			 strerror(-err));
-		return;
-	}
-	if (name_has(path, "libgnutls.so")) {
-		v->kind = KIND_GNUTLS;
-		v->status = "not-traced";
-		snprintf(v->reason, sizeof(v->reason), "GnuTLS is not supported yet");
-		return;
-	}
-	if (name_has(path, "libnss3.so")) {
-		v->kind = KIND_NSS;
-		v->status = "not-traced";
-		snprintf(v->reason, sizeof(v->reason), "NSS (Mozilla) is not supported");
-		return;
-	}
-	if (!is_exe)
-		return;
-	flags = elf_inspect(path);
-	if (flags < 0)
-		return;
-	if (flags & ELF_IS_GO) {
-		v->kind = KIND_GO;
-		v->status = "not-traced";
-		snprintf(v->reason, sizeof(v->reason), "Go crypto/tls is not supported yet");
-	} else if (!(flags & ELF_HAS_INTERP) && !(flags & (ELF_HAS_SYMTAB | ELF_HAS_DYNSYM))) {
-		v->kind = KIND_STATIC_STRIPPED;
-		v->status = "unknown";
-		snprintf(v->reason, sizeof(v->reason),
-			 "static executable without symbols: TLS linked into it cannot be found");
-	}
-}
-
-static const struct verdict *lookup(struct cache *c, const char *path, bool is_exe,
-				    const struct stat *st)
-{
-	struct verdict *v;
+	struct file_id id = {m->maj, m->min, m->ino};
+	struct cached_verdict *cv;
+	int fd;
 
 	for (size_t i = 0; i < c->n; i++) {
-		if (c->v[i].dev == st->st_dev && c->v[i].ino == st->st_ino)
-			return &c->v[i];
+		if (file_id_equal(&c->v[i].id, &id))
+			return c->v[i].ok ? &c->v[i].v : NULL;
 	}
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 64;
-		struct verdict *nv = realloc(c->v, cap * sizeof(*nv));
+		struct cached_verdict *nv = realloc(c->v, cap * sizeof(*nv));
 
 		if (!nv)
 			return NULL;
 		c->v = nv;
 		c->cap = cap;
 	}
-	v = &c->v[c->n++];
-	memset(v, 0, sizeof(*v));
-	v->dev = st->st_dev;
-	v->ino = st->st_ino;
-	classify(path, is_exe, v);
-	return v;
+	cv = &c->v[c->n++];
+	memset(cv, 0, sizeof(*cv));
+	cv->id = id;
+	fd = file_open_mapped(proc_root, m->pid, m->path, &id, m->start, m->end, NULL);
+	if (fd < 0)
+		return NULL;
+	cv->ok = tls_classify(fd, m->path, is_exe, &cv->v) == 0;
+	close(fd);
+	return cv->ok ? &cv->v : NULL;
 }
 
 static void read_comm(const char *proc_root, pid_t pid, char *comm, size_t size)
@@ -142,7 +83,7 @@ struct process_ctx {
 	struct cache *cache;
 	const char *proc_root;
 	char comm[32];
-	struct stat exe_st;
+	struct file_id exe;
 	ino_t seen[64];
 	int nseen, lines;
 };
@@ -151,9 +92,8 @@ struct process_ctx {
 static void report_mapping(const struct proc_mapping *m, void *ctx)
 {
 	struct process_ctx *pc = ctx;
-	char path[PATH_MAX];
-	const struct verdict *v;
-	struct stat st;
+	struct file_id id = {m->maj, m->min, m->ino};
+	const struct tls_verdict *v;
 
 	for (int i = 0; i < pc->nseen; i++) {
 		if (pc->seen[i] == (ino_t)m->ino)
@@ -161,15 +101,11 @@ static void report_mapping(const struct proc_mapping *m, void *ctx)
 	}
 	if (pc->nseen < 64)
 		pc->seen[pc->nseen++] = m->ino;
-	snprintf(path, sizeof(path), "%s/%d/root%s", pc->proc_root, m->pid, m->path);
-	if (stat(path, &st) < 0 || st.st_ino != (ino_t)m->ino)
-		return;
-	v = lookup(pc->cache, path,
-		   st.st_ino == pc->exe_st.st_ino && st.st_dev == pc->exe_st.st_dev, &st);
-	if (!v || v->kind == KIND_NONE)
+	v = lookup(pc->cache, pc->proc_root, m, file_id_equal(&id, &pc->exe));
+	if (!v || v->kind == TLS_KIND_NONE)
 		return;
 	fprintf(pc->out, "pid=%d comm=%s file=%s status=%s kind=%s reason=\"%s\"\n", m->pid,
-		pc->comm, m->path, v->status, kind_names[v->kind], v->reason);
+		pc->comm, m->path, v->status, tls_kind_name(v->kind), v->reason);
 	pc->lines++;
 }
 
@@ -185,53 +121,59 @@ static int report_process(pid_t pid, void *ctx)
 	struct scan_ctx *sc = ctx;
 	struct process_ctx pc = {.out = sc->out, .cache = &sc->cache, .proc_root = sc->proc_root};
 	char file[PATH_MAX];
+	struct stat st;
 
 	if (pid == getpid())
 		return 0;
 	snprintf(file, sizeof(file), "%s/%d/exe", sc->proc_root, pid);
-	if (stat(file, &pc.exe_st) < 0)
+	if (stat(file, &st) < 0)
 		return 0; /* kernel thread, or gone */
+	pc.exe = (struct file_id){major(st.st_dev), minor(st.st_dev), st.st_ino};
 	read_comm(sc->proc_root, pid, pc.comm, sizeof(pc.comm));
 	proc_scan_maps(sc->proc_root, pid, report_mapping, &pc);
 	sc->lines += pc.lines;
 	return 0;
 }
 
-struct cached_ctx {
-	FILE *out;
-	int lines;
-};
-
-static int report_cached(const char *soname, const char *path, void *ctx)
+/* The ld.so cache's libssl: what a process loading it would get. */
+static int report_cached(FILE *out, const char *ldcache_file)
 {
-	struct cached_ctx *cc = ctx;
-	struct tls_file_syms syms;
+	struct ldcache_list l;
+	int lines = 0;
 
-	if (strncmp(soname, "libssl.so", 9) != 0 || access(path, R_OK) != 0)
+	if (ldcache_load(ldcache_file, &l))
 		return 0;
-	if (tls_file_resolve(path, &syms) == 0)
-		fprintf(cc->out,
-			"pid=- comm=- file=%s status=traced kind=openssl reason=\"in the ld.so "
-			"cache: probed in every process that maps it\"\n",
-			path);
-	else
-		fprintf(cc->out,
-			"pid=- comm=- file=%s status=not-traced kind=openssl reason=\"no "
-			"SSL_write/SSL_read symbols\"\n",
-			path);
-	cc->lines++;
-	return 0;
+	for (size_t i = 0; i < l.n; i++) {
+		struct tls_verdict v;
+		struct file_id id;
+		int fd;
+
+		if (strncmp(l.v[i].soname, "libssl.so", 9) != 0)
+			continue;
+		fd = file_open_local(l.v[i].path, &id);
+		if (fd < 0)
+			continue;
+		if (tls_classify(fd, l.v[i].path, false, &v) == 0 && v.kind != TLS_KIND_NONE) {
+			fprintf(out,
+				"pid=- comm=- file=%s status=%s kind=%s reason=\"in the ld.so "
+				"cache: %s\"\n",
+				l.v[i].path, v.status, tls_kind_name(v.kind),
+				v.traced ? "probed in each process that maps it" : v.reason);
+			lines++;
+		}
+		close(fd);
+	}
+	ldcache_list_free(&l);
+	return lines;
 }
 
 int report_targets(FILE *out, const char *proc_root, const char *ldcache_file)
 {
 	struct scan_ctx sc = {.out = out, .proc_root = proc_root};
-	struct cached_ctx cc = {out, 0};
 	int err = proc_scan_pids(proc_root, report_process, &sc);
 
 	free(sc.cache.v);
 	if (err)
 		return err;
-	ldcache_for_each_file(ldcache_file, report_cached, &cc);
-	return sc.lines + cc.lines;
+	return sc.lines + report_cached(out, ldcache_file);
 }

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Which processes and files are probed, and when.
- *
- * Files are analysed once, by device and inode, whatever the number of
- * processes mapping them. A file with OpenSSL's functions gets the
- * client/server marker probes for all processes while any process maps it.
- * Each process mapping such a file gets data probes scoped to its pid as soon
- * as the mapping is seen, so a one-shot client's first call is captured;
- * a process seen acting only as a TLS server loses them about a second later
- * and gets them back if it ever sets up a client connection.
+ * Which processes and files are probed, and when: the coordinator of the
+ * control path. It turns discovery events (perf side-band records, the
+ * /proc scan, role records from the BPF markers) into work on:
+ *   file_registry  files analysed once by device and inode (safe opening:
+ *                  file_open; what a file is: tls_backend), their markers;
+ *   proc_table     the processes mapping TLS files and the probes they hold;
+ *   arm_policy     the decisions: who gets data probes, who gives them back;
+ *   predict        which TLS files an exec will map (arming before mapping);
+ *   attach         the kernel work (uprobe links, attach workers, reaper).
+ * Files with a TLS back end's functions get the client/server marker probes
+ * for all processes while any process maps them; each process mapping one
+ * gets data probes scoped to its pid (per-process mode).
  */
 #ifndef TARGETS_H
 #define TARGETS_H
@@ -22,8 +25,12 @@ struct tls_trace;
 struct targets;
 
 struct targets_stats {
-	uint64_t files_tls;	  /* files with OpenSSL functions seen */
-	uint64_t files_probed;	  /* ... of which some process maps now */
+	uint64_t files_tls;	  /* files with a TLS back end's functions seen */
+	uint64_t files_probed;	  /* ... known now and mapped by some process */
+	uint64_t files_expired;	  /* ... forgotten after no process mapped them */
+	uint64_t files_full;	  /* ... not traced: registry full */
+	uint64_t files_refused;	  /* paths refused (FIFO, symlink out, another file) */
+	uint64_t plain_evicted;	  /* verdicts on plain files forgotten (cache full) */
 	uint64_t procs_armed;	  /* processes with data probes now */
 	uint64_t procs_server;	  /* processes whose data probes were removed: servers */
 	uint64_t procs_idle;	  /* ... or none: beyond max_armed, until they connect */
@@ -34,6 +41,7 @@ struct targets_stats {
 	uint64_t detaches;
 	uint64_t procs_dropped;		/* not tracked: process table full */
 	uint64_t procs_seccomp_skipped; /* not probed: seccomp filter on a 6.11-6.13 kernel */
+	uint64_t procs_evicted;		/* armed, gave the slot to a new client (cap) */
 	/* From a mapping record's time to its probes attached (new files in
 	 * system-wide mode, new processes in per-process mode). */
 	uint64_t map_to_attach_count;
@@ -41,27 +49,28 @@ struct targets_stats {
 	uint64_t map_to_attach_ns_max;
 };
 
-/*
- * @per_process: data probes per process (scoped to its pid), removed from
- * processes that only serve; false: data probes per file for all processes
- * (every process mapping the file traps, servers included, but no process
- * can make a call before its probes are in).
- * @disarm_delay_ns: how long a server-only process keeps its data probes.
- * @max_armed: how many processes hold data probes before idle ones give
- * theirs back and new ones wait for their first client connection (every
- * probe hit walks the probes of all armed processes; see targets.c).
- */
-struct targets *targets_new(struct tls_trace *skel, bool per_process, uint64_t disarm_delay_ns,
-			    unsigned max_armed);
+struct targets_config {
+	/* Data probes per process (scoped to its pid), removed from processes
+	 * that only serve; false: per file for all processes (every process
+	 * mapping the file traps, servers included, but no process can make a
+	 * call before its probes are in). */
+	bool per_process;
+	uint64_t disarm_delay_ns; /* how long a server-only process keeps them */
+	unsigned max_armed;	  /* processes holding data probes (arm_policy.h) */
+	const char *proc_root;	  /* "/proc" */
+	const char *ldcache;	  /* "/etc/ld.so.cache" */
+};
+
+struct targets *targets_new(struct tls_trace *skel, const struct targets_config *cfg);
 
 /* Probe, for all processes, the TLS libraries the dynamic linker would load
  * (ld.so cache), before any process maps them. System-wide mode only. */
-void targets_pin_ldcache(struct targets *t, const char *ldcache_file);
+void targets_pin_ldcache(struct targets *t);
 void targets_free(struct targets *t);
 
 /* Walk /proc: every process running now, as if its mappings had just
  * been seen. */
-void targets_scan_proc(struct targets *t, const char *proc_root);
+void targets_scan_proc(struct targets *t);
 
 /* Events from the perf side-band stream. */
 void targets_on_mapping(struct targets *t, const struct proc_mapping *m);
@@ -86,6 +95,6 @@ void targets_tick(struct targets *t, uint64_t now_ns);
 /* Remove every probe (in parallel) and wait until they are gone. */
 void targets_detach_all(struct targets *t);
 
-struct targets_stats targets_stats(const struct targets *t);
+struct targets_stats targets_stats(struct targets *t);
 
 #endif /* TARGETS_H */

@@ -30,7 +30,7 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	struct tls_trace *skel;
-	char path[64];
+	int fd;
 	uint64_t until_ns;
 	_Atomic uint64_t busy_until_ns;
 	bool stopping, started;
@@ -73,8 +73,7 @@ static void *warm_main(void *arg)
 		if (held.nlinks > 0) {
 			probe_set_detach_async(&held);
 		} else {
-			int err =
-			    attach_placeholder_probe(warm.skel, warm.path, 0, getpid(), &held);
+			int err = attach_placeholder_probe(warm.skel, warm.fd, 0, getpid(), &held);
 
 			if (err && !failed)
 				log_warn("cannot keep uprobe registration fast: %s",
@@ -99,6 +98,10 @@ int uprobe_warm_start(struct tls_trace *skel)
 	pthread_attr_t attr;
 	int fd, err;
 
+	/* Perf-event uprobes (before 6.6) cannot be kept warm this way: say so
+	 * once instead of waking up every round to fail. */
+	if (!attach_has_uprobe_multi())
+		return -ENOTSUP;
 	/* A private, never-mapped file: the placeholder probe lands nowhere. */
 	fd = memfd_create("metrist-uprobe-warm", MFD_CLOEXEC);
 	if (fd < 0)
@@ -107,7 +110,7 @@ int uprobe_warm_start(struct tls_trace *skel)
 		close(fd);
 		return -EIO;
 	}
-	snprintf(warm.path, sizeof(warm.path), "/proc/self/fd/%d", fd);
+	warm.fd = fd;
 	warm.skel = skel;
 	/* Rounds are timed on the monotonic clock, like the deadlines. */
 	pthread_condattr_init(&cattr);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * libFuzzer target: elf_find_symbols() and elf_has_symbol_tables() on an
+ * libFuzzer target: elf_find_symbols() and elf_inspect() on an
  * arbitrary file. The input is written to a memfd created once, and opened
  * by path through /proc/self/fd as the daemon opens libraries.
  */
@@ -47,6 +47,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; ret > 0 && i < NNAMES; i++)
 		if (syms[i].found && syms[i].offset >= size)
 			abort();
-	elf_has_symbol_tables(path);
+	elf_inspect(path);
 	return 0;
 }

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <linux/openat2.h>
+#include "file_open.h"
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+int file_id_of_fd(int fd, struct file_id *id)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return -errno;
+	*id = (struct file_id){major(st.st_dev), minor(st.st_dev), st.st_ino};
+	return 0;
+}
+
+/*
+ * An O_PATH descriptor that is the mapped file: regular, same device and
+ * inode. Reopened for reading through /proc/self/fd, which opens exactly
+ * that inode (never the path again). Closes path_fd.
+ */
+static int reopen_checked(int path_fd, const struct file_id *id, const char **why)
+{
+	static const char *no_reason;
+	char self[64];
+	struct stat st;
+	int fd;
+
+	if (fstat(path_fd, &st)) {
+		fd = -errno;
+		close(path_fd);
+		return fd;
+	}
+	if (!why)
+		why = &no_reason;
+	if (!S_ISREG(st.st_mode)) {
+		close(path_fd);
+		*why = "not a regular file";
+		return -EINVAL;
+	}
+	if (id &&
+	    (st.st_ino != id->ino || major(st.st_dev) != id->maj || minor(st.st_dev) != id->min)) {
+		close(path_fd);
+		*why = "another file than the one mapped (replaced on disk?)";
+		return -ESTALE;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", path_fd);
+	fd = open(self, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	fd = fd < 0 ? -errno : fd;
+	close(path_fd);
+	return fd;
+}
+
+static int openat2_path(int root_fd, const char *path)
+{
+	struct open_how how = {
+	    .flags = O_PATH | O_CLOEXEC,
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/*
+ * Kernels or seccomp profiles without openat2: a plain walk relative to the
+ * root, the last component not followed. Intermediate symlinks may then lead
+ * elsewhere, which the identity check catches: a wrong file is refused,
+ * never used.
+ */
+static int fallback_path(int root_fd, const char *path)
+{
+	int fd;
+
+	while (*path == '/')
+		path++;
+	fd = openat(root_fd, *path ? path : ".", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int file_open_in_root(int root_fd, const char *path, const struct file_id *id, const char **why)
+{
+	static const char *no_reason;
+	int fd;
+
+	if (!why)
+		why = &no_reason;
+	*why = NULL;
+	if (!path || path[0] != '/')
+		return -EINVAL;
+	fd = openat2_path(root_fd, path);
+	if (fd == -ENOSYS || fd == -EPERM)
+		fd = fallback_path(root_fd, path);
+	if (fd == -EXDEV || fd == -ELOOP)
+		*why = "the path leaves the process's root or crosses a /proc link";
+	if (fd < 0)
+		return fd;
+	return reopen_checked(fd, id, why);
+}
+
+int file_open_mapped(const char *proc_root, pid_t pid, const char *path, const struct file_id *id,
+		     uint64_t start, uint64_t end, const char **why)
+{
+	static const char *no_reason;
+	char dir[PATH_MAX];
+	const char *map_why = NULL;
+	int root_fd, fd, mfd;
+
+	if (!why)
+		why = &no_reason;
+	*why = NULL;
+	if (pid > 0)
+		snprintf(dir, sizeof(dir), "%s/%d/root", proc_root, pid);
+	else
+		snprintf(dir, sizeof(dir), "/");
+	/* /proc/<pid>/root is a magic link to that process's root: opening it
+	 * is the point (O_PATH, a directory, no side effects). */
+	root_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return -errno;
+	fd = file_open_in_root(root_fd, path, id, why);
+	close(root_fd);
+	if (fd >= 0 || pid <= 0 || end <= start)
+		return fd;
+	/* The mapping itself (a file deleted or replaced since; needs
+	 * CAP_SYS_ADMIN). A magic link by design: it names the mapped file. */
+	snprintf(dir, sizeof(dir), "%s/%d/map_files/%llx-%llx", proc_root, pid,
+		 (unsigned long long)start, (unsigned long long)end);
+	mfd = open(dir, O_PATH | O_CLOEXEC);
+	if (mfd < 0)
+		return fd;
+	mfd = reopen_checked(mfd, id, &map_why);
+	return mfd >= 0 ? mfd : fd;
+}
+
+bool file_same_root(const char *proc_root, pid_t pid)
+{
+	char dir[PATH_MAX];
+	struct stat ours, theirs;
+
+	snprintf(dir, sizeof(dir), "%s/%d/root/", proc_root, pid);
+	if (stat("/", &ours) || stat(dir, &theirs))
+		return false;
+	return ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino;
+}
+
+int file_open_local(const char *path, struct file_id *got)
+{
+	int fd, root_fd;
+
+	if (!path || path[0] != '/')
+		return -EINVAL;
+	root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return -errno;
+	fd = openat2_path(root_fd, path);
+	if (fd == -ENOSYS || fd == -EPERM)
+		fd = fallback_path(root_fd, path);
+	close(root_fd);
+	if (fd < 0)
+		return fd;
+	fd = reopen_checked(fd, NULL, NULL);
+	if (fd >= 0 && file_id_of_fd(fd, got)) {
+		close(fd);
+		return -EIO;
+	}
+	return fd;
+}

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "elf_symbols.h"
+#include "tls_backend.h"
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * OpenSSL 1.1.x and 3.x (also 1.0.2 where it has these symbols), in libssl
+ * or linked into an executable that keeps its symbols (node). Every client
+ * calls SSL_set_connect_state once per connection, no server does (FACTS.md).
+ */
+static const struct tls_func_desc openssl_funcs[] = {
+    {TLS_FN_SSL_WRITE, "SSL_write", TLS_PROBE_DATA, true, "ssl_write_entry", "ssl_write_return"},
+    {TLS_FN_SSL_WRITE_EX, "SSL_write_ex", TLS_PROBE_DATA, false, "ssl_write_ex_entry",
+     "ssl_write_ex_return"},
+    {TLS_FN_SSL_READ, "SSL_read", TLS_PROBE_DATA, true, "ssl_read_entry", "ssl_read_return"},
+    {TLS_FN_SSL_READ_EX, "SSL_read_ex", TLS_PROBE_DATA, false, "ssl_read_ex_entry",
+     "ssl_read_ex_return"},
+    {TLS_FN_SSL_SHUTDOWN, "SSL_shutdown", TLS_PROBE_DATA, false, "ssl_close_entry", NULL},
+    {TLS_FN_SSL_FREE, "SSL_free", TLS_PROBE_DATA, false, "ssl_close_entry", NULL},
+    {TLS_FN_SSL_SET_CONNECT_STATE, "SSL_set_connect_state", TLS_PROBE_MARKER, false,
+     "ssl_connect_state_entry", NULL},
+    {TLS_FN_SSL_SET_ACCEPT_STATE, "SSL_set_accept_state", TLS_PROBE_MARKER, false,
+     "ssl_accept_state_entry", NULL},
+};
+
+const struct tls_backend tls_backend_openssl = {
+    .name = "openssl",
+    .lib_prefix = "libssl.so",
+    .funcs = openssl_funcs,
+    .nfuncs = NELEM(openssl_funcs),
+};
+
+static const struct tls_backend *const backends[] = {&tls_backend_openssl};
+
+const struct tls_func_desc *tls_func_desc(enum tls_func fn)
+{
+	for (size_t b = 0; b < NELEM(backends); b++) {
+		for (size_t i = 0; i < backends[b]->nfuncs; i++) {
+			if (backends[b]->funcs[i].fn == fn)
+				return &backends[b]->funcs[i];
+		}
+	}
+	return NULL;
+}
+
+static int resolve_one(int fd, const struct tls_backend *be, struct tls_file_syms *syms)
+{
+	struct elf_symbol q[TLS_FN_COUNT];
+	int err;
+
+	if (be->nfuncs > NELEM(q))
+		return -E2BIG;
+	memset(syms, 0, sizeof(*syms));
+	for (size_t i = 0; i < be->nfuncs; i++)
+		q[i] = (struct elf_symbol){.name = be->funcs[i].symbol};
+	err = elf_find_symbols_fd(fd, q, be->nfuncs);
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < be->nfuncs; i++) {
+		enum tls_func fn = be->funcs[i].fn;
+
+		if (q[i].found) {
+			syms->found[fn] = true;
+			syms->offset[fn] = q[i].offset;
+		} else if (be->funcs[i].required) {
+			return -ENOENT;
+		}
+	}
+	syms->backend = be;
+	return 0;
+}
+
+int tls_backend_resolve(int fd, struct tls_file_syms *syms)
+{
+	int err = -ENOENT;
+
+	for (size_t b = 0; b < NELEM(backends); b++) {
+		err = resolve_one(fd, backends[b], syms);
+		if (err != -ENOENT)
+			return err;
+	}
+	memset(syms, 0, sizeof(*syms));
+	return err;
+}
+
+void tls_file_describe(const struct tls_file_syms *syms, char *buf, size_t size)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	if (!syms->backend)
+		return;
+	for (size_t i = 0; i < syms->backend->nfuncs && used < size; i++) {
+		const struct tls_func_desc *d = &syms->backend->funcs[i];
+
+		if (syms->found[d->fn])
+			used +=
+			    snprintf(buf + used, size - used, "%s%s", used ? "," : "", d->symbol);
+	}
+}
+
+static const char *const kind_names[] = {
+    [TLS_KIND_NONE] = "none",	  [TLS_KIND_OPENSSL] = "openssl",
+    [TLS_KIND_GNUTLS] = "gnutls", [TLS_KIND_NSS] = "nss",
+    [TLS_KIND_GO] = "go",	  [TLS_KIND_STATIC_STRIPPED] = "static-stripped",
+};
+
+const char *tls_kind_name(enum tls_kind kind)
+{
+	return (unsigned)kind < NELEM(kind_names) ? kind_names[kind] : "?";
+}
+
+static bool name_has(const char *path, const char *lib)
+{
+	const char *base = strrchr(path, '/');
+
+	return strncmp(base ? base + 1 : path, lib, strlen(lib)) == 0;
+}
+
+static void set(struct tls_verdict *v, enum tls_kind kind, const char *status, const char *reason)
+{
+	v->kind = kind;
+	v->status = status;
+	snprintf(v->reason, sizeof(v->reason), "%s", reason);
+}
+
+int tls_classify(int fd, const char *path, bool is_exe, struct tls_verdict *v)
+{
+	int err, flags;
+
+	memset(v, 0, sizeof(*v));
+	err = tls_backend_resolve(fd, &v->syms);
+	if (err == 0) {
+		char funcs[160];
+
+		tls_file_describe(&v->syms, funcs, sizeof(funcs));
+		v->kind = TLS_KIND_OPENSSL;
+		v->traced = true;
+		v->status = "traced";
+		snprintf(v->reason, sizeof(v->reason), "OpenSSL functions found: %s", funcs);
+		return 0;
+	}
+	if (err != -ENOENT && err != -ENOEXEC)
+		return err;
+	if (name_has(path, "libssl.so")) {
+		v->kind = TLS_KIND_OPENSSL;
+		v->status = "not-traced";
+		snprintf(v->reason, sizeof(v->reason), "no SSL_write/SSL_read symbols (%s)",
+			 strerror(-err));
+	} else if (name_has(path, "libgnutls.so")) {
+		set(v, TLS_KIND_GNUTLS, "not-traced", "GnuTLS is not supported yet");
+	} else if (name_has(path, "libnss3.so") || name_has(path, "libnspr4.so")) {
+		set(v, TLS_KIND_NSS, "not-traced", "NSS/NSPR (Mozilla) is not supported");
+	} else if (is_exe && err == -ENOENT && (flags = elf_inspect_fd(fd)) >= 0) {
+		if (flags & ELF_IS_GO)
+			set(v, TLS_KIND_GO, "not-traced", "Go crypto/tls is not supported yet");
+		else if (!(flags & ELF_HAS_INTERP) && !(flags & (ELF_HAS_SYMTAB | ELF_HAS_DYNSYM)))
+			set(v, TLS_KIND_STATIC_STRIPPED, "unknown",
+			    "static executable without symbols: TLS linked into it cannot be "
+			    "found");
+	}
+	return 0;
+}

@@ -109,29 +109,49 @@ int file_open_in_root(int root_fd, const char *path, const struct file_id *id, c
 	return reopen_checked(fd, id, why);
 }
 
-int file_open_mapped(const char *proc_root, pid_t pid, const char *path, const struct file_id *id,
-		     uint64_t start, uint64_t end, const char **why)
+/* Open PATH inside the directory DIR (a process's root, or ours). */
+static int open_in_dir(const char *dir, const char *path, const struct file_id *id,
+		       const char **why)
 {
-	static const char *no_reason;
-	char dir[PATH_MAX];
-	const char *map_why = NULL;
-	int root_fd, fd, mfd;
-
-	if (!why)
-		why = &no_reason;
-	*why = NULL;
-	if (pid > 0)
-		snprintf(dir, sizeof(dir), "%s/%d/root", proc_root, pid);
-	else
-		snprintf(dir, sizeof(dir), "/");
 	/* /proc/<pid>/root is a magic link to that process's root: opening it
 	 * is the point (O_PATH, a directory, no side effects). */
-	root_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int root_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC), fd;
+
 	if (root_fd < 0)
 		return -errno;
 	fd = file_open_in_root(root_fd, path, id, why);
 	close(root_fd);
-	if (fd >= 0 || pid <= 0 || end <= start)
+	return fd;
+}
+
+int file_open_mapped(const char *proc_root, pid_t pid, const char *path, const struct file_id *id,
+		     uint64_t start, uint64_t end, const char **why)
+{
+	static const char *no_reason;
+	const char *why_ours = NULL, *map_why = NULL;
+	char dir[PATH_MAX];
+	int fd, mfd;
+
+	if (!why)
+		why = &no_reason;
+	*why = NULL;
+	if (pid <= 0)
+		return open_in_dir("/", path, id, why);
+	/* A container names its files from its own root... */
+	snprintf(dir, sizeof(dir), "%s/%d/root", proc_root, pid);
+	fd = open_in_dir(dir, path, id, why);
+	if (fd >= 0)
+		return fd;
+	/* ...a chroot'ed process's mappings are named from ours (the kernel
+	 * writes paths relative to the reader's root when it can reach them). */
+	fd = open_in_dir("/", path, id, &why_ours);
+	if (!*why)
+		*why = why_ours;
+	if (fd >= 0) {
+		*why = NULL;
+		return fd;
+	}
+	if (end <= start)
 		return fd;
 	/* The mapping itself (a file deleted or replaced since; needs
 	 * CAP_SYS_ADMIN). A magic link by design: it names the mapped file. */

@@ -12,7 +12,8 @@
  *
  * - the path is resolved inside the process's root (/proc/<pid>/root) with
  *   openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): absolute symlinks and
- *   ".." stay inside that root, /proc magic links are refused;
+ *   ".." stay inside that root, /proc magic links are refused; then the same
+ *   in ours (a chroot'ed process's paths are written from our root);
  * - it is first opened with O_PATH (no open side effects: a FIFO or device
  *   is never really opened), fstat must show a regular file with the
  *   device and inode of the mapping, and only then is it reopened for

@@ -63,12 +63,18 @@ void log_msg(enum log_level level, const char *fmt, ...)
 bool log_ratelimit_ok(struct log_ratelimit *rl, uint64_t now_ns, uint64_t *suppressed)
 {
 	if (rl->last_ns && now_ns - rl->last_ns < rl->interval_ns) {
+		if (rl->used < rl->burst) {
+			rl->used++;
+			*suppressed = 0;
+			return true;
+		}
 		rl->suppressed++;
 		return false;
 	}
 	*suppressed = rl->suppressed;
 	rl->suppressed = 0;
 	rl->last_ns = now_ns;
+	rl->used = 1;
 	return true;
 }
 

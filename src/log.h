@@ -29,11 +29,14 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 
 /*
  * A rate limit for repeated problems (an unreachable Orchestrator, a table
- * full): at most one line per interval, saying how many were suppressed.
+ * full): at most max(1, burst) lines per interval, the first line after a
+ * quiet interval saying how many were suppressed.
  */
 struct log_ratelimit {
 	uint64_t interval_ns;
+	unsigned burst;
 	uint64_t last_ns;
+	unsigned used;
 	uint64_t suppressed;
 };
 

@@ -150,9 +150,10 @@ static void log_refused(struct targets *t, pid_t pid, const char *path, const ch
 	t->stats.files_refused++;
 	if (!log_ratelimit_ok(&t->refused_log, monotonic_ns(), &suppressed))
 		return;
-	log_info("%s of pid %d: path refused (%s)%s", path, pid, why,
+	log_info("%s of pid %d: path refused (%s)%s (%llu refused in all)", path, pid, why,
 		 recovered ? "; opened the mapped file through map_files instead"
-			   : "; not analysed");
+			   : "; not analysed",
+		 (unsigned long long)t->stats.files_refused);
 }
 
 /* The registry's entry for a mapped file: known, or analysed now (only
@@ -365,8 +366,9 @@ struct targets *targets_new(struct tls_trace *skel, const struct targets_config 
 	    .seccomp_unsafe = kernel_uretprobe_seccomp_unsafe(),
 	};
 	t->next_disarm_ns = UINT64_MAX;
-	t->refused_log.interval_ns = 10ull * 1000000000;
-	t->attach_fail_log.interval_ns = 10ull * 1000000000;
+	/* A few lines a minute: a hostile user can make many paths lie. */
+	t->refused_log = (struct log_ratelimit){.interval_ns = 60ull * 1000000000, .burst = 10};
+	t->attach_fail_log = (struct log_ratelimit){.interval_ns = 60ull * 1000000000, .burst = 10};
 	if (ldcache_load(cfg->ldcache, &cache))
 		log_warn("cannot read %s: no prediction at exec", cfg->ldcache);
 	t->files = file_registry_new();

@@ -1,0 +1,515 @@
+#!/usr/bin/python3
+"""The kernel-matrix test, run inside a qemu guest (Debian bullseye userland:
+curl 7.74 / OpenSSL 1.1, python3 3.9) on the kernel under test, by
+guest-init.sh. Standard library only.
+
+Reports to the serial console, for tests/kernels/run.sh to parse:
+
+    METRIST-CHECK ok|FAIL <name> <detail>     one per check
+    METRIST-RESULT <key>=<value>              figures for the report
+    METRIST-LOG <line>                        the daemon's log (stderr)
+    METRIST-TIMELINE <ms> <event>             clients and daemon lines, one clock
+
+Settings (environment, from /payload/env):
+    KT_DAEMON_ARGS   extra daemon arguments (e.g. --system-wide-probes)
+    KT_ONESHOT       number of one-shot curl GETs (default 8)
+    KT_TIME_SCALE    how much slower than native this guest runs (TCG: ~20);
+                     scales timeouts and the SIGTERM exit limit
+"""
+
+import collections
+import ctypes
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+PAYLOAD = "/payload"
+DAEMON = PAYLOAD + "/metrist-orchestrator-ebpf-plugin"
+EXTRA_ARGS = os.environ.get("KT_DAEMON_ARGS", "").split()
+ONESHOT = int(os.environ.get("KT_ONESHOT", "8"))
+SCALE = float(os.environ.get("KT_TIME_SCALE", "1"))
+STOP_LIMIT = 1.0  # SPEC: exit 0 within a second of SIGTERM (native time)
+UPROBE_SYSCALL = 335  # x86_64 __NR_uretprobe (6.11+)
+T0 = time.monotonic()
+
+failures = 0
+
+
+def ms():
+    return (time.monotonic() - T0) * 1000.0
+
+
+def out(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def check(ok, name, detail=""):
+    global failures
+    if not ok:
+        failures += 1
+    out("METRIST-CHECK %s %s %s" % ("ok" if ok else "FAIL", name, " ".join(str(detail).split())))
+    return ok
+
+
+def result(key, value):
+    out("METRIST-RESULT %s=%s" % (key, " ".join(str(value).split()) or "-"))
+
+
+timeline_lock = threading.Lock()
+timeline = []
+
+
+def event(what):
+    """A line of the timeline, printed as it happens (a hung guest still
+    shows how far it got)."""
+    with timeline_lock:
+        t = ms()
+        timeline.append((t, what))
+        out("METRIST-TIMELINE %9.1f %s" % (t, what))
+
+
+# ---------------------------------------------------------------------------
+# The Orchestrator's listener: trim, leading 0, whitespace split into exactly
+# 4 fields, the last a float (FACTS.md, "The Orchestrator side").
+# ---------------------------------------------------------------------------
+
+class Orchestrator:
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.calls = []  # (method, host, path)
+        self.malformed = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    @staticmethod
+    def parse(data):
+        text = data.decode("utf-8").strip()
+        if not text.startswith("0"):
+            raise ValueError("does not start with '0'")
+        parts = text[1:].strip().split()
+        if len(parts) != 4:
+            raise ValueError("%d fields instead of 4" % len(parts))
+        float(parts[3])
+        return tuple(parts[:3])
+
+    def _run(self):
+        while True:
+            data = self.sock.recv(65536)
+            try:
+                call = self.parse(data)
+                ok = data.endswith(b"\n") and data.count(b"\t") == 4 and len(data) <= 1472
+                with self.lock:
+                    self.calls.append(call)
+                    if not ok:
+                        self.malformed.append(data)
+                event("datagram %s %s %s" % call)
+            except (ValueError, UnicodeDecodeError) as e:
+                with self.lock:
+                    self.malformed.append(data)
+                event("malformed datagram %r: %s" % (data[:80], e))
+
+    def seen(self):
+        with self.lock:
+            return list(self.calls)
+
+
+# ---------------------------------------------------------------------------
+# The daemon, its stderr read as it comes (each line stamped on the same
+# clock as the clients, so a missed call can be placed against the attaches)
+# ---------------------------------------------------------------------------
+
+class Daemon:
+    def __init__(self, endpoint_port):
+        env = dict(os.environ, METRIST_ORCHESTRATOR_ENDPOINT="127.0.0.1:%d" % endpoint_port)
+        self.args = [DAEMON, "--verbose", "--log-calls"] + EXTRA_ARGS
+        self.lines = []
+        self.lock = threading.Lock()
+        self.proc = subprocess.Popen(self.args, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self.lock:
+                self.lines.append(line)
+            if not line.startswith("debug: libbpf"):
+                event("daemon: " + line)
+
+    def log(self):
+        with self.lock:
+            return list(self.lines)
+
+    def find(self, regex):
+        r = re.compile(regex)
+        for line in self.log():
+            m = r.search(line)
+            if m:
+                return m
+        return None
+
+    def wait(self, regex, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = self.find(regex)
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                time.sleep(0.2)  # the reader's last lines
+                return self.find(regex)
+            time.sleep(0.02)
+        return None
+
+
+def run(cmd, timeout, **kw):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                          universal_newlines=True, **kw)
+
+
+def sig_name(rc):
+    return signal.Signals(-rc).name if isinstance(rc, int) and rc < 0 else str(rc)
+
+
+# ---------------------------------------------------------------------------
+# A client under a seccomp filter that kills the process on syscall 335
+# (the uretprobe return path of 6.11-6.13), as in tests/e2e/test_probe_strategy.py
+# ---------------------------------------------------------------------------
+
+SECCOMP_CLIENT = r"""
+import ctypes, sys
+AUDIT_ARCH_X86_64 = 0xC000003E
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+
+class SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                ("k", ctypes.c_uint32)]
+
+class SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+def kill_on(nr):
+    insns = [(0x20, 0, 0, 4), (0x15, 0, 3, AUDIT_ARCH_X86_64), (0x20, 0, 0, 0),
+             (0x15, 0, 1, nr), (0x06, 0, 0, 0x80000000), (0x06, 0, 0, 0x7FFF0000)]
+    arr = (SockFilter * len(insns))(*[SockFilter(*i) for i in insns])
+    prog = SockFprog(len(insns), arr)
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "prctl")
+    if libc.syscall(ctypes.c_long(317), ctypes.c_long(1), ctypes.c_long(0), ctypes.byref(prog)) != 0:
+        raise OSError(ctypes.get_errno(), "seccomp")
+
+mode, nr = sys.argv[1], int(sys.argv[2])
+kill_on(nr)
+if mode == "check":
+    libc.syscall(ctypes.c_long(nr))
+    print("ALIVE")
+    sys.exit(0)
+import http.client, os, ssl
+port, prefix = int(sys.argv[3]), sys.argv[4]
+print("READY %d" % os.getpid(), flush=True)
+sys.stdin.readline()
+ctx = ssl._create_unverified_context()
+for i in range(2):
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=60, context=ctx)
+    c.request("GET", "%s/%d?secret=1" % (prefix, i))
+    r = c.getresponse()
+    r.read()
+    c.close()
+    print("STATUS %d" % r.status, flush=True)
+"""
+
+PY_CLIENT = r"""
+import ssl, sys, urllib.request
+ctx = ssl._create_unverified_context()
+with urllib.request.urlopen(sys.argv[1], context=ctx, timeout=60) as r:
+    r.read()
+    print("STATUS %d" % r.status)
+"""
+
+
+def main():
+    kernel = os.uname().release
+    result("kernel", kernel)
+    result("daemon_args", " ".join(EXTRA_ARGS) or "(none)")
+    system_wide = "--system-wide-probes" in EXTRA_ARGS
+
+    # Test certificate, made here (EC: key generation is instant even under TCG).
+    rc = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+              "-nodes", "-keyout", "/tmp/key.pem", "-out", "/tmp/cert.pem", "-days", "2",
+              "-subj", "/CN=localhost"], 60 * SCALE)
+    if not check(rc.returncode == 0, "guest_cert", rc.stderr[-300:]):
+        return
+
+    orch = Orchestrator()
+    server = subprocess.Popen(["python3", PAYLOAD + "/tls_server.py", "/tmp/cert.pem", "/tmp/key.pem",
+                               "/tmp/server.log"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True)
+    port_line = server.stdout.readline()
+    if not check(port_line.startswith("PORT "), "guest_tls_server", port_line or server.stderr.read()[-300:]):
+        return
+    port = int(port_line.split()[1])
+    event("tls server pid %d port %d" % (server.pid, port))
+
+    # --list-targets: loads no eBPF; the server (python3, _ssl) maps libssl.
+    lt = run([DAEMON, "--list-targets"], 120 * SCALE)
+    traced = [l for l in lt.stdout.splitlines() if re.search(r"file=\S*libssl\S* status=traced", l)]
+    check(lt.returncode == 0 and traced, "list_targets_libssl_traced",
+          "exit %s; %s" % (lt.returncode, traced[0] if traced else (lt.stdout + lt.stderr)[-400:]))
+    for l in lt.stdout.splitlines():
+        out("METRIST-LOG list-targets: " + l)
+
+    t_start = time.monotonic()
+    d = Daemon(orch.port)
+    ready = d.wait(r"^info: ready:", 180 * SCALE)
+    result("ready_s", "%.1f" % (time.monotonic() - t_start))
+    if not check(ready is not None, "daemon_ready", "exit %s" % d.proc.poll()):
+        dump(d)
+        return
+    m = d.find(r"^info: attaching with (.*)$")
+    attach_path = m.group(1) if m else "?"
+    result("attach_path", attach_path)
+    m = d.find(r"^info: data probes: (.*)$")
+    result("data_probes", m.group(1) if m else "?")
+    m = d.find(r"^(?:info: return probes: |warn: kernel 6\.11-6\.13: )(.*)$")
+    result("return_probes", m.group(1) if m else "?")
+    per_process = bool(d.find(r"^info: data probes: per process"))
+
+    # ---- clients ------------------------------------------------------------
+    lh = "localhost:%d" % port       # curl sends the URL's host and port
+    ip = "127.0.0.1:%d" % port       # python sends the address it connected to
+    expected = []
+    oneshot = []
+    client_errors = []
+
+    def curl(urls, extra=(), label="curl"):
+        cmd = ["curl", "-sSk", "--http1.1", "--max-time", str(int(60 * SCALE)), "-w",
+               "%{http_code} %{num_connects}\\n"] + list(extra)
+        for u in urls:
+            cmd += ["-o", "/dev/null", u]
+        event("start %s %s" % (label, " ".join(urls)))
+        r = run(cmd, 120 * SCALE)
+        event("end %s rc=%d %s" % (label, r.returncode, " ".join(r.stdout.split())))
+        if r.returncode != 0 or r.stdout.count("200 ") != len(urls):
+            client_errors.append("%s: rc=%d %s %s" % (label, r.returncode, r.stdout.strip(), r.stderr.strip()))
+        return r
+
+    for i in range(ONESHOT):
+        path = "/hello/oneshot-%d" % i
+        curl(["https://%s%s?api_key=secret" % (lh, path)], label="oneshot-%d" % i)
+        call = ("GET", lh, path)
+        expected.append(call)
+        oneshot.append(call)
+    # A POST with a body, one-shot too; its query must not leave the host.
+    curl(["https://%s/echo?token=secret" % lh], extra=["-d", "a=1&b=2"], label="oneshot-post")
+    expected.append(("POST", lh, "/echo"))
+    oneshot.append(("POST", lh, "/echo"))
+    # Three calls on one keep-alive connection.
+    ka = ["/hello/keepalive-%d" % i for i in range(3)]
+    r = curl(["https://%s%s" % (lh, p) for p in ka], label="keepalive")
+    conns = [int(l.split()[1]) for l in r.stdout.splitlines() if len(l.split()) == 2]
+    check(conns == [1, 0, 0], "keepalive_one_connection", "num_connects per URL: %s" % conns)
+    expected += [("GET", lh, p) for p in ka]
+    # python3 urllib (its _ssl is dlopen'ed: libssl mapped after start).
+    event("start python urllib")
+    r = run(["python3", "-c", PY_CLIENT, "https://%s/hello/python-urllib?q=1" % ip], 120 * SCALE)
+    event("end python urllib rc=%d %s" % (r.returncode, r.stdout.strip()))
+    if r.returncode != 0:
+        client_errors.append("python urllib: rc=%d %s" % (r.returncode, r.stderr[-300:]))
+    expected.append(("GET", ip, "/hello/python-urllib"))
+    check(not client_errors, "clients_ok", "; ".join(client_errors) or "%d client runs" % (ONESHOT + 3))
+
+    # ---- seccomp: a client killed by its filter on syscall 335 ----------------
+    script = "/tmp/seccomp_client.py"
+    with open(script, "w") as f:
+        f.write(SECCOMP_CLIENT)
+    chk = run(["python3", script, "check", "110"], 60 * SCALE)  # getppid: the filter works
+    check(chk.returncode == -signal.SIGSYS, "seccomp_filter_selfcheck", "exit %s" % sig_name(chk.returncode))
+    event("start seccomp client")
+    sc = subprocess.Popen(["python3", script, "client", str(UPROBE_SYSCALL), str(port), "/hello/seccomp"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True)
+    sc_line = sc.stdout.readline()
+    sc_pid = int(sc_line.split()[1]) if sc_line.startswith("READY ") else sc.pid
+    # Per process: wait until the daemon decided about it (attached or skipped).
+    decided = None
+    if per_process:
+        decided = d.wait(r"^(?:debug: attached to pid %d .*libssl|warn: pid %d not traced: .*seccomp.*)$"
+                         % (sc_pid, sc_pid), 30 * SCALE)
+    sc.stdin.write("GO\n")
+    sc.stdin.flush()
+    try:
+        sc_out, sc_err = sc.communicate(timeout=120 * SCALE)
+    except subprocess.TimeoutExpired:
+        sc.kill()
+        sc_out, sc_err = sc.communicate()
+    event("end seccomp client exit %s" % sig_name(sc.returncode))
+    skipped = d.find(r"^warn: pid %d not traced: .*$" % sc_pid)
+    result("seccomp_client", "exit %s; daemon: %s" % (
+        sig_name(sc.returncode), skipped.group(0) if skipped else (decided.group(0) if decided else
+                                                                    "no per-pid decision logged")))
+    check(sc.returncode == 0 and sc_out.count("STATUS 200") == 2, "seccomp_client_not_harmed",
+          "exit %s; %s %s" % (sig_name(sc.returncode), " ".join(sc_out.split()), sc_err[-300:]))
+    seccomp_calls = [("GET", ip, "/hello/seccomp/%d" % i) for i in range(2)]
+    if not skipped:
+        expected += seccomp_calls  # traced: its calls must arrive like anyone's
+
+    # ---- the calls ------------------------------------------------------------
+    want = collections.Counter(expected)
+    deadline = time.monotonic() + 20 * SCALE
+    while time.monotonic() < deadline:
+        got = collections.Counter(c for c in orch.seen() if c in want)
+        if all(got[c] >= n for c, n in want.items()):
+            break
+        time.sleep(0.1)
+    time.sleep(1.0)  # duplicates come late if at all
+    seen = collections.Counter(orch.seen())
+    missing = [c for c in want if seen[c] < want[c]]
+    dups = [c for c in want if seen[c] > want[c]]
+    unexpected = [c for c in seen if c not in want and not (skipped and c in seccomp_calls)]
+    matched = sum(min(seen[c], n) for c, n in want.items())
+    result("calls_expected", len(expected))
+    result("calls_seen", matched)
+    result("oneshot", "%d/%d" % (sum(1 for c in oneshot if seen[c] >= 1), len(oneshot)))
+    if skipped:
+        result("seccomp_calls_seen", "%d (client not traced by the daemon's choice)"
+               % sum(seen[c] for c in seccomp_calls))
+    check(not missing and not dups and not unexpected, "calls_exactly_once",
+          "%d/%d; missing %s; duplicated %s; unexpected %s" % (matched, len(expected), missing, dups,
+                                                                unexpected))
+    with orch.lock:
+        bad = list(orch.malformed)
+    check(not bad, "datagrams_parse_as_orchestrator", "%d malformed: %r" % (len(bad), bad[:3]))
+    logged = [l for l in d.log() if l.startswith("info: call ") or l.startswith("debug: call ")]
+    result("calls_logged", len(logged))
+
+    # ---- servers pay nothing ----------------------------------------------------
+    if per_process:
+        m = d.wait(r"^info: pid %d only serves TLS: its data probes are removed$" % server.pid, 30 * SCALE)
+        check(m is not None, "server_data_probes_removed",
+              "pid %d: %s" % (server.pid, m.group(0) if m else "no 'only serves TLS' line within %.0f s"
+                              % (30 * SCALE)))
+        time.sleep(0.5)  # detaches are asynchronous
+        links = daemon_links(d.proc.pid)
+        with_pid = [l for l in links if "pid" in l]
+        if with_pid:
+            left = [l for l in with_pid if l.get("pid") == str(server.pid)]
+            check(not left, "server_no_data_links", "%d links with a pid, %d for the server %d" % (
+                len(with_pid), len(left), server.pid))
+        else:
+            result("server_links", "not checkable: %d bpf links, none names a pid in fdinfo (%s)"
+                   % (len(links), attach_path))
+    else:
+        result("server_probes", "system-wide data probes: the server (pid %d) traps on every SSL call"
+               % server.pid)
+    bpftool = shutil.which("bpftool")
+    if bpftool:
+        for what in ("prog", "link", "perf"):
+            r = run([bpftool, what, "show"], 60 * SCALE)
+            n = len([l for l in r.stdout.splitlines() if re.match(r"^\S", l)])
+            result("bpftool_%s_before_stop" % what, n if r.returncode == 0 else "error %s" % r.stderr.strip())
+
+    # ---- SIGTERM ------------------------------------------------------------------
+    t = time.monotonic()
+    d.proc.send_signal(signal.SIGTERM)
+    try:
+        rc = d.proc.wait(timeout=30 * SCALE)
+    except subprocess.TimeoutExpired:
+        d.proc.kill()
+        rc = "hung (killed)"
+    took = time.monotonic() - t
+    d.reader.join(5)
+    result("sigterm_exit_s", "%.2f" % took)
+    check(rc == 0 and took <= STOP_LIMIT * SCALE, "sigterm_exit_0_fast",
+          "exit %s after %.2f s (limit %.1f s = 1 s x time scale %.0f)" % (rc, took, STOP_LIMIT * SCALE, SCALE))
+    warm = d.find(r"^warn: cannot keep uprobe registration fast: .*$")
+    if warm:
+        result("warmer", warm.group(0))
+    for key in ("targets", "stats"):
+        m = d.find(r"^info: %s \(exit\): (.*)$" % key)
+        result("%s_exit" % key, m.group(1) if m else "(no line)")
+    m = d.find(r"^info: targets \(exit\): .*$")
+    if m:
+        for k in ("attaches", "attach_failures", "attach_avg_us", "attach_max_us", "map_to_attach_avg_us",
+                  "map_to_attach_max_us", "detaches", "warm_rounds"):
+            v = re.search(r"\b%s=(\d+)" % k, m.group(0))
+            result(k, v.group(1) if v else "?")
+    else:
+        check(False, "exit_stats_line", "no 'targets (exit)' line")
+
+    # Nothing left behind: no uprobe_events entry, no BPF program/link/perf attachment.
+    left = []
+    for f in ("/sys/kernel/tracing/uprobe_events", "/sys/kernel/debug/tracing/uprobe_events"):
+        if os.path.exists(f):
+            with open(f) as fh:
+                ev = fh.read().strip()
+            if ev:
+                left.append("%s: %s" % (f, ev[:300]))
+            break
+    else:
+        result("uprobe_events", "no tracefs")
+    if bpftool:
+        deadline = time.monotonic() + 10 * SCALE  # programs are freed after an RCU grace period
+        while True:
+            rest = []
+            for what in ("prog", "link", "perf"):
+                r = run([bpftool, what, "show"], 60 * SCALE)
+                rest += ["%s: %s" % (what, l) for l in r.stdout.splitlines() if re.match(r"^\S", l)]
+            if not rest or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        left += rest
+    check(not left, "no_probe_left_after_exit", "; ".join(left[:5]) or
+          ("uprobe_events empty%s" % (", bpftool prog/link/perf empty" if bpftool else ", no bpftool")))
+
+    dump(d)
+
+
+def daemon_links(pid):
+    """fdinfo of the daemon's bpf_link fds (uprobe_multi links name their pid)."""
+    links = []
+    fd_dir = "/proc/%d/fd" % pid
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return links
+    for fd in fds:
+        try:
+            if os.readlink(os.path.join(fd_dir, fd)) != "anon_inode:bpf_link":
+                continue
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                info = {}
+                for line in f:
+                    k, _, v = line.partition(":")
+                    if v:
+                        info.setdefault(k.strip(), v.strip())
+                links.append(info)
+        except OSError:
+            continue
+    return links
+
+
+def dump(d):
+    for line in d.log():
+        if not line.startswith("debug: libbpf"):
+            out("METRIST-LOG " + line)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:  # a crash of the test is a failed check, with its traceback
+        import traceback
+        for line in traceback.format_exc().splitlines():
+            out("METRIST-LOG guest.py: " + line)
+        check(False, "guest_script", "%s: %s" % (type(e).__name__, e))
+    out("METRIST-GUEST-FAILURES %d" % failures)

@@ -12,6 +12,7 @@
 #include "attach.h"
 #include "kernel_check.h"
 #include "log.h"
+#include "workq.h"
 #include "tls_trace.skel.h"
 
 /*
@@ -226,170 +227,91 @@ static void probe_link_destroy(struct probe_link *pl)
 }
 
 /*
- * The reaper: a few threads closing links handed over by the main thread.
- * Closes from several threads overlap their grace-period waits (measured: 12
+ * The reaper: threads closing links handed over by the main thread. Closes
+ * from several threads overlap their grace-period waits (measured: 12
  * uprobe_multi links closed in parallel in 83 ms, one by one in > 1 s).
  */
 #define REAPER_THREADS 32
-#define REAPER_QUEUE   4096
 
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t more, idle;
-	struct probe_link queue[REAPER_QUEUE];
-	unsigned head, count, busy;
-	bool started;
-} reaper = {
-    .lock = PTHREAD_MUTEX_INITIALIZER,
-    .more = PTHREAD_COND_INITIALIZER,
-    .idle = PTHREAD_COND_INITIALIZER,
+struct reap {
+	struct work work;
+	struct probe_link link;
 };
 
-static void *reaper_main(void *arg)
-{
-	pthread_mutex_lock(&reaper.lock);
-	for (;;) {
-		struct probe_link pl;
-
-		while (reaper.count == 0)
-			pthread_cond_wait(&reaper.more, &reaper.lock);
-		pl = reaper.queue[reaper.head];
-		reaper.head = (reaper.head + 1) % REAPER_QUEUE;
-		reaper.count--;
-		reaper.busy++;
-		pthread_mutex_unlock(&reaper.lock);
-		probe_link_destroy(&pl);
-		pthread_mutex_lock(&reaper.lock);
-		reaper.busy--;
-		if (reaper.count == 0 && reaper.busy == 0)
-			pthread_cond_broadcast(&reaper.idle);
-	}
-	return NULL;
-}
-
-/* Detached worker threads with small stacks; returns how many started. */
-static int start_threads(void *(*fn)(void *), int n, size_t stack)
-{
-	pthread_attr_t attr;
-	int started = 0;
-
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, stack);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	for (int i = 0; i < n; i++) {
-		pthread_t t;
-
-		started += pthread_create(&t, &attr, fn, NULL) == 0;
-	}
-	pthread_attr_destroy(&attr);
-	return started;
-}
+static struct workq reaper = WORKQ_INIT(reaper);
+static pthread_once_t reaper_once = PTHREAD_ONCE_INIT;
 
 static void reaper_start(void)
 {
-	reaper.started = start_threads(reaper_main, REAPER_THREADS, 64 * 1024) > 0;
+	workq_start(&reaper, REAPER_THREADS, 64 * 1024);
+}
+
+static void reap_run(struct work *w)
+{
+	struct reap *r = (struct reap *)w;
+
+	probe_link_destroy(&r->link);
+	free(r);
 }
 
 void probe_set_detach_async(struct probe_set *set)
 {
-	pthread_mutex_lock(&reaper.lock);
-	if (!reaper.started)
-		reaper_start();
+	pthread_once(&reaper_once, reaper_start);
 	for (int i = 0; i < set->nlinks; i++) {
-		if (!reaper.started || reaper.count == REAPER_QUEUE) {
-			/* No thread or queue full: pay the wait here. */
-			pthread_mutex_unlock(&reaper.lock);
+		struct reap *r = malloc(sizeof(*r));
+
+		if (!r) {
+			/* No memory: pay the wait here. */
 			probe_link_destroy(&set->links[i]);
-			pthread_mutex_lock(&reaper.lock);
 			continue;
 		}
-		reaper.queue[(reaper.head + reaper.count) % REAPER_QUEUE] = set->links[i];
-		reaper.count++;
-		/* One thread per link: waking all 32 for each costs more than
-		 * the close (measured: ~0.6 ms of CPU per placeholder round). */
-		pthread_cond_signal(&reaper.more);
+		r->work.fn = reap_run;
+		r->link = set->links[i];
+		workq_submit(&reaper, &r->work);
 	}
 	set->nlinks = 0;
-	pthread_mutex_unlock(&reaper.lock);
 }
 
 void detach_reaper_drain(void)
 {
-	pthread_mutex_lock(&reaper.lock);
-	while (reaper.count > 0 || reaper.busy > 0)
-		pthread_cond_wait(&reaper.idle, &reaper.lock);
-	pthread_mutex_unlock(&reaper.lock);
+	workq_drain(&reaper);
 }
 
+/*
+ * Attach workers: a finished job goes on the done list, and the eventfd
+ * wakes the event loop to collect it.
+ */
 static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t more, idle;
-	struct attach_job *queue, *queue_tail, *done, *done_tail;
-	unsigned running;
+	struct workq q;
+	pthread_mutex_t lock; /* the done list */
+	struct attach_job *done, *done_tail;
 	int efd;
 	struct tls_trace *skel;
-	bool started;
 } jobs = {
+    .q = WORKQ_INIT(jobs.q),
     .lock = PTHREAD_MUTEX_INITIALIZER,
-    .more = PTHREAD_COND_INITIALIZER,
-    .idle = PTHREAD_COND_INITIALIZER,
     .efd = -1,
 };
 
-static void job_run(struct attach_job *j)
+static void job_run(struct work *w)
 {
-	uint64_t start = monotonic_ns();
+	struct attach_job *j = (struct attach_job *)w;
+	uint64_t start = monotonic_ns(), one = 1;
 
 	j->err = attach_data_probes(jobs.skel, j->fd, &j->syms, j->pid, &j->set);
 	j->done_ns = monotonic_ns();
 	j->took_ns = j->done_ns - start;
-}
-
-/* Append to a head/tail list (the queue, or the done list). */
-static void job_list_append(struct attach_job **head, struct attach_job **tail,
-			    struct attach_job *j)
-{
-	j->next = NULL;
-	if (*tail)
-		(*tail)->next = j;
-	else
-		*head = j;
-	*tail = j;
-}
-
-static void job_done_locked(struct attach_job *j)
-{
-	job_list_append(&jobs.done, &jobs.done_tail, j);
-}
-
-static void *job_worker(void *arg)
-{
 	pthread_mutex_lock(&jobs.lock);
-	for (;;) {
-		struct attach_job *j;
-		uint64_t one = 1;
-
-		while (!jobs.queue)
-			pthread_cond_wait(&jobs.more, &jobs.lock);
-		j = jobs.queue;
-		jobs.queue = j->next;
-		if (!jobs.queue)
-			jobs.queue_tail = NULL;
-		jobs.running++;
-		pthread_mutex_unlock(&jobs.lock);
-
-		job_run(j);
-
-		pthread_mutex_lock(&jobs.lock);
-		job_done_locked(j);
-		jobs.running--;
-		if (!jobs.queue && !jobs.running)
-			pthread_cond_broadcast(&jobs.idle);
-		if (write(jobs.efd, &one, sizeof(one)) < 0) {
-			/* the counter is saturated: the reader is woken anyway */
-		}
+	j->next = NULL;
+	if (jobs.done_tail)
+		jobs.done_tail->next = j;
+	else
+		jobs.done = j;
+	jobs.done_tail = j;
+	pthread_mutex_unlock(&jobs.lock);
+	if (jobs.efd >= 0 && write(jobs.efd, &one, sizeof(one)) < 0) {
+		/* the counter is saturated: the reader is woken anyway */
 	}
-	return NULL;
 }
 
 int attach_jobs_start(struct tls_trace *skel, int threads)
@@ -398,8 +320,7 @@ int attach_jobs_start(struct tls_trace *skel, int threads)
 	jobs.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (jobs.efd < 0)
 		return -errno;
-	jobs.started = start_threads(job_worker, threads, 256 * 1024) > 0;
-	return jobs.started ? 0 : -EAGAIN;
+	return workq_start(&jobs.q, threads, 256 * 1024) > 0 ? 0 : -EAGAIN;
 }
 
 int attach_jobs_eventfd(void)
@@ -409,18 +330,10 @@ int attach_jobs_eventfd(void)
 
 void attach_jobs_submit(struct attach_job *j)
 {
-	if (!jobs.started) {
-		/* No workers: attach here and hand the result back the same way. */
-		job_run(j);
-		pthread_mutex_lock(&jobs.lock);
-		job_done_locked(j);
-		pthread_mutex_unlock(&jobs.lock);
-		return;
-	}
-	pthread_mutex_lock(&jobs.lock);
-	job_list_append(&jobs.queue, &jobs.queue_tail, j);
-	pthread_cond_signal(&jobs.more);
-	pthread_mutex_unlock(&jobs.lock);
+	/* Without workers (none started) the job runs here, and its result is
+	 * collected the same way. */
+	j->work.fn = job_run;
+	workq_submit(&jobs.q, &j->work);
 }
 
 struct attach_job *attach_jobs_done(void)
@@ -429,7 +342,7 @@ struct attach_job *attach_jobs_done(void)
 	uint64_t n;
 
 	if (jobs.efd >= 0 && read(jobs.efd, &n, sizeof(n)) < 0) {
-		/* nothing signalled: there may still be jobs from the fallback */
+		/* nothing signalled: there may still be jobs run in this thread */
 	}
 	pthread_mutex_lock(&jobs.lock);
 	list = jobs.done;
@@ -440,10 +353,7 @@ struct attach_job *attach_jobs_done(void)
 
 void attach_jobs_drain(void)
 {
-	pthread_mutex_lock(&jobs.lock);
-	while (jobs.queue || jobs.running)
-		pthread_cond_wait(&jobs.idle, &jobs.lock);
-	pthread_mutex_unlock(&jobs.lock);
+	workq_drain(&jobs.q);
 }
 
 bool attach_has_uprobe_multi(void)

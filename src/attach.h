@@ -18,6 +18,7 @@
 #include <linux/types.h>
 #include "bpf/tls_trace.h"
 #include "tls_backend.h"
+#include "workq.h"
 
 struct tls_trace;
 struct bpf_link;
@@ -94,7 +95,8 @@ void detach_reaper_drain(void);
  * with attach_jobs_done(); the eventfd becomes readable when one is ready.
  */
 struct attach_job {
-	struct attach_job *next;
+	struct work work;	 /* first: the worker's handle (workq.h) */
+	struct attach_job *next; /* on the done list */
 	/* in */
 	pid_t pid;
 	int fd; /* the file's, owned by the job (closed by its owner when done) */

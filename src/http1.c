@@ -22,14 +22,13 @@
 
 #include <llhttp.h>
 
+#include <linux/types.h>
+#include "bpf/tls_trace.h"
 #include "http1.h"
 
 /* "PRI * HTTP/2.0": the first bytes of the HTTP/2 client connection preface. */
 #define H2_PREFACE     "PRI * HTTP/2.0"
 #define H2_PREFACE_LEN (sizeof(H2_PREFACE) - 1)
-
-/* Longest method token accepted as the start of a request when resyncing. */
-#define RESYNC_TOKEN_MAX 20
 
 /* Returned by the feeding helpers when the rest of the direction's stream is a
  * body delimited by the connection close: nothing more is parsed. */
@@ -83,7 +82,7 @@ struct h1_dir {
 
 struct http1_conn {
 	struct h1_dir dir[2];
-	http1_call_cb cb;
+	proto_call_cb cb;
 	void *ctx;
 	struct http1_stats *stats;
 	struct http1_stats own_stats; /* used when the caller passes none */
@@ -118,7 +117,7 @@ static struct h1_dir *dir_of(llhttp_t *p)
 
 static bool is_tx(const struct h1_dir *d)
 {
-	return d == &d->conn->dir[HTTP1_TX];
+	return d == &d->conn->dir[PROTO_TX];
 }
 
 static bool is_ws(char ch)
@@ -178,7 +177,7 @@ static void pend_push(struct http1_conn *c, const struct h1_req *req)
 
 static void report(struct http1_conn *c, const struct h1_req *req, int status, uint64_t end_ns)
 {
-	struct http1_call call = {
+	struct proto_call call = {
 	    .method = req->method <= HTTP_FLUSH ? llhttp_method_name(req->method) : "",
 	    .host = req->host,
 	    .target = req->target,
@@ -585,8 +584,8 @@ static void enter_resync(struct http1_conn *c)
 
 static void leave_resync(struct http1_conn *c)
 {
-	dir_reset(&c->dir[HTTP1_TX]);
-	dir_reset(&c->dir[HTTP1_RX]);
+	dir_reset(&c->dir[PROTO_TX]);
+	dir_reset(&c->dir[PROTO_RX]);
 	c->rx_final = false;
 	c->rx_bound = false;
 	c->state = ST_HTTP;
@@ -609,14 +608,15 @@ static int fail(struct http1_conn *c, int err)
 	return err;
 }
 
-/* An upper-case token of 1..RESYNC_TOKEN_MAX letters and a space. */
+/* The kernel's rule (bpf/tls_trace.h): an upper-case token of
+ * TLS_REQ_TOKEN_MIN..MAX letters and a space. */
 static bool looks_like_request(const uint8_t *s, uint32_t n)
 {
 	uint32_t i;
 
-	for (i = 0; i < n && i <= RESYNC_TOKEN_MAX && s[i] >= 'A' && s[i] <= 'Z'; i++)
+	for (i = 0; i < n && i <= TLS_REQ_TOKEN_MAX && s[i] >= 'A' && s[i] <= 'Z'; i++)
 		;
-	return i >= 1 && i <= RESYNC_TOKEN_MAX && i < n && s[i] == ' ';
+	return i >= TLS_REQ_TOKEN_MIN && i <= TLS_REQ_TOKEN_MAX && i < n && s[i] == ' ';
 }
 
 /* The new part of an event: @pre hole bytes, @dlen copied, @post hole bytes. */
@@ -659,7 +659,7 @@ static int parse_seg(struct h1_dir *d, const struct h1_seg *s)
 
 /* ---- API ------------------------------------------------------------------ */
 
-struct http1_conn *http1_conn_new(http1_call_cb cb, void *ctx, struct http1_stats *stats)
+struct http1_conn *http1_conn_new(proto_call_cb cb, void *ctx, struct http1_stats *stats)
 {
 	struct http1_conn *c = calloc(1, sizeof(*c));
 	int i;
@@ -672,8 +672,8 @@ struct http1_conn *http1_conn_new(http1_call_cb cb, void *ctx, struct http1_stat
 	for (i = 0; i < 2; i++) {
 		struct h1_dir *d = &c->dir[i];
 
-		llhttp_init(&d->parser, i == HTTP1_TX ? HTTP_REQUEST : HTTP_RESPONSE,
-			    i == HTTP1_TX ? &req_settings : &resp_settings);
+		llhttp_init(&d->parser, i == PROTO_TX ? HTTP_REQUEST : HTTP_RESPONSE,
+			    i == PROTO_TX ? &req_settings : &resp_settings);
 		d->parser.data = d;
 		d->conn = c;
 		/* Strict parsing: leniency is how request smuggling starts. */
@@ -690,14 +690,14 @@ void http1_conn_free(struct http1_conn *c)
 	free(c);
 }
 
-int http1_conn_feed(struct http1_conn *c, enum http1_dir dir, uint64_t ts_ns, uint64_t stream_off,
+int http1_conn_feed(struct http1_conn *c, enum proto_dir dir, uint64_t ts_ns, uint64_t stream_off,
 		    uint32_t len, uint32_t skip, const uint8_t *data, uint32_t data_len)
 {
 	struct h1_seg s;
 	struct h1_dir *d;
 	int ret = 0, err;
 
-	if (!c || (dir != HTTP1_TX && dir != HTTP1_RX))
+	if (!c || (dir != PROTO_TX && dir != PROTO_RX))
 		return -EINVAL;
 	if (c->state == ST_DEAD)
 		return -EPROTONOSUPPORT;
@@ -734,11 +734,11 @@ int http1_conn_feed(struct http1_conn *c, enum http1_dir dir, uint64_t ts_ns, ui
 	c->now = ts_ns;
 
 	if (c->state == ST_RESYNC) {
-		if (dir != HTTP1_TX || s.pre || !looks_like_request(s.data, s.dlen))
+		if (dir != PROTO_TX || s.pre || !looks_like_request(s.data, s.dlen))
 			return ret;
 		leave_resync(c);
 	}
-	if (dir == HTTP1_TX && s.start == 0 && !s.pre && s.dlen >= H2_PREFACE_LEN &&
+	if (dir == PROTO_TX && s.start == 0 && !s.pre && s.dlen >= H2_PREFACE_LEN &&
 	    memcmp(s.data, H2_PREFACE, H2_PREFACE_LEN) == 0)
 		return fail(c, -EPROTONOSUPPORT);
 
@@ -756,7 +756,7 @@ void http1_conn_close(struct http1_conn *c, uint64_t ts_ns)
 	/* A dead connection stays dead: feeds keep saying so. */
 	if (!c || c->state == ST_CLOSED || c->state == ST_DEAD)
 		return;
-	rx = &c->dir[HTTP1_RX];
+	rx = &c->dir[PROTO_RX];
 	/* A body delimited by the close ends here; so does one cut short by
 	 * it: the spec counts the last response byte seen as the end. */
 	if (c->state == ST_HTTP && c->rx_final && c->rx_bound) {
@@ -768,11 +768,11 @@ void http1_conn_close(struct http1_conn *c, uint64_t ts_ns)
 	c->state = ST_CLOSED;
 }
 
-uint64_t http1_conn_skip_until(const struct http1_conn *c, enum http1_dir dir)
+uint64_t http1_conn_skip_until(const struct http1_conn *c, enum proto_dir dir)
 {
 	const struct h1_dir *d;
 
-	if (!c || (dir != HTTP1_TX && dir != HTTP1_RX))
+	if (!c || (dir != PROTO_TX && dir != PROTO_RX))
 		return 0;
 	if (c->state == ST_DEAD || c->state == ST_CLOSED)
 		return UINT64_MAX;
@@ -789,3 +789,39 @@ uint64_t http1_conn_skip_until(const struct http1_conn *c, enum http1_dir dir)
 		return 0;
 	}
 }
+
+/* The seam (proto.h): the same functions, on an opaque connection. */
+static void *conn_new(proto_call_cb cb, void *ctx, void *stats)
+{
+	return http1_conn_new(cb, ctx, stats);
+}
+
+static void conn_free(void *c)
+{
+	http1_conn_free(c);
+}
+
+static int feed(void *c, enum proto_dir dir, uint64_t ts_ns, uint64_t stream_off, uint32_t len,
+		uint32_t skip, const uint8_t *data, uint32_t data_len)
+{
+	return http1_conn_feed(c, dir, ts_ns, stream_off, len, skip, data, data_len);
+}
+
+static void conn_close(void *c, uint64_t ts_ns)
+{
+	http1_conn_close(c, ts_ns);
+}
+
+static uint64_t skip_until(const void *c, enum proto_dir dir)
+{
+	return http1_conn_skip_until(c, dir);
+}
+
+const struct proto_parser proto_http1 = {
+    .name = "http/1",
+    .conn_new = conn_new,
+    .conn_free = conn_free,
+    .feed = feed,
+    .close = conn_close,
+    .skip_until = skip_until,
+};

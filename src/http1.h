@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "proto.h"
 
 /* Longest request-target kept; longer ones are cut and flagged. */
 #define HTTP1_TARGET_MAX 2048
@@ -24,23 +25,8 @@
 /* Request or response head larger than this is treated as malformed. */
 #define HTTP1_HEAD_MAX (64 * 1024)
 
-enum http1_dir {
-	HTTP1_TX = 0, /* requests, written by the process */
-	HTTP1_RX = 1, /* responses, read by the process */
-};
-
-/* A completed exchange. Strings are NUL-terminated and valid during the callback only. */
-struct http1_call {
-	const char *method; /* as sent, e.g. "GET" */
-	const char *host;   /* Host header, or authority of an absolute-form target; "" if none */
-	const char *target; /* request-target as sent (query included), maybe cut */
-	bool target_truncated;
-	int status;	   /* final status code; 0 when the connection ended before one */
-	uint64_t start_ns; /* timestamp of the write that carried the request's first byte */
-	uint64_t end_ns;   /* timestamp of the read that carried the response's last byte */
-};
-
-typedef void (*http1_call_cb)(const struct http1_call *call, void *ctx);
+/* The parser behind the protocol seam (proto.h). */
+extern const struct proto_parser proto_http1;
 
 /* Why bytes were not understood. */
 struct http1_stats {
@@ -52,11 +38,11 @@ struct http1_stats {
 struct http1_conn;
 
 /* @stats: caller-owned counters, shared by many connections; may be NULL. */
-struct http1_conn *http1_conn_new(http1_call_cb cb, void *ctx, struct http1_stats *stats);
+struct http1_conn *http1_conn_new(proto_call_cb cb, void *ctx, struct http1_stats *stats);
 void http1_conn_free(struct http1_conn *c);
 
 /*
- * Feed one observed write (HTTP1_TX) or read (HTTP1_RX).
+ * Feed one observed write (PROTO_TX) or read (PROTO_RX).
  * @ts_ns:      time of the event (ns, monotonic)
  * @stream_off: offset of the call's first byte in this direction's stream
  * @len:        bytes the call moved
@@ -70,7 +56,7 @@ void http1_conn_free(struct http1_conn *c);
  * a new request), -EPROTONOSUPPORT when the stream is not HTTP/1 at all (the
  * connection ignores everything from then on).
  */
-int http1_conn_feed(struct http1_conn *c, enum http1_dir dir, uint64_t ts_ns, uint64_t stream_off,
+int http1_conn_feed(struct http1_conn *c, enum proto_dir dir, uint64_t ts_ns, uint64_t stream_off,
 		    uint32_t len, uint32_t skip, const uint8_t *data, uint32_t data_len);
 
 /* The connection ended: a response delimited by the close completes (its last
@@ -82,6 +68,6 @@ void http1_conn_close(struct http1_conn *c, uint64_t ts_ns);
  * Content-Length body or chunk data whose length it knows), or 0 when it needs
  * every byte. The caller hands this to the kernel so bodies are not copied.
  */
-uint64_t http1_conn_skip_until(const struct http1_conn *c, enum http1_dir dir);
+uint64_t http1_conn_skip_until(const struct http1_conn *c, enum proto_dir dir);
 
 #endif /* HTTP1_H */

@@ -35,12 +35,24 @@ bool kernel_release_supported(unsigned major, unsigned minor)
 	return major > KERNEL_MIN_MAJOR || (major == KERNEL_MIN_MAJOR && minor >= KERNEL_MIN_MINOR);
 }
 
+int kernel_running_version(unsigned *major, unsigned *minor)
+{
+	static unsigned maj, min;
+	static int err = 1; /* 1: not read yet */
+	struct utsname u;
+
+	if (err == 1)
+		err = uname(&u) < 0 ? -errno : kernel_release_parse(u.release, &maj, &min);
+	*major = maj;
+	*minor = min;
+	return err;
+}
+
 bool kernel_running_at_least(unsigned want_major, unsigned want_minor)
 {
-	struct utsname u;
 	unsigned major, minor;
 
-	if (uname(&u) < 0 || kernel_release_parse(u.release, &major, &minor))
+	if (kernel_running_version(&major, &minor))
 		return false;
 	return major > want_major || (major == want_major && minor >= want_minor);
 }
@@ -52,10 +64,8 @@ bool kernel_release_uretprobe_seccomp_unsafe(unsigned major, unsigned minor)
 
 bool kernel_uretprobe_seccomp_unsafe(void)
 {
-	struct utsname u;
 	unsigned major, minor;
 
-	if (uname(&u) < 0 || kernel_release_parse(u.release, &major, &minor))
-		return false;
-	return kernel_release_uretprobe_seccomp_unsafe(major, minor);
+	return !kernel_running_version(&major, &minor) &&
+	       kernel_release_uretprobe_seccomp_unsafe(major, minor);
 }

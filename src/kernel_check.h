@@ -15,6 +15,9 @@ int kernel_release_parse(const char *release, unsigned *major, unsigned *minor);
 
 bool kernel_release_supported(unsigned major, unsigned minor);
 
+/* The running kernel's version (uname, read once). 0 or -errno/-EINVAL. */
+int kernel_running_version(unsigned *major, unsigned *minor);
+
 /* Is the running kernel at least major.minor? False when it cannot tell. */
 bool kernel_running_at_least(unsigned major, unsigned minor);
 

@@ -141,7 +141,7 @@ static void printable(char *dst, const char *src, size_t size)
 static void on_call(const struct traced_call *tc, void *ctx)
 {
 	struct daemon *d = ctx;
-	const struct http1_call *h = tc->http;
+	const struct proto_call *h = tc->call;
 	uint64_t latency = h->end_ns > h->start_ns ? h->end_ns - h->start_ns : 0;
 	struct wire_call call;
 	char buf[WIRE_DATAGRAM_MAX + 1], comm[17];
@@ -218,7 +218,7 @@ static int check_kernel(void)
 	struct utsname u;
 	unsigned major, minor;
 
-	if (uname(&u) < 0 || kernel_release_parse(u.release, &major, &minor)) {
+	if (uname(&u) < 0 || kernel_running_version(&major, &minor)) {
 		log_error("cannot tell the running kernel's version; Linux %d.%d or later is "
 			  "required",
 			  KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR);
@@ -443,15 +443,19 @@ static void log_stats(struct daemon *d, const char *when)
 	struct targets_stats t = targets_stats(d->targets);
 
 	read_kernel_stats(d, k);
-	log_info("targets (%s): tls_files=%llu files_probed=%llu procs_traced=%llu "
-		 "procs_server_only=%llu procs_idle=%llu attaches=%llu attach_failures=%llu "
-		 "attach_avg_us=%llu "
+	log_info("targets (%s): tls_files=%llu files_probed=%llu files_expired=%llu "
+		 "files_full=%llu paths_refused=%llu plain_verdicts_evicted=%llu procs_traced=%llu "
+		 "procs_server_only=%llu procs_idle=%llu procs_evicted=%llu procs_dropped=%llu "
+		 "procs_seccomp_skipped=%llu attaches=%llu attach_failures=%llu attach_avg_us=%llu "
 		 "attach_max_us=%llu map_to_attach_avg_us=%llu map_to_attach_max_us=%llu "
-		 "detaches=%llu watch_lost=%llu warm_rounds=%llu",
+		 "detaches=%llu watch_lost=%llu warm_rounds=%llu roles_resent=%llu",
 		 when, (unsigned long long)t.files_tls, (unsigned long long)t.files_probed,
+		 (unsigned long long)t.files_expired, (unsigned long long)t.files_full,
+		 (unsigned long long)t.files_refused, (unsigned long long)t.plain_evicted,
 		 (unsigned long long)t.procs_armed, (unsigned long long)t.procs_server,
-		 (unsigned long long)t.procs_idle, (unsigned long long)t.attaches,
-		 (unsigned long long)t.attach_failures,
+		 (unsigned long long)t.procs_idle, (unsigned long long)t.procs_evicted,
+		 (unsigned long long)t.procs_dropped, (unsigned long long)t.procs_seccomp_skipped,
+		 (unsigned long long)t.attaches, (unsigned long long)t.attach_failures,
 		 (unsigned long long)(t.attaches ? t.attach_ns_total / t.attaches / 1000 : 0),
 		 (unsigned long long)t.attach_ns_max / 1000,
 		 (unsigned long long)(t.map_to_attach_count
@@ -459,23 +463,24 @@ static void log_stats(struct daemon *d, const char *when)
 					  : 0),
 		 (unsigned long long)t.map_to_attach_ns_max / 1000, (unsigned long long)t.detaches,
 		 (unsigned long long)proc_watch_lost(d->watch),
-		 (unsigned long long)uprobe_warm_rounds());
-	log_info("stats (%s): calls=%llu sent=%llu send_dropped=%llu malformed_calls=%llu "
-		 "events=%llu ringbuf_lost=%llu ringbuf_bytes_dropped=%llu inflight_full=%llu "
-		 "read_faults=%llu "
-		 "connections=%llu active=%llu evicted=%llu expired=%llu http_malformed=%llu "
-		 "unanswered=%llu not_http1=%llu bad_records=%llu",
-		 when, (unsigned long long)d->calls, (unsigned long long)f.sent,
-		 (unsigned long long)f.dropped, (unsigned long long)d->malformed,
-		 (unsigned long long)k[TLS_STAT_EVENTS],
-		 (unsigned long long)k[TLS_STAT_RINGBUF_FULL],
-		 (unsigned long long)k[TLS_STAT_DATA_DROPPED],
-		 (unsigned long long)k[TLS_STAT_PENDING_FULL],
-		 (unsigned long long)k[TLS_STAT_READ_FAULT],
-		 (unsigned long long)k[TLS_STAT_CONN_NEW], (unsigned long long)s.active,
-		 (unsigned long long)s.evicted, (unsigned long long)s.expired,
-		 (unsigned long long)s.http1.malformed, (unsigned long long)s.http1.unanswered,
-		 (unsigned long long)s.http1.not_http1, (unsigned long long)d->bad_records);
+		 (unsigned long long)uprobe_warm_rounds(),
+		 (unsigned long long)k[TLS_STAT_ROLE_RESEND]);
+	log_info(
+	    "stats (%s): calls=%llu sent=%llu send_dropped=%llu malformed_calls=%llu "
+	    "events=%llu ringbuf_lost=%llu ringbuf_bytes_dropped=%llu inflight_full=%llu "
+	    "read_faults=%llu "
+	    "connections=%llu active=%llu evicted=%llu expired=%llu http_malformed=%llu "
+	    "unanswered=%llu not_http1=%llu h2_not_parsed=%llu bad_records=%llu",
+	    when, (unsigned long long)d->calls, (unsigned long long)f.sent,
+	    (unsigned long long)f.dropped, (unsigned long long)d->malformed,
+	    (unsigned long long)k[TLS_STAT_EVENTS], (unsigned long long)k[TLS_STAT_RINGBUF_FULL],
+	    (unsigned long long)k[TLS_STAT_DATA_DROPPED],
+	    (unsigned long long)k[TLS_STAT_PENDING_FULL],
+	    (unsigned long long)k[TLS_STAT_READ_FAULT], (unsigned long long)k[TLS_STAT_CONN_NEW],
+	    (unsigned long long)s.active, (unsigned long long)s.evicted,
+	    (unsigned long long)s.expired, (unsigned long long)s.http1.malformed,
+	    (unsigned long long)s.http1.unanswered, (unsigned long long)s.http1.not_http1,
+	    (unsigned long long)s.unsupported, (unsigned long long)d->bad_records);
 }
 
 static void run_loop(struct daemon *d)

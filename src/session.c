@@ -9,19 +9,22 @@
 struct session {
 	struct tls_conn_key key;
 	struct session *hash_next;
+	struct session *pid_prev, *pid_next; /* the process's other connections */
 	struct session *lru_prev, *lru_next; /* most recently active first */
-	struct http1_conn *http;
+	const struct proto_parser *parser;   /* NULL until the first bytes tell */
+	void *conn;			     /* the parser's state */
 	struct session_table *table;
 	struct tls_conn_skip skip_sent; /* what the kernel was last told */
 	uint64_t conn_id;
 	uint64_t last_ns;
 	char comm[16];
-	bool ignored; /* not HTTP/1: events are dropped until it closes */
+	bool ignored; /* no parser for it: events are dropped until it closes */
 };
 
 struct session_table {
 	struct session **buckets;
-	unsigned nbuckets; /* power of two */
+	struct session **pid_buckets; /* by process: an exit ends only its own */
+	unsigned nbuckets;	      /* power of two, for both */
 	unsigned max;
 	struct session *lru_head, *lru_tail;
 	struct session_ops ops;
@@ -50,6 +53,32 @@ static bool key_equal(const struct tls_conn_key *a, const struct tls_conn_key *b
 static struct session **bucket_of(struct session_table *t, const struct tls_conn_key *key)
 {
 	return &t->buckets[key_hash(key) & (t->nbuckets - 1)];
+}
+
+static struct session **pid_bucket_of(struct session_table *t, uint32_t pid)
+{
+	return &t->pid_buckets[(pid * 0x9e3779b1u) & (t->nbuckets - 1)];
+}
+
+static void pid_link(struct session_table *t, struct session *s)
+{
+	struct session **head = pid_bucket_of(t, s->key.tgid);
+
+	s->pid_prev = NULL;
+	s->pid_next = *head;
+	if (*head)
+		(*head)->pid_prev = s;
+	*head = s;
+}
+
+static void pid_unlink(struct session_table *t, struct session *s)
+{
+	if (s->pid_prev)
+		s->pid_prev->pid_next = s->pid_next;
+	else
+		*pid_bucket_of(t, s->key.tgid) = s->pid_next;
+	if (s->pid_next)
+		s->pid_next->pid_prev = s->pid_prev;
 }
 
 static void lru_unlink(struct session_table *t, struct session *s)
@@ -87,7 +116,10 @@ struct session_table *session_table_new(unsigned max, const struct session_ops *
 	while (t->nbuckets < t->max)
 		t->nbuckets <<= 1;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
-	if (!t->buckets) {
+	t->pid_buckets = calloc(t->nbuckets, sizeof(*t->pid_buckets));
+	if (!t->buckets || !t->pid_buckets) {
+		free(t->buckets);
+		free(t->pid_buckets);
 		free(t);
 		return NULL;
 	}
@@ -103,8 +135,10 @@ static void session_destroy(struct session_table *t, struct session *s)
 		pp = &(*pp)->hash_next;
 	if (*pp)
 		*pp = s->hash_next;
+	pid_unlink(t, s);
 	lru_unlink(t, s);
-	http1_conn_free(s->http);
+	if (s->parser)
+		s->parser->conn_free(s->conn);
 	free(s);
 	t->stats.active--;
 }
@@ -116,13 +150,14 @@ void session_table_free(struct session_table *t)
 	while (t->lru_head)
 		session_destroy(t, t->lru_head);
 	free(t->buckets);
+	free(t->pid_buckets);
 	free(t);
 }
 
-static void on_http1_call(const struct http1_call *call, void *ctx)
+static void on_call(const struct proto_call *call, void *ctx)
 {
 	struct session *s = ctx;
-	struct traced_call tc = {.http = call, .pid = s->key.tgid, .comm = s->comm};
+	struct traced_call tc = {.call = call, .pid = s->key.tgid, .comm = s->comm};
 
 	s->table->ops.call(&tc, s->table->ops.ctx);
 }
@@ -147,16 +182,12 @@ static struct session *session_create(struct session_table *t, const struct tls_
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	s->http = http1_conn_new(on_http1_call, s, &t->stats.http1);
-	if (!s->http) {
-		free(s);
-		return NULL;
-	}
 	s->key = *key;
 	s->table = t;
 	bucket = bucket_of(t, key);
 	s->hash_next = *bucket;
 	*bucket = s;
+	pid_link(t, s);
 	lru_push_front(t, s);
 	t->stats.active++;
 	return s;
@@ -167,8 +198,8 @@ static struct session *session_create(struct session_table *t, const struct tls_
 static void update_skip(struct session_table *t, struct session *s)
 {
 	struct tls_conn_skip want = {
-	    .until = {http1_conn_skip_until(s->http, HTTP1_TX),
-		      http1_conn_skip_until(s->http, HTTP1_RX)},
+	    .until = {s->parser->skip_until(s->conn, PROTO_TX),
+		      s->parser->skip_until(s->conn, PROTO_RX)},
 	    .conn_id = s->conn_id,
 	};
 
@@ -185,9 +216,51 @@ static void handle_close(struct session_table *t, const struct tls_event *ev,
 
 	if (!s || s->conn_id != ev->conn_id)
 		return;
-	if (!s->ignored)
-		http1_conn_close(s->http, ev->ts_ns);
+	if (s->parser)
+		s->parser->close(s->conn, ev->ts_ns);
 	session_destroy(t, s);
+}
+
+/* Not a protocol we parse: the kernel need not copy it any more. */
+static void ignore(struct session_table *t, struct session *s)
+{
+	s->ignored = true;
+	if (s->parser) {
+		s->parser->conn_free(s->conn);
+		s->parser = NULL;
+		s->conn = NULL;
+	}
+	if (t->ops.set_skip) {
+		struct tls_conn_skip all = {{TLS_SKIP_ALL, TLS_SKIP_ALL}, s->conn_id};
+
+		t->ops.set_skip(&s->key, &all, t->ops.ctx);
+	}
+}
+
+/*
+ * The connection's first write says what it speaks. Returns whether a
+ * parser now takes the event. A write too short to tell ("PR" might begin
+ * the HTTP/2 preface or a PROPFIND) goes to HTTP/1, which also knows the
+ * preface: only the kernel's request test let this connection in.
+ */
+static bool choose_parser(struct session_table *t, struct session *s, const struct tls_event *ev)
+{
+	enum proto_kind kind = PROTO_HTTP1;
+
+	if (ev->dir == TLS_DIR_TX && ev->stream_off == 0 && ev->data_skip == 0)
+		kind = proto_detect(ev->data, ev->data_len);
+	if (kind == PROTO_HTTP2) {
+		t->stats.unsupported++;
+		ignore(t, s);
+		return false;
+	}
+	s->parser = &proto_http1;
+	s->conn = s->parser->conn_new(on_call, s, &t->stats.http1);
+	if (!s->conn) {
+		s->parser = NULL;
+		return false;
+	}
+	return true;
 }
 
 void session_handle_event(struct session_table *t, const struct tls_event *ev)
@@ -206,7 +279,8 @@ void session_handle_event(struct session_table *t, const struct tls_event *ev)
 	if (s && s->conn_id != ev->conn_id) {
 		/* The SSL* was reused by a connection whose predecessor's close
 		 * we never saw: the old one is over. */
-		http1_conn_close(s->http, s->last_ns);
+		if (s->parser)
+			s->parser->close(s->conn, s->last_ns);
 		session_destroy(t, s);
 		s = NULL;
 	}
@@ -221,18 +295,12 @@ void session_handle_event(struct session_table *t, const struct tls_event *ev)
 	s->last_ns = ev->ts_ns;
 	lru_unlink(t, s);
 	lru_push_front(t, s);
-	if (s->ignored)
+	if (s->ignored || (!s->parser && !choose_parser(t, s, ev)))
 		return;
-	err = http1_conn_feed(s->http, ev->dir == TLS_DIR_TX ? HTTP1_TX : HTTP1_RX, ev->ts_ns,
+	err = s->parser->feed(s->conn, ev->dir == TLS_DIR_TX ? PROTO_TX : PROTO_RX, ev->ts_ns,
 			      ev->stream_off, ev->len, ev->data_skip, ev->data, ev->data_len);
 	if (err == -EPROTONOSUPPORT) {
-		/* Not HTTP/1 (e.g. HTTP/2): the kernel need not copy it. */
-		s->ignored = true;
-		if (t->ops.set_skip) {
-			struct tls_conn_skip all = {{TLS_SKIP_ALL, TLS_SKIP_ALL}, s->conn_id};
-
-			t->ops.set_skip(&s->key, &all, t->ops.ctx);
-		}
+		ignore(t, s);
 		return;
 	}
 	update_skip(t, s);
@@ -264,14 +332,14 @@ void session_expire(struct session_table *t, uint64_t now_ns, uint64_t idle_ns,
 
 void session_close_pid(struct session_table *t, uint32_t pid)
 {
-	struct session *s = t->lru_head;
+	struct session *s = *pid_bucket_of(t, pid);
 
 	while (s) {
-		struct session *next = s->lru_next;
+		struct session *next = s->pid_next;
 
 		if (s->key.tgid == pid) {
-			if (!s->ignored)
-				http1_conn_close(s->http, s->last_ns);
+			if (s->parser)
+				s->parser->close(s->conn, s->last_ns);
 			session_destroy(t, s);
 		}
 		s = next;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The table of traced TLS connections, keyed by (process, SSL*). It routes
- * each ring buffer event to its connection's protocol parser and reports
- * completed calls. Bounded: the least recently active connection is evicted
- * when full, idle ones of exited processes are expired.
+ * each ring buffer event to its connection's protocol parser (chosen by the
+ * connection's first bytes, proto.h) and reports completed calls. Bounded: the least recently
+ * active connection is evicted when full, idle ones of exited processes are expired.
  */
 #ifndef SESSION_H
 #define SESSION_H
@@ -12,13 +12,14 @@
 #include <linux/types.h>
 #include "bpf/tls_trace.h"
 #include "http1.h"
+#include "proto.h"
 
 /* Connections tracked at once; matches the kernel's conns map. */
 #define SESSION_MAX 16384
 
 /* A completed call with the process that made it. */
 struct traced_call {
-	const struct http1_call *http;
+	const struct proto_call *call;
 	uint32_t pid;
 	const char *comm;
 };
@@ -34,8 +35,9 @@ struct session_ops {
 
 struct session_stats {
 	uint64_t active;
-	uint64_t evicted; /* forgotten because the table was full */
-	uint64_t expired; /* forgotten because their process exited */
+	uint64_t evicted;     /* forgotten because the table was full */
+	uint64_t expired;     /* forgotten because their process exited */
+	uint64_t unsupported; /* connections of a protocol without a parser (HTTP/2) */
 	struct http1_stats http1;
 };
 
@@ -55,7 +57,8 @@ void session_expire(struct session_table *t, uint64_t now_ns, uint64_t idle_ns,
 		    int (*pid_alive)(uint32_t pid));
 
 /* The process exited: its connections are over, as if each had been closed
- * (a response read until the connection closes ends at its last byte). */
+ * (a response read until the connection closes ends at its last byte).
+ * Walks only that process's connections (a per-process chain). */
 void session_close_pid(struct session_table *t, uint32_t pid);
 
 /* Call fn with the pid of every open connection (a pid once per connection). */

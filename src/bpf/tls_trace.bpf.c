@@ -119,7 +119,7 @@ static __always_inline int is_upper(__u8 c)
 /*
  * Does buf start like an HTTP/1 request line ("GET /", "OPTIONS *",
  * "CONNECT h:443") or the HTTP/2 preface ("PRI * HTTP/2.0")? An upper-case
- * token of 3..12 letters, one space, then a visible character. A write that
+ * token of TLS_REQ_TOKEN_MIN..MAX letters, one space, then a visible character. A write that
  * ends before that ("GE", "GET ") also counts: requests may be split over
  * several writes anywhere. A server's first write ("HTTP/1.1 200") never does.
  */
@@ -143,7 +143,7 @@ static __always_inline int looks_like_request(__u64 buf, __u64 len)
 			tok++;
 			continue;
 		}
-		if (tok < 3 || tok > 12 || head[i] != ' ')
+		if (tok < TLS_REQ_TOKEN_MIN || tok > TLS_REQ_TOKEN_MAX || head[i] != ' ')
 			return 0;
 		return i + 1 == len || (head[i + 1] > ' ' && head[i + 1] < 0x7f);
 	}
@@ -170,7 +170,7 @@ static __always_inline void save_args(__u64 ssl, __u64 buf, __u64 len_ptr, __u8 
  * polls on a short timer) unless data piles up, or the record is one the
  * daemon must act on at once (wake: a process's role, which may arm it).
  */
-static __always_inline void emit(struct record *r, __u32 n, int wake)
+static __always_inline int emit(struct record *r, __u32 n, int wake)
 {
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
@@ -180,7 +180,7 @@ static __always_inline void emit(struct record *r, __u32 n, int wake)
 		n = TLS_DATA_MAX;
 	if (!bpf_ringbuf_output(&events, r, sizeof(r->ev) + n, flags)) {
 		count(TLS_STAT_EVENTS);
-		return;
+		return 0;
 	}
 	/*
 	 * No room for the bytes (a fast download fills the ring before the
@@ -192,10 +192,11 @@ static __always_inline void emit(struct record *r, __u32 n, int wake)
 		r->ev.data_len = 0;
 		if (!bpf_ringbuf_output(&events, r, sizeof(r->ev), BPF_RB_FORCE_WAKEUP)) {
 			count(TLS_STAT_DATA_DROPPED);
-			return;
+			return 0;
 		}
 	}
 	count(TLS_STAT_RINGBUF_FULL);
+	return -1;
 }
 
 static __always_inline void fill_header(struct record *r, const struct tls_conn_key *key, __u8 kind,
@@ -295,7 +296,12 @@ static __always_inline int on_return(struct pt_regs *ctx, __u8 dir, int ex)
 	return 0;
 }
 
-/* Record a role the first time a process shows it; tell the daemon. */
+/*
+ * Record a role the first time a process shows it; tell the daemon. The
+ * daemon arms and disarms by these records, so one that does not fit the
+ * ring buffer is not lost for good: the bit is taken back, and the next
+ * marker hit of that process sends it again.
+ */
 static __always_inline void mark_role(__u32 role)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -314,11 +320,16 @@ static __always_inline void mark_role(__u32 role)
 		bpf_map_update_elem(&procs, &tgid, &fresh, BPF_NOEXIST);
 	}
 	r = bpf_map_lookup_elem(&scratch, &zero);
-	if (!r)
-		return;
-	fill_header(r, &key, TLS_EV_ROLE, 0, bpf_ktime_get_ns());
-	r->ev.len = fresh.roles;
-	emit(r, 0, 1);
+	if (r) {
+		fill_header(r, &key, TLS_EV_ROLE, 0, bpf_ktime_get_ns());
+		r->ev.len = fresh.roles;
+		if (!emit(r, 0, 1))
+			return;
+	}
+	count(TLS_STAT_ROLE_RESEND);
+	ps = bpf_map_lookup_elem(&procs, &tgid);
+	if (ps)
+		ps->roles &= ~role;
 }
 
 /* A server's first write on a connection is a response: "HTTP/1.1 200". */

@@ -15,6 +15,15 @@
  */
 #define TLS_DATA_MAX 16384
 
+/*
+ * The start of an HTTP/1 request line: an upper-case method token of this
+ * many letters, then a space (GET, PATCH, OPTIONS, PROPPATCH, the HTTP/2
+ * preface's PRI). The kernel uses it to tell a client connection by its
+ * first write; the daemon to find the next request after a broken stream.
+ */
+#define TLS_REQ_TOKEN_MIN 3
+#define TLS_REQ_TOKEN_MAX 12
+
 /* Stream direction, as seen from the traced (client) process. */
 enum tls_dir {
 	TLS_DIR_TX = 0, /* bytes the process wrote: the requests */
@@ -109,6 +118,7 @@ enum tls_stat {
 	TLS_STAT_CONN_NEW,     /* connections classified as HTTP clients */
 	TLS_STAT_READ_FAULT,   /* user memory could not be read */
 	TLS_STAT_DATA_DROPPED, /* records sent without their bytes: ring nearly full */
+	TLS_STAT_ROLE_RESEND,  /* role records that did not fit: sent again on the next hit */
 	TLS_STAT_MAX,
 };
 

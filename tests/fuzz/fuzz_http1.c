@@ -52,7 +52,7 @@ static void check_str(const char *s, size_t max)
 	CHECK(strnlen(s, max + 1) <= max);
 }
 
-static void on_call(const struct http1_call *call, void *ctx)
+static void on_call(const struct proto_call *call, void *ctx)
 {
 	struct fz *f = ctx;
 

@@ -34,7 +34,7 @@ struct tc {
 	struct rec_call calls[MAX_CALLS];
 };
 
-static void record(const struct http1_call *call, void *ctx)
+static void record(const struct proto_call *call, void *ctx)
 {
 	struct tc *t = ctx;
 	struct rec_call *r;
@@ -76,7 +76,7 @@ static int teardown(void **state)
 }
 
 /* Feed @n bytes of @buf as one fully copied event. */
-static int feed_n(struct tc *t, enum http1_dir dir, uint64_t ts, const void *buf, uint32_t n)
+static int feed_n(struct tc *t, enum proto_dir dir, uint64_t ts, const void *buf, uint32_t n)
 {
 	int ret = http1_conn_feed(t->c, dir, ts, t->off[dir], n, 0, buf, n);
 
@@ -84,13 +84,13 @@ static int feed_n(struct tc *t, enum http1_dir dir, uint64_t ts, const void *buf
 	return ret;
 }
 
-static int feed(struct tc *t, enum http1_dir dir, uint64_t ts, const char *s)
+static int feed(struct tc *t, enum proto_dir dir, uint64_t ts, const char *s)
 {
 	return feed_n(t, dir, ts, s, strlen(s));
 }
 
 /* Feed an event of @len bytes none of which were copied. */
-static int feed_hole(struct tc *t, enum http1_dir dir, uint64_t ts, uint32_t len)
+static int feed_hole(struct tc *t, enum proto_dir dir, uint64_t ts, uint32_t len)
 {
 	int ret = http1_conn_feed(t->c, dir, ts, t->off[dir], len, len, NULL, 0);
 
@@ -130,9 +130,9 @@ static void test_simple_get(void **state)
 {
 	struct tc *t = *state;
 
-	assert_int_equal(feed(t, HTTP1_TX, 100, get_req), 0);
+	assert_int_equal(feed(t, PROTO_TX, 100, get_req), 0);
 	assert_int_equal(t->n, 0);
-	assert_int_equal(feed(t, HTTP1_RX, 250, ok_resp), 0);
+	assert_int_equal(feed(t, PROTO_RX, 250, ok_resp), 0);
 	assert_int_equal(t->n, 1);
 	check_call(t, 0, "GET", "example.com", "/index.html", 200, 100, 250);
 	http1_conn_close(t->c, 300);
@@ -150,10 +150,10 @@ static void test_keep_alive(void **state)
 	for (i = 0; i < 3; i++) {
 		snprintf(buf, sizeof(buf), "GET %s HTTP/1.1\r\nHost: h%d.test\r\n\r\n", paths[i],
 			 i);
-		assert_int_equal(feed(t, HTTP1_TX, 1000 * i + 1, buf), 0);
+		assert_int_equal(feed(t, PROTO_TX, 1000 * i + 1, buf), 0);
 		snprintf(buf, sizeof(buf), "HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n%.*s",
 			 200 + i, i * 3, i * 3, "abcdefghi");
-		assert_int_equal(feed(t, HTTP1_RX, 1000 * i + 7, buf), 0);
+		assert_int_equal(feed(t, PROTO_RX, 1000 * i + 7, buf), 0);
 		assert_int_equal(t->n, i + 1);
 	}
 	check_call(t, 0, "GET", "h0.test", "/a", 200, 1, 7);
@@ -167,10 +167,10 @@ static void test_request_split(void **state)
 	struct tc *t = *state;
 	size_t n = strlen(get_req);
 
-	assert_int_equal(feed_n(t, HTTP1_TX, 10, get_req, 5), 0);
-	assert_int_equal(feed_n(t, HTTP1_TX, 11, get_req + 5, 20), 0);
-	assert_int_equal(feed_n(t, HTTP1_TX, 12, get_req + 25, n - 25), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 20, ok_resp), 0);
+	assert_int_equal(feed_n(t, PROTO_TX, 10, get_req, 5), 0);
+	assert_int_equal(feed_n(t, PROTO_TX, 11, get_req + 5, 20), 0);
+	assert_int_equal(feed_n(t, PROTO_TX, 12, get_req + 25, n - 25), 0);
+	assert_int_equal(feed(t, PROTO_RX, 20, ok_resp), 0);
 	assert_int_equal(t->n, 1);
 	check_call(t, 0, "GET", "example.com", "/index.html", 200, 10, 20);
 }
@@ -183,9 +183,9 @@ static void test_request_byte_by_byte(void **state)
 	size_t i, n = strlen(req);
 
 	for (i = 0; i < n; i++)
-		assert_int_equal(feed_n(t, HTTP1_TX, 100 + i, req + i, 1), 0);
+		assert_int_equal(feed_n(t, PROTO_TX, 100 + i, req + i, 1), 0);
 	for (i = 0; i < strlen(ok_resp); i++)
-		assert_int_equal(feed_n(t, HTTP1_RX, 1000 + i, ok_resp + i, 1), 0);
+		assert_int_equal(feed_n(t, PROTO_RX, 1000 + i, ok_resp + i, 1), 0);
 	assert_int_equal(t->n, 1);
 	check_call(t, 0, "POST", "api.example.org:8443", "/upload?id=7", 200, 100,
 		   1000 + strlen(ok_resp) - 1);
@@ -201,10 +201,10 @@ static void split_everywhere(const char *resp)
 		struct tc *t;
 
 		setup((void **)&t);
-		assert_int_equal(feed(t, HTTP1_TX, 5, get_req), 0);
-		assert_int_equal(feed_n(t, HTTP1_RX, 10, resp, k), 0);
+		assert_int_equal(feed(t, PROTO_TX, 5, get_req), 0);
+		assert_int_equal(feed_n(t, PROTO_RX, 10, resp, k), 0);
 		assert_int_equal(t->n, 0);
-		assert_int_equal(feed_n(t, HTTP1_RX, 20, resp + k, n - k), 0);
+		assert_int_equal(feed_n(t, PROTO_RX, 20, resp + k, n - k), 0);
 		assert_int_equal(t->n, 1);
 		check_call(t, 0, "GET", "example.com", "/index.html", 200, 5, 20);
 		check_stats(t, 0, 0, 0);
@@ -228,11 +228,11 @@ static void test_chunked(void **state)
 {
 	struct tc *t = *state;
 
-	assert_int_equal(feed(t, HTTP1_TX, 1, get_req), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 2, chunked_resp), 0);
-	assert_int_equal(feed(t, HTTP1_TX, 3, "GET /next HTTP/1.1\r\nHost: example.com\r\n\r\n"),
+	assert_int_equal(feed(t, PROTO_TX, 1, get_req), 0);
+	assert_int_equal(feed(t, PROTO_RX, 2, chunked_resp), 0);
+	assert_int_equal(feed(t, PROTO_TX, 3, "GET /next HTTP/1.1\r\nHost: example.com\r\n\r\n"),
 			 0);
-	assert_int_equal(feed(t, HTTP1_RX, 4, ok_resp), 0);
+	assert_int_equal(feed(t, PROTO_RX, 4, ok_resp), 0);
 	assert_int_equal(t->n, 2);
 	check_call(t, 0, "GET", "example.com", "/index.html", 200, 1, 2);
 	check_call(t, 1, "GET", "example.com", "/next", 200, 3, 4);
@@ -243,15 +243,15 @@ static void test_head(void **state)
 {
 	struct tc *t = *state;
 
-	assert_int_equal(feed(t, HTTP1_TX, 1, "HEAD /big HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 2, "HTTP/1.1 200 OK\r\nContent-Length: 123456\r\n\r\n"),
+	assert_int_equal(feed(t, PROTO_TX, 1, "HEAD /big HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+	assert_int_equal(feed(t, PROTO_RX, 2, "HTTP/1.1 200 OK\r\nContent-Length: 123456\r\n\r\n"),
 			 0);
 	assert_int_equal(t->n, 1);
 	check_call(t, 0, "HEAD", "h", "/big", 200, 1, 2);
-	assert_int_equal(http1_conn_skip_until(t->c, HTTP1_RX), 0);
+	assert_int_equal(http1_conn_skip_until(t->c, PROTO_RX), 0);
 	/* The stream is still in step: the next response is parsed. */
-	assert_int_equal(feed(t, HTTP1_TX, 3, get_req), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 4, ok_resp), 0);
+	assert_int_equal(feed(t, PROTO_TX, 3, get_req), 0);
+	assert_int_equal(feed(t, PROTO_RX, 4, ok_resp), 0);
 	assert_int_equal(t->n, 2);
 	check_call(t, 1, "GET", "example.com", "/index.html", 200, 3, 4);
 	check_stats(t, 0, 0, 0);
@@ -261,17 +261,17 @@ static void test_continue(void **state)
 {
 	struct tc *t = *state;
 
-	assert_int_equal(feed(t, HTTP1_TX, 10,
+	assert_int_equal(feed(t, PROTO_TX, 10,
 			      "PUT /obj HTTP/1.1\r\nHost: s3.test\r\nExpect: 100-continue\r\n"
 			      "Content-Length: 10\r\n\r\n"),
 			 0);
-	assert_int_equal(feed(t, HTTP1_RX, 20, "HTTP/1.1 100 Continue\r\n\r\n"), 0);
+	assert_int_equal(feed(t, PROTO_RX, 20, "HTTP/1.1 100 Continue\r\n\r\n"), 0);
 	assert_int_equal(t->n, 0);
-	assert_int_equal(feed(t, HTTP1_TX, 30, "0123456789"), 0);
+	assert_int_equal(feed(t, PROTO_TX, 30, "0123456789"), 0);
 	assert_int_equal(
-	    feed(t, HTTP1_RX, 40, "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"), 0);
+	    feed(t, PROTO_RX, 40, "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"), 0);
 	assert_int_equal(t->n, 0);
-	assert_int_equal(feed(t, HTTP1_RX, 50, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"),
+	assert_int_equal(feed(t, PROTO_RX, 50, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"),
 			 0);
 	assert_int_equal(t->n, 1);
 	check_call(t, 0, "PUT", "s3.test", "/obj", 201, 10, 50);
@@ -284,10 +284,10 @@ static void test_early_response(void **state)
 	struct tc *t = *state;
 
 	assert_int_equal(
-	    feed(t, HTTP1_TX, 10, "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n"),
+	    feed(t, PROTO_TX, 10, "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n"),
 	    0);
 	assert_int_equal(
-	    feed(t, HTTP1_RX, 20, "HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n"), 0);
+	    feed(t, PROTO_RX, 20, "HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n"), 0);
 	assert_int_equal(t->n, 1);
 	check_call(t, 0, "POST", "h", "/up", 413, 10, 20);
 }
@@ -296,13 +296,13 @@ static void test_204_304(void **state)
 {
 	struct tc *t = *state;
 
-	assert_int_equal(feed(t, HTTP1_TX, 1, "DELETE /x HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 2, "HTTP/1.1 204 No Content\r\n\r\n"), 0);
-	assert_int_equal(feed(t, HTTP1_TX, 3, "GET /y HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+	assert_int_equal(feed(t, PROTO_TX, 1, "DELETE /x HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+	assert_int_equal(feed(t, PROTO_RX, 2, "HTTP/1.1 204 No Content\r\n\r\n"), 0);
+	assert_int_equal(feed(t, PROTO_TX, 3, "GET /y HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
 	assert_int_equal(
-	    feed(t, HTTP1_RX, 4, "HTTP/1.1 304 Not Modified\r\nContent-Length: 999\r\n\r\n"), 0);
-	assert_int_equal(feed(t, HTTP1_TX, 5, get_req), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 6, ok_resp), 0);
+	    feed(t, PROTO_RX, 4, "HTTP/1.1 304 Not Modified\r\nContent-Length: 999\r\n\r\n"), 0);
+	assert_int_equal(feed(t, PROTO_TX, 5, get_req), 0);
+	assert_int_equal(feed(t, PROTO_RX, 6, ok_resp), 0);
 	assert_int_equal(t->n, 3);
 	check_call(t, 0, "DELETE", "h", "/x", 204, 1, 2);
 	check_call(t, 1, "GET", "h", "/y", 304, 3, 4);
@@ -314,11 +314,11 @@ static void test_http10_until_close(void **state)
 {
 	struct tc *t = *state;
 
-	assert_int_equal(feed(t, HTTP1_TX, 1, "GET /old HTTP/1.0\r\nHost: legacy\r\n\r\n"), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 2, "HTTP/1.0 200 OK\r\nServer: x\r\n\r\npart1"), 0);
-	assert_int_equal(http1_conn_skip_until(t->c, HTTP1_RX), UINT64_MAX);
-	assert_int_equal(feed(t, HTTP1_RX, 3, "part2"), 0);
-	assert_int_equal(feed_hole(t, HTTP1_RX, 4, 100000), 0);
+	assert_int_equal(feed(t, PROTO_TX, 1, "GET /old HTTP/1.0\r\nHost: legacy\r\n\r\n"), 0);
+	assert_int_equal(feed(t, PROTO_RX, 2, "HTTP/1.0 200 OK\r\nServer: x\r\n\r\npart1"), 0);
+	assert_int_equal(http1_conn_skip_until(t->c, PROTO_RX), UINT64_MAX);
+	assert_int_equal(feed(t, PROTO_RX, 3, "part2"), 0);
+	assert_int_equal(feed_hole(t, PROTO_RX, 4, 100000), 0);
 	assert_int_equal(t->n, 0);
 	http1_conn_close(t->c, 99);
 	assert_int_equal(t->n, 1);
@@ -331,13 +331,13 @@ static void test_absolute_form(void **state)
 	struct tc *t = *state;
 
 	assert_int_equal(
-	    feed(t, HTTP1_TX, 1,
+	    feed(t, PROTO_TX, 1,
 		 "GET http://user:pw@proxy.example:8080/a/b?x=1 HTTP/1.1\r\n"
 		 "Host: ignored.example\r\n\r\n"
 		 "GET https://example.com HTTP/1.1\r\n\r\n"
 		 "OPTIONS http://example.net?q=2 HTTP/1.1\r\nHost: example.net\r\n\r\n"),
 	    0);
-	assert_int_equal(feed(t, HTTP1_RX, 2,
+	assert_int_equal(feed(t, PROTO_RX, 2,
 			      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 			      "HTTP/1.1 301 Moved\r\nContent-Length: 0\r\n\r\n"
 			      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
@@ -354,9 +354,9 @@ static void test_query_kept(void **state)
 	struct tc *t = *state;
 
 	assert_int_equal(
-	    feed(t, HTTP1_TX, 1, "GET /search?q=a%20b&lang=en#frag HTTP/1.1\r\nHost: h\r\n\r\n"),
+	    feed(t, PROTO_TX, 1, "GET /search?q=a%20b&lang=en#frag HTTP/1.1\r\nHost: h\r\n\r\n"),
 	    0);
-	assert_int_equal(feed(t, HTTP1_RX, 2, ok_resp), 0);
+	assert_int_equal(feed(t, PROTO_RX, 2, ok_resp), 0);
 	assert_int_equal(t->n, 1);
 	check_call(t, 0, "GET", "h", "/search?q=a%20b&lang=en#frag", 200, 1, 2);
 }
@@ -371,8 +371,8 @@ static void test_target_truncated(void **state)
 	memset(req + n, 'a', HTTP1_TARGET_MAX + 50);
 	n += HTTP1_TARGET_MAX + 50;
 	n += (size_t)snprintf(req + n, sizeof(req) - n, " HTTP/1.1\r\nHost: h\r\n\r\n");
-	assert_int_equal(feed_n(t, HTTP1_TX, 1, req, n), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 2, ok_resp), 0);
+	assert_int_equal(feed_n(t, PROTO_TX, 1, req, n), 0);
+	assert_int_equal(feed(t, PROTO_RX, 2, ok_resp), 0);
 	assert_int_equal(t->n, 1);
 	assert_true(t->calls[0].target_truncated);
 	assert_int_equal(strlen(t->calls[0].target), HTTP1_TARGET_MAX);
@@ -383,21 +383,21 @@ static void test_pipelined(void **state)
 {
 	struct tc *t = *state;
 
-	assert_int_equal(feed(t, HTTP1_TX, 1,
+	assert_int_equal(feed(t, PROTO_TX, 1,
 			      "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"
 			      "HEAD /2 HTTP/1.1\r\nHost: h\r\n\r\n"
 			      "POST /3 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
 			      "3\r\nabc\r\n0\r\n\r\n"
 			      "GET /4 HTTP/1.1\r\nHost: h\r\n\r\n"),
 			 0);
-	assert_int_equal(feed(t, HTTP1_RX, 2,
+	assert_int_equal(feed(t, PROTO_RX, 2,
 			      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
 			      "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n"
 			      "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
 			      "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nn"),
 			 0);
 	assert_int_equal(t->n, 3);
-	assert_int_equal(feed(t, HTTP1_RX, 3, "o"), 0);
+	assert_int_equal(feed(t, PROTO_RX, 3, "o"), 0);
 	assert_int_equal(t->n, 4);
 	check_call(t, 0, "GET", "h", "/1", 200, 1, 2);
 	check_call(t, 1, "HEAD", "h", "/2", 200, 1, 2);
@@ -410,18 +410,18 @@ static void test_gap_resync(void **state)
 {
 	struct tc *t = *state;
 
-	assert_int_equal(feed(t, HTTP1_TX, 1, get_req), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 2, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n012"),
+	assert_int_equal(feed(t, PROTO_TX, 1, get_req), 0);
+	assert_int_equal(feed(t, PROTO_RX, 2, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n012"),
 			 0);
 	/* An RX event was lost. */
-	t->off[HTTP1_RX] += 4;
-	assert_int_equal(feed(t, HTTP1_RX, 3, "789"), -EPROTO);
+	t->off[PROTO_RX] += 4;
+	assert_int_equal(feed(t, PROTO_RX, 3, "789"), -EPROTO);
 	check_stats(t, 1, 1, 0);
 	/* Ignored until a write starts a request. */
-	assert_int_equal(feed(t, HTTP1_TX, 4, "garbage"), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 5, "HTTP/1.1 200 OK\r\n\r\n"), 0);
-	assert_int_equal(feed(t, HTTP1_TX, 6, "GET /again HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 7, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"), 0);
+	assert_int_equal(feed(t, PROTO_TX, 4, "garbage"), 0);
+	assert_int_equal(feed(t, PROTO_RX, 5, "HTTP/1.1 200 OK\r\n\r\n"), 0);
+	assert_int_equal(feed(t, PROTO_TX, 6, "GET /again HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+	assert_int_equal(feed(t, PROTO_RX, 7, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"), 0);
 	assert_int_equal(t->n, 1);
 	check_call(t, 0, "GET", "h", "/again", 200, 6, 7);
 	check_stats(t, 1, 1, 0);
@@ -432,10 +432,10 @@ static void test_gap_tx(void **state)
 {
 	struct tc *t = *state;
 
-	t->off[HTTP1_TX] = 500;
-	assert_int_equal(feed(t, HTTP1_TX, 1, get_req), -EPROTO);
+	t->off[PROTO_TX] = 500;
+	assert_int_equal(feed(t, PROTO_TX, 1, get_req), -EPROTO);
 	check_stats(t, 1, 0, 0);
-	assert_int_equal(feed(t, HTTP1_RX, 2, ok_resp), 0);
+	assert_int_equal(feed(t, PROTO_RX, 2, ok_resp), 0);
 	assert_int_equal(t->n, 1);
 	check_call(t, 0, "GET", "example.com", "/index.html", 200, 1, 2);
 }
@@ -445,18 +445,18 @@ static void test_duplicate_overlap(void **state)
 	struct tc *t = *state;
 	size_t n = strlen(get_req);
 
-	assert_int_equal(http1_conn_feed(t->c, HTTP1_TX, 1, 0, 10, 0, (const uint8_t *)get_req, 10),
+	assert_int_equal(http1_conn_feed(t->c, PROTO_TX, 1, 0, 10, 0, (const uint8_t *)get_req, 10),
 			 0);
 	/* Same event again, then one that overlaps the first. */
-	assert_int_equal(http1_conn_feed(t->c, HTTP1_TX, 2, 0, 10, 0, (const uint8_t *)get_req, 10),
+	assert_int_equal(http1_conn_feed(t->c, PROTO_TX, 2, 0, 10, 0, (const uint8_t *)get_req, 10),
 			 0);
 	assert_int_equal(
-	    http1_conn_feed(t->c, HTTP1_TX, 3, 4, n - 4, 0, (const uint8_t *)get_req + 4, n - 4),
+	    http1_conn_feed(t->c, PROTO_TX, 3, 4, n - 4, 0, (const uint8_t *)get_req + 4, n - 4),
 	    0);
-	assert_int_equal(http1_conn_feed(t->c, HTTP1_TX, 4, 0, n, 0, (const uint8_t *)get_req, n),
+	assert_int_equal(http1_conn_feed(t->c, PROTO_TX, 4, 0, n, 0, (const uint8_t *)get_req, n),
 			 0);
-	t->off[HTTP1_TX] = n;
-	assert_int_equal(feed(t, HTTP1_RX, 5, ok_resp), 0);
+	t->off[PROTO_TX] = n;
+	assert_int_equal(feed(t, PROTO_RX, 5, ok_resp), 0);
 	assert_int_equal(t->n, 1);
 	check_call(t, 0, "GET", "example.com", "/index.html", 200, 1, 5);
 	check_stats(t, 0, 0, 0);
@@ -467,9 +467,9 @@ static void test_garbage(void **state)
 	struct tc *t = *state;
 	const uint8_t junk[] = {0x16, 0x03, 0x01, 0x00, 0xff, 'G', 'E', 'T', ' ', 0};
 
-	assert_int_equal(feed_n(t, HTTP1_TX, 1, junk, sizeof(junk)), -EPROTO);
-	assert_int_equal(feed(t, HTTP1_RX, 2, ok_resp), 0);
-	assert_int_equal(feed(t, HTTP1_TX, 3, "get / HTTP/1.1\r\n\r\n"), 0);
+	assert_int_equal(feed_n(t, PROTO_TX, 1, junk, sizeof(junk)), -EPROTO);
+	assert_int_equal(feed(t, PROTO_RX, 2, ok_resp), 0);
+	assert_int_equal(feed(t, PROTO_TX, 3, "get / HTTP/1.1\r\n\r\n"), 0);
 	assert_int_equal(t->n, 0);
 	check_stats(t, 1, 0, 0);
 }
@@ -478,8 +478,8 @@ static void test_bad_response(void **state)
 {
 	struct tc *t = *state;
 
-	assert_int_equal(feed(t, HTTP1_TX, 1, get_req), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 2, "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"),
+	assert_int_equal(feed(t, PROTO_TX, 1, get_req), 0);
+	assert_int_equal(feed(t, PROTO_RX, 2, "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"),
 			 -EPROTO);
 	assert_int_equal(t->n, 0);
 	check_stats(t, 1, 1, 0);
@@ -496,15 +496,15 @@ static void test_giant_header(void **state)
 	n = (size_t)snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nHost: h\r\nX-Big: ");
 	memset(big + n, 'x', sizeof(big) - n - 4);
 	memcpy(big + sizeof(big) - 4, "\r\n\r\n", 4);
-	assert_int_equal(feed_n(t, HTTP1_TX, 1, big, sizeof(big)), -EPROTO);
-	assert_int_equal(feed(t, HTTP1_RX, 2, ok_resp), 0);
+	assert_int_equal(feed_n(t, PROTO_TX, 1, big, sizeof(big)), -EPROTO);
+	assert_int_equal(feed(t, PROTO_RX, 2, ok_resp), 0);
 	assert_int_equal(t->n, 0);
 	check_stats(t, 1, 0, 0);
 
 	/* Across many events: fails before the end of the head. */
-	assert_int_equal(feed(t, HTTP1_TX, 3, "GET / HTTP/1.1\r\n"), 0);
+	assert_int_equal(feed(t, PROTO_TX, 3, "GET / HTTP/1.1\r\n"), 0);
 	for (i = 0; i < 100 && !ret; i++)
-		ret = feed(t, HTTP1_TX, 4,
+		ret = feed(t, PROTO_TX, 4,
 			   "X-Many: 0123456789012345678901234567890123456789\r\n"
 			   "X-Many: 0123456789012345678901234567890123456789\r\n"
 			   "X-Many: 0123456789012345678901234567890123456789\r\n"
@@ -523,8 +523,8 @@ static void test_giant_header(void **state)
 			   "X-Many: 0123456789012345678901234567890123456789\r\n");
 	assert_int_equal(ret, -EPROTO);
 	assert_true(i > 70);
-	assert_int_equal(feed(t, HTTP1_TX, 5, "\r\n"), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 6, ok_resp), 0);
+	assert_int_equal(feed(t, PROTO_TX, 5, "\r\n"), 0);
+	assert_int_equal(feed(t, PROTO_RX, 6, ok_resp), 0);
 	assert_int_equal(t->n, 0);
 	check_stats(t, 2, 0, 0);
 }
@@ -536,28 +536,28 @@ static void test_bad_host(void **state)
 
 	/* Too long. */
 	snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %0*d\r\n\r\n", HTTP1_HOST_MAX + 1, 7);
-	assert_int_equal(feed(t, HTTP1_TX, 1, req), -EPROTO);
+	assert_int_equal(feed(t, PROTO_TX, 1, req), -EPROTO);
 	check_stats(t, 1, 0, 0);
 	/* Exactly the maximum, with whitespace around it. */
 	snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost:  %0*d  \r\n\r\n", HTTP1_HOST_MAX, 7);
-	assert_int_equal(feed(t, HTTP1_TX, 2, req), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 3, ok_resp), 0);
+	assert_int_equal(feed(t, PROTO_TX, 2, req), 0);
+	assert_int_equal(feed(t, PROTO_RX, 3, ok_resp), 0);
 	assert_int_equal(t->n, 1);
 	assert_int_equal(strlen(t->calls[0].host), HTTP1_HOST_MAX);
 	/* Twice. */
-	assert_int_equal(feed(t, HTTP1_TX, 4, "GET / HTTP/1.1\r\nHost: a\r\nHOST: b\r\n\r\n"),
+	assert_int_equal(feed(t, PROTO_TX, 4, "GET / HTTP/1.1\r\nHost: a\r\nHOST: b\r\n\r\n"),
 			 -EPROTO);
 	check_stats(t, 2, 0, 0);
 	/* Split over events, and a header that only starts like Host. */
-	assert_int_equal(feed(t, HTTP1_TX, 5, "GET /s HTTP/1.1\r\nHosts: no\r\nHo"), 0);
-	assert_int_equal(feed(t, HTTP1_TX, 6, "St: sp"), 0);
-	assert_int_equal(feed(t, HTTP1_TX, 7, "lit.example \r\n\r\n"), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 8, ok_resp), 0);
+	assert_int_equal(feed(t, PROTO_TX, 5, "GET /s HTTP/1.1\r\nHosts: no\r\nHo"), 0);
+	assert_int_equal(feed(t, PROTO_TX, 6, "St: sp"), 0);
+	assert_int_equal(feed(t, PROTO_TX, 7, "lit.example \r\n\r\n"), 0);
+	assert_int_equal(feed(t, PROTO_RX, 8, ok_resp), 0);
 	assert_int_equal(t->n, 2);
 	check_call(t, 1, "GET", "split.example", "/s", 200, 5, 8);
 	/* No Host at all. */
-	assert_int_equal(feed(t, HTTP1_TX, 9, "GET /n HTTP/1.1\r\n\r\n"), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 10, ok_resp), 0);
+	assert_int_equal(feed(t, PROTO_TX, 9, "GET /n HTTP/1.1\r\n\r\n"), 0);
+	assert_int_equal(feed(t, PROTO_RX, 10, ok_resp), 0);
 	check_call(t, 2, "GET", "", "/n", 200, 9, 10);
 }
 
@@ -566,11 +566,11 @@ static void test_h2_preface(void **state)
 	struct tc *t = *state;
 	const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04";
 
-	assert_int_equal(feed_n(t, HTTP1_TX, 1, preface, sizeof(preface)), -EPROTONOSUPPORT);
+	assert_int_equal(feed_n(t, PROTO_TX, 1, preface, sizeof(preface)), -EPROTONOSUPPORT);
 	check_stats(t, 0, 0, 1);
-	assert_int_equal(feed(t, HTTP1_RX, 2, ok_resp), -EPROTONOSUPPORT);
-	assert_int_equal(feed(t, HTTP1_TX, 3, get_req), -EPROTONOSUPPORT);
-	assert_int_equal(http1_conn_skip_until(t->c, HTTP1_TX), UINT64_MAX);
+	assert_int_equal(feed(t, PROTO_RX, 2, ok_resp), -EPROTONOSUPPORT);
+	assert_int_equal(feed(t, PROTO_TX, 3, get_req), -EPROTONOSUPPORT);
+	assert_int_equal(http1_conn_skip_until(t->c, PROTO_TX), UINT64_MAX);
 	assert_int_equal(t->n, 0);
 	check_stats(t, 0, 0, 1);
 }
@@ -580,8 +580,8 @@ static void test_h2_preface_split(void **state)
 {
 	struct tc *t = *state;
 
-	assert_int_equal(feed(t, HTTP1_TX, 1, "PRI * HT"), 0);
-	assert_int_equal(feed(t, HTTP1_TX, 2, "TP/2.0\r\n\r\nSM\r\n\r\n"), -EPROTONOSUPPORT);
+	assert_int_equal(feed(t, PROTO_TX, 1, "PRI * HT"), 0);
+	assert_int_equal(feed(t, PROTO_TX, 2, "TP/2.0\r\n\r\nSM\r\n\r\n"), -EPROTONOSUPPORT);
 	check_stats(t, 0, 0, 1);
 }
 
@@ -591,22 +591,22 @@ static void test_skip_content_length(void **state)
 	const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
 	uint64_t head_end = strlen(head), left = 100000, ts = 20;
 
-	assert_int_equal(feed(t, HTTP1_TX, 10, get_req), 0);
-	assert_int_equal(http1_conn_skip_until(t->c, HTTP1_TX), 0);
-	assert_int_equal(feed(t, HTTP1_RX, ts, head), 0);
-	assert_int_equal(http1_conn_skip_until(t->c, HTTP1_RX), head_end + 100000);
+	assert_int_equal(feed(t, PROTO_TX, 10, get_req), 0);
+	assert_int_equal(http1_conn_skip_until(t->c, PROTO_TX), 0);
+	assert_int_equal(feed(t, PROTO_RX, ts, head), 0);
+	assert_int_equal(http1_conn_skip_until(t->c, PROTO_RX), head_end + 100000);
 	while (left) {
 		uint32_t k = left < 16384 ? left : 16384;
 
 		assert_int_equal(t->n, 0);
-		assert_int_equal(feed_hole(t, HTTP1_RX, ++ts, k), 0);
+		assert_int_equal(feed_hole(t, PROTO_RX, ++ts, k), 0);
 		left -= k;
 		if (left)
-			assert_int_equal(http1_conn_skip_until(t->c, HTTP1_RX), head_end + 100000);
+			assert_int_equal(http1_conn_skip_until(t->c, PROTO_RX), head_end + 100000);
 	}
 	assert_int_equal(t->n, 1);
 	check_call(t, 0, "GET", "example.com", "/index.html", 200, 10, ts);
-	assert_int_equal(http1_conn_skip_until(t->c, HTTP1_RX), 0);
+	assert_int_equal(http1_conn_skip_until(t->c, PROTO_RX), 0);
 	check_stats(t, 0, 0, 0);
 }
 
@@ -617,10 +617,10 @@ static void test_skip_partial_copy(void **state)
 	const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
 	const uint8_t tail[] = "89";
 
-	assert_int_equal(feed(t, HTTP1_TX, 1, get_req), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 2, head), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 3, "0123"), 0);
-	assert_int_equal(http1_conn_feed(t->c, HTTP1_RX, 4, t->off[HTTP1_RX], 6, 4, tail, 2), 0);
+	assert_int_equal(feed(t, PROTO_TX, 1, get_req), 0);
+	assert_int_equal(feed(t, PROTO_RX, 2, head), 0);
+	assert_int_equal(feed(t, PROTO_RX, 3, "0123"), 0);
+	assert_int_equal(http1_conn_feed(t->c, PROTO_RX, 4, t->off[PROTO_RX], 6, 4, tail, 2), 0);
 	assert_int_equal(t->n, 1);
 	check_call(t, 0, "GET", "example.com", "/index.html", 200, 1, 4);
 }
@@ -630,15 +630,15 @@ static void test_skip_request_body(void **state)
 	struct tc *t = *state;
 	const char head[] = "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 70000\r\n\r\n";
 
-	assert_int_equal(feed(t, HTTP1_TX, 1, head), 0);
-	assert_int_equal(http1_conn_skip_until(t->c, HTTP1_TX), strlen(head) + 70000);
+	assert_int_equal(feed(t, PROTO_TX, 1, head), 0);
+	assert_int_equal(http1_conn_skip_until(t->c, PROTO_TX), strlen(head) + 70000);
 	/* Copied prefix, then a hole tail. */
-	assert_int_equal(http1_conn_feed(t->c, HTTP1_TX, 2, t->off[HTTP1_TX], 70000, 0,
+	assert_int_equal(http1_conn_feed(t->c, PROTO_TX, 2, t->off[PROTO_TX], 70000, 0,
 					 (const uint8_t *)"abc", 3),
 			 0);
-	t->off[HTTP1_TX] += 70000;
-	assert_int_equal(http1_conn_skip_until(t->c, HTTP1_TX), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 3, ok_resp), 0);
+	t->off[PROTO_TX] += 70000;
+	assert_int_equal(http1_conn_skip_until(t->c, PROTO_TX), 0);
+	assert_int_equal(feed(t, PROTO_RX, 3, ok_resp), 0);
 	check_call(t, 0, "POST", "h", "/p", 200, 1, 3);
 }
 
@@ -647,22 +647,22 @@ static void test_skip_chunked(void **state)
 	struct tc *t = *state;
 	const char head[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
 
-	assert_int_equal(feed(t, HTTP1_TX, 1, get_req), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 2, head), 0);
-	assert_int_equal(http1_conn_skip_until(t->c, HTTP1_RX), 0);
+	assert_int_equal(feed(t, PROTO_TX, 1, get_req), 0);
+	assert_int_equal(feed(t, PROTO_RX, 2, head), 0);
+	assert_int_equal(http1_conn_skip_until(t->c, PROTO_RX), 0);
 	/* A partial chunk size must not be trusted. */
-	assert_int_equal(feed(t, HTTP1_RX, 3, "80"), 0);
-	assert_int_equal(http1_conn_skip_until(t->c, HTTP1_RX), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 4, "00;x=y\r\n"), 0);
-	assert_int_equal(http1_conn_skip_until(t->c, HTTP1_RX), t->off[HTTP1_RX] + 0x8000);
-	assert_int_equal(feed_hole(t, HTTP1_RX, 5, 0x5000), 0);
-	assert_int_equal(http1_conn_skip_until(t->c, HTTP1_RX), t->off[HTTP1_RX] + 0x3000);
-	assert_int_equal(feed_hole(t, HTTP1_RX, 6, 0x3000), 0);
-	assert_int_equal(http1_conn_skip_until(t->c, HTTP1_RX), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 7, "\r\n10\r\n"), 0);
-	assert_int_equal(feed_hole(t, HTTP1_RX, 8, 0x10), 0);
+	assert_int_equal(feed(t, PROTO_RX, 3, "80"), 0);
+	assert_int_equal(http1_conn_skip_until(t->c, PROTO_RX), 0);
+	assert_int_equal(feed(t, PROTO_RX, 4, "00;x=y\r\n"), 0);
+	assert_int_equal(http1_conn_skip_until(t->c, PROTO_RX), t->off[PROTO_RX] + 0x8000);
+	assert_int_equal(feed_hole(t, PROTO_RX, 5, 0x5000), 0);
+	assert_int_equal(http1_conn_skip_until(t->c, PROTO_RX), t->off[PROTO_RX] + 0x3000);
+	assert_int_equal(feed_hole(t, PROTO_RX, 6, 0x3000), 0);
+	assert_int_equal(http1_conn_skip_until(t->c, PROTO_RX), 0);
+	assert_int_equal(feed(t, PROTO_RX, 7, "\r\n10\r\n"), 0);
+	assert_int_equal(feed_hole(t, PROTO_RX, 8, 0x10), 0);
 	assert_int_equal(t->n, 0);
-	assert_int_equal(feed(t, HTTP1_RX, 9, "\r\n0\r\n\r\n"), 0);
+	assert_int_equal(feed(t, PROTO_RX, 9, "\r\n0\r\n\r\n"), 0);
 	assert_int_equal(t->n, 1);
 	check_call(t, 0, "GET", "example.com", "/index.html", 200, 1, 9);
 	check_stats(t, 0, 0, 0);
@@ -673,9 +673,9 @@ static void test_hole_in_head(void **state)
 {
 	struct tc *t = *state;
 
-	assert_int_equal(feed(t, HTTP1_TX, 1, get_req), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 2, "HTTP/1.1 200 OK\r\n"), 0);
-	assert_int_equal(feed_hole(t, HTTP1_RX, 3, 100), -EPROTO);
+	assert_int_equal(feed(t, PROTO_TX, 1, get_req), 0);
+	assert_int_equal(feed(t, PROTO_RX, 2, "HTTP/1.1 200 OK\r\n"), 0);
+	assert_int_equal(feed_hole(t, PROTO_RX, 3, 100), -EPROTO);
 	assert_int_equal(t->n, 0);
 	check_stats(t, 1, 1, 0);
 }
@@ -687,18 +687,18 @@ static void test_big_body(void **state)
 	uint64_t total = 1ull << 30, left = total;
 	uint64_t ts = 10;
 
-	assert_int_equal(feed(t, HTTP1_TX, 1, get_req), 0);
+	assert_int_equal(feed(t, PROTO_TX, 1, get_req), 0);
 	assert_int_equal(
-	    feed(t, HTTP1_RX, ts, "HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n"), 0);
+	    feed(t, PROTO_RX, ts, "HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n"), 0);
 	while (left) {
-		assert_int_equal(feed_hole(t, HTTP1_RX, ++ts, 16384), 0);
+		assert_int_equal(feed_hole(t, PROTO_RX, ++ts, 16384), 0);
 		left -= 16384;
 	}
 	/* And one 4 GB read. */
-	assert_int_equal(feed(t, HTTP1_TX, ++ts, get_req), 0);
+	assert_int_equal(feed(t, PROTO_TX, ++ts, get_req), 0);
 	assert_int_equal(
-	    feed(t, HTTP1_RX, ++ts, "HTTP/1.1 200 OK\r\nContent-Length: 4294967295\r\n\r\n"), 0);
-	assert_int_equal(feed_hole(t, HTTP1_RX, ++ts, UINT32_MAX), 0);
+	    feed(t, PROTO_RX, ++ts, "HTTP/1.1 200 OK\r\nContent-Length: 4294967295\r\n\r\n"), 0);
+	assert_int_equal(feed_hole(t, PROTO_RX, ++ts, UINT32_MAX), 0);
 	assert_int_equal(t->n, 2);
 	check_call(t, 0, "GET", "example.com", "/index.html", 200, 1, 10 + total / 16384);
 	check_call(t, 1, "GET", "example.com", "/index.html", 200, ts - 2, ts);
@@ -708,18 +708,18 @@ static void test_upgrade(void **state)
 {
 	struct tc *t = *state;
 
-	assert_int_equal(feed(t, HTTP1_TX, 1,
+	assert_int_equal(feed(t, PROTO_TX, 1,
 			      "GET /chat HTTP/1.1\r\nHost: ws.example\r\nUpgrade: websocket\r\n"
 			      "Connection: Upgrade\r\nSec-WebSocket-Key: x\r\n\r\n"),
 			 0);
-	assert_int_equal(feed(t, HTTP1_RX, 2,
+	assert_int_equal(feed(t, PROTO_RX, 2,
 			      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 			      "Connection: Upgrade\r\n\r\n\x81\x05hello"),
 			 -EPROTONOSUPPORT);
 	assert_int_equal(t->n, 1);
 	check_call(t, 0, "GET", "ws.example", "/chat", 101, 1, 2);
-	assert_int_equal(feed(t, HTTP1_TX, 3, "\x81\x85\x01\x02\x03\x04xxxxx"), -EPROTONOSUPPORT);
-	assert_int_equal(feed(t, HTTP1_RX, 4, ok_resp), -EPROTONOSUPPORT);
+	assert_int_equal(feed(t, PROTO_TX, 3, "\x81\x85\x01\x02\x03\x04xxxxx"), -EPROTONOSUPPORT);
+	assert_int_equal(feed(t, PROTO_RX, 4, ok_resp), -EPROTONOSUPPORT);
 	assert_int_equal(t->n, 1);
 	check_stats(t, 0, 0, 1);
 }
@@ -728,13 +728,13 @@ static void test_upgrade_declined(void **state)
 {
 	struct tc *t = *state;
 
-	assert_int_equal(feed(t, HTTP1_TX, 1,
+	assert_int_equal(feed(t, PROTO_TX, 1,
 			      "GET /h2c HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\n"
 			      "Connection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAA\r\n\r\n"),
 			 0);
-	assert_int_equal(feed(t, HTTP1_RX, 2, ok_resp), 0);
-	assert_int_equal(feed(t, HTTP1_TX, 3, get_req), 0);
-	assert_int_equal(feed(t, HTTP1_RX, 4, ok_resp), 0);
+	assert_int_equal(feed(t, PROTO_RX, 2, ok_resp), 0);
+	assert_int_equal(feed(t, PROTO_TX, 3, get_req), 0);
+	assert_int_equal(feed(t, PROTO_RX, 4, ok_resp), 0);
 	assert_int_equal(t->n, 2);
 	check_call(t, 0, "GET", "h", "/h2c", 200, 1, 2);
 	check_call(t, 1, "GET", "example.com", "/index.html", 200, 3, 4);
@@ -745,14 +745,14 @@ static void test_connect(void **state)
 {
 	struct tc *t = *state;
 
-	assert_int_equal(feed(t, HTTP1_TX, 1,
+	assert_int_equal(feed(t, PROTO_TX, 1,
 			      "CONNECT db.example:5432 HTTP/1.1\r\nHost: db.example:5432\r\n\r\n"),
 			 0);
-	assert_int_equal(feed(t, HTTP1_RX, 2, "HTTP/1.1 200 Connection established\r\n\r\n"),
+	assert_int_equal(feed(t, PROTO_RX, 2, "HTTP/1.1 200 Connection established\r\n\r\n"),
 			 -EPROTONOSUPPORT);
 	assert_int_equal(t->n, 1);
 	check_call(t, 0, "CONNECT", "db.example:5432", "db.example:5432", 200, 1, 2);
-	assert_int_equal(feed(t, HTTP1_TX, 3, "\x16\x03\x01"), -EPROTONOSUPPORT);
+	assert_int_equal(feed(t, PROTO_TX, 3, "\x16\x03\x01"), -EPROTONOSUPPORT);
 	check_stats(t, 0, 0, 1);
 }
 
@@ -764,11 +764,11 @@ static void test_pending_overflow(void **state)
 
 	for (i = 0; i < HTTP1_PENDING_MAX + 1; i++) {
 		snprintf(buf, sizeof(buf), "GET /%d HTTP/1.1\r\nHost: h\r\n\r\n", i);
-		assert_int_equal(feed(t, HTTP1_TX, 1 + i, buf), 0);
+		assert_int_equal(feed(t, PROTO_TX, 1 + i, buf), 0);
 	}
 	check_stats(t, 0, 1, 0);
 	for (i = 0; i < HTTP1_PENDING_MAX; i++)
-		assert_int_equal(feed(t, HTTP1_RX, 100 + i, ok_resp), 0);
+		assert_int_equal(feed(t, PROTO_RX, 100 + i, ok_resp), 0);
 	assert_int_equal(t->n, HTTP1_PENDING_MAX);
 	check_call(t, 0, "GET", "h", "/1", 200, 2, 100);
 	snprintf(buf, sizeof(buf), "/%d", HTTP1_PENDING_MAX);
@@ -780,19 +780,19 @@ static void test_close_unanswered(void **state)
 {
 	struct tc *t = *state;
 
-	assert_int_equal(feed(t, HTTP1_TX, 1, get_req), 0);
-	assert_int_equal(feed(t, HTTP1_TX, 2, get_req), 0);
+	assert_int_equal(feed(t, PROTO_TX, 1, get_req), 0);
+	assert_int_equal(feed(t, PROTO_TX, 2, get_req), 0);
 	/* A response cut by the close completes at its last byte seen (the
 	 * spec: when the end cannot be known, the last byte seen counts); the
 	 * second request never got an answer. */
-	assert_int_equal(feed(t, HTTP1_RX, 3, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc"),
+	assert_int_equal(feed(t, PROTO_RX, 3, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc"),
 			 0);
 	http1_conn_close(t->c, 4);
 	assert_int_equal(t->n, 1);
 	check_call(t, 0, "GET", "example.com", "/index.html", 200, 1, 3);
 	check_stats(t, 0, 1, 0);
 	/* Nothing more after the close. */
-	assert_int_equal(feed(t, HTTP1_RX, 5, "def"), 0);
+	assert_int_equal(feed(t, PROTO_RX, 5, "def"), 0);
 	http1_conn_close(t->c, 6);
 	assert_int_equal(t->n, 1);
 	check_stats(t, 0, 1, 0);
@@ -803,7 +803,7 @@ static void test_orphan_response(void **state)
 	struct tc *t = *state;
 
 	assert_int_equal(
-	    feed(t, HTTP1_RX, 1, "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n"), 0);
+	    feed(t, PROTO_RX, 1, "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n"), 0);
 	assert_int_equal(t->n, 0);
 	check_stats(t, 0, 0, 0);
 }
@@ -813,13 +813,13 @@ static void test_bad_args(void **state)
 	struct tc *t = *state;
 
 	/* Lengths that contradict each other are clamped, not trusted. */
-	assert_int_equal(http1_conn_feed(t->c, HTTP1_TX, 1, 0, 3, 10, (const uint8_t *)"GET", 3),
+	assert_int_equal(http1_conn_feed(t->c, PROTO_TX, 1, 0, 3, 10, (const uint8_t *)"GET", 3),
 			 -EPROTO);
-	assert_int_equal(http1_conn_feed(t->c, HTTP1_TX, 1, UINT64_MAX - 1, 10, 0,
+	assert_int_equal(http1_conn_feed(t->c, PROTO_TX, 1, UINT64_MAX - 1, 10, 0,
 					 (const uint8_t *)"GET / HTTP", 10),
 			 0);
 	assert_int_equal(http1_conn_feed(t->c, 7, 1, 0, 1, 0, (const uint8_t *)"G", 1), -EINVAL);
-	assert_int_equal(http1_conn_skip_until(NULL, HTTP1_TX), 0);
+	assert_int_equal(http1_conn_skip_until(NULL, PROTO_TX), 0);
 	http1_conn_close(NULL, 0);
 	http1_conn_free(NULL);
 }

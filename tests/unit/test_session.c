@@ -25,11 +25,11 @@ static void record_call(const struct traced_call *c, void *ctx)
 	struct recorder *r = ctx;
 
 	r->calls++;
-	snprintf(r->last_method, sizeof(r->last_method), "%s", c->http->method);
-	snprintf(r->last_target, sizeof(r->last_target), "%s", c->http->target);
+	snprintf(r->last_method, sizeof(r->last_method), "%s", c->call->method);
+	snprintf(r->last_target, sizeof(r->last_target), "%s", c->call->target);
 	r->last_pid = c->pid;
-	r->last_start = c->http->start_ns;
-	r->last_end = c->http->end_ns;
+	r->last_start = c->call->start_ns;
+	r->last_end = c->call->end_ns;
 }
 
 static void record_skip(const struct tls_conn_key *key, const struct tls_conn_skip *skip, void *ctx)
@@ -217,15 +217,34 @@ static void test_http2_is_ignored(void **state)
 	assert_int_equal(r.skips, 1);
 	assert_true(r.last_skip.until[0] == TLS_SKIP_ALL && r.last_skip.until[1] == TLS_SKIP_ALL);
 	assert_int_equal(r.last_skip.conn_id, 4);
-	assert_int_equal(session_table_stats(t).http1.not_http1, 1);
+	assert_int_equal(session_table_stats(t).unsupported, 1);
 	assert_int_equal(r.calls, 0);
+	/* Later records of that connection are dropped at once. */
+	feed(t, data_event(1, 0x1, 4, TLS_DIR_RX, 20, 0, "junk", 4, 0));
+	assert_int_equal(r.skips, 1);
 	session_table_free(t);
+}
+
+/* The seam picks by the first bytes: a preface cut short is not yet HTTP/2,
+ * anything else is HTTP/1. */
+static void test_protocol_detection(void **state)
+{
+	static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+	(void)state;
+	assert_int_equal(proto_detect((const uint8_t *)preface, 24), PROTO_HTTP2);
+	assert_int_equal(proto_detect((const uint8_t *)preface, 30), PROTO_HTTP2);
+	assert_int_equal(proto_detect((const uint8_t *)preface, 3), PROTO_UNKNOWN);
+	assert_int_equal(proto_detect((const uint8_t *)"GET / HTTP/1.1", 14), PROTO_HTTP1);
+	assert_int_equal(proto_detect((const uint8_t *)"PROPFIND /", 10), PROTO_HTTP1);
+	assert_int_equal(proto_detect((const uint8_t *)"", 0), PROTO_UNKNOWN);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_routes_by_process_and_ssl),
+	    cmocka_unit_test(test_protocol_detection),
 	    cmocka_unit_test(test_close_and_reuse),
 	    cmocka_unit_test(test_eviction_is_bounded),
 	    cmocka_unit_test(test_expiry_of_exited_processes),

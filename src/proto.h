@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The protocol seam behind a TLS connection: a parser turns the two
+ * plaintext streams of one client connection (what the process wrote, what
+ * it read, with holes where the kernel only counted bytes) into completed
+ * calls, in a protocol-neutral form. HTTP/1 is the first parser; the
+ * connection's first bytes choose it (proto_detect).
+ */
+#ifndef PROTO_H
+#define PROTO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum proto_dir {
+	PROTO_TX = 0, /* requests, written by the process */
+	PROTO_RX = 1, /* responses, read by the process */
+};
+
+/* A completed call. Strings are NUL-terminated and valid during the callback only. */
+struct proto_call {
+	const char *method; /* as sent, e.g. "GET" */
+	const char *host;   /* Host / :authority, or from an absolute-form target; "" if none */
+	const char *target; /* request-target as sent (query included), maybe cut */
+	bool target_truncated;
+	int status;	   /* final status code; 0 when the connection ended before one */
+	uint64_t start_ns; /* timestamp of the write that carried the request's first byte */
+	uint64_t end_ns;   /* timestamp of the read that carried the response's last byte */
+};
+
+typedef void (*proto_call_cb)(const struct proto_call *call, void *ctx);
+
+/*
+ * One protocol's connection tracker. Every function takes the object made by
+ * conn_new. feed() returns 0 when the bytes were consumed (or ignored while
+ * resynchronising), -EPROTO when they broke the stream (counted; the
+ * connection recovers at the next request), -EPROTONOSUPPORT when the stream
+ * is not this protocol at all (the connection is then ignored).
+ * skip_until() is the stream offset in DIR below which the parser needs no
+ * bytes (0: it needs them all): the kernel then counts body bytes instead of
+ * copying them.
+ */
+struct proto_parser {
+	const char *name;
+	void *(*conn_new)(proto_call_cb cb, void *ctx, void *stats);
+	void (*conn_free)(void *conn);
+	int (*feed)(void *conn, enum proto_dir dir, uint64_t ts_ns, uint64_t stream_off,
+		    uint32_t len, uint32_t skip, const uint8_t *data, uint32_t data_len);
+	void (*close)(void *conn, uint64_t ts_ns);
+	uint64_t (*skip_until)(const void *conn, enum proto_dir dir);
+};
+
+enum proto_kind {
+	PROTO_UNKNOWN, /* not enough bytes yet to tell */
+	PROTO_HTTP1,
+	PROTO_HTTP2, /* the client connection preface */
+};
+
+/* What a connection speaks, from the first bytes it wrote (stream offset 0). */
+enum proto_kind proto_detect(const uint8_t *data, uint32_t len);
+
+#endif /* PROTO_H */

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "workq.h"
+
+static void *worker(void *arg)
+{
+	struct workq *q = arg;
+
+	pthread_mutex_lock(&q->lock);
+	for (;;) {
+		struct work *w;
+
+		while (!q->head)
+			pthread_cond_wait(&q->more, &q->lock);
+		w = q->head;
+		q->head = w->next;
+		if (!q->head)
+			q->tail = NULL;
+		q->queued--;
+		q->running++;
+		pthread_mutex_unlock(&q->lock);
+		w->fn(w);
+		pthread_mutex_lock(&q->lock);
+		q->running--;
+		if (!q->head && !q->running)
+			pthread_cond_broadcast(&q->idle);
+	}
+	return NULL;
+}
+
+int workq_start(struct workq *q, int n, size_t stack)
+{
+	pthread_attr_t attr;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, stack);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	for (int i = 0; i < n; i++) {
+		pthread_t t;
+
+		if (pthread_create(&t, &attr, worker, q) == 0) {
+			pthread_mutex_lock(&q->lock);
+			q->threads++;
+			pthread_mutex_unlock(&q->lock);
+		}
+	}
+	pthread_attr_destroy(&attr);
+	return q->threads;
+}
+
+void workq_submit(struct workq *q, struct work *w)
+{
+	pthread_mutex_lock(&q->lock);
+	if (q->threads == 0) {
+		pthread_mutex_unlock(&q->lock);
+		w->fn(w);
+		return;
+	}
+	w->next = NULL;
+	if (q->tail)
+		q->tail->next = w;
+	else
+		q->head = w;
+	q->tail = w;
+	q->queued++;
+	/* One worker per item: waking them all costs more than the work. */
+	pthread_cond_signal(&q->more);
+	pthread_mutex_unlock(&q->lock);
+}
+
+unsigned workq_backlog(struct workq *q)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&q->lock);
+	n = q->queued;
+	pthread_mutex_unlock(&q->lock);
+	return n;
+}
+
+void workq_drain(struct workq *q)
+{
+	pthread_mutex_lock(&q->lock);
+	while (q->head || q->running)
+		pthread_cond_wait(&q->idle, &q->lock);
+	pthread_mutex_unlock(&q->lock);
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * A small pool of worker threads running queued work items in order of
+ * submission. Used for the kernel calls that block for milliseconds (uprobe
+ * attach, link close waiting for RCU grace periods), so that they never
+ * stall the event loop. Items are caller-allocated and carry their function.
+ */
+#ifndef WORKQ_H
+#define WORKQ_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct work {
+	struct work *next;
+	void (*fn)(struct work *w); /* runs on a worker; may free w */
+};
+
+struct workq {
+	pthread_mutex_t lock;
+	pthread_cond_t more, idle;
+	struct work *head, *tail;
+	unsigned queued, running;
+	int threads; /* started; 0: items run in the submitting thread */
+};
+
+#define WORKQ_INIT(q)                                                                              \
+	{                                                                                          \
+		.lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER,               \
+		.idle = PTHREAD_COND_INITIALIZER                                                   \
+	}
+
+/* Start N detached workers with STACK bytes of stack; returns how many run. */
+int workq_start(struct workq *q, int n, size_t stack);
+
+/* Queue w (run at once in this thread when no worker runs). */
+void workq_submit(struct workq *q, struct work *w);
+
+/* Items queued and not yet picked up by a worker. */
+unsigned workq_backlog(struct workq *q);
+
+/* Wait until nothing is queued or running. */
+void workq_drain(struct workq *q);
+
+#endif /* WORKQ_H */

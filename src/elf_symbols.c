@@ -5,11 +5,12 @@
  * A uprobe is placed at a file offset, not at a virtual address, so a
  * symbol's st_value is translated through the PT_LOAD segment that maps it.
  *
- * The file is opened with ELF_C_READ rather than mmap: libelf then reads
- * only what is asked for with pread, and a library truncated under us
- * (package upgrade) gives a read error instead of SIGBUS. Before libelf is
- * asked for a table, its extent is checked against the file size, so a
- * hostile sh_size cannot make libelf allocate and read gigabytes.
+ * The file is never mapped (a library truncated under us would raise SIGBUS)
+ * and never read whole: libelf (ELF_C_READ) reads the headers with pread,
+ * and the symbol, string and dynamic tables are read by us in fixed-size
+ * chunks, after their extent was checked against the file size and a size
+ * limit. So a 100 MB executable or a sparse crafted file costs one 64 KiB
+ * buffer, and a table over ELF_TABLE_MAX is refused (-EFBIG).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,13 +39,32 @@ struct elf_file {
 	size_t nloads;
 };
 
+/* Tables are read in chunks of this size: the memory an analysis takes. */
+#define ELF_CHUNK (64 * 1024)
+/* A table larger than this is refused (-EFBIG): reading it would take too
+ * long, and no real library comes close (node's .symtab: 10 MB). */
+#define ELF_TABLE_MAX (256ull * 1024 * 1024)
+/* Section name tables are small (a few hundred bytes). */
+#define SHSTRTAB_MAX (64 * 1024)
+/* Places in a string table where a wanted name may start a symbol name. */
+#define ELF_CANDIDATES_MAX 256
+
+/* Where a section's bytes are in the file. */
+struct extent {
+	uint64_t off, size;
+};
+
 /* One symbol table with its string table and, for .dynsym, its versions. */
 struct symtab {
-	Elf_Data *syms;
-	size_t nsyms;
-	const char *strs;
-	size_t strs_len;
-	Elf_Data *versym; /* .gnu.version, or NULL */
+	struct extent syms, strs;
+	struct extent versym; /* .gnu.version; size 0 if none */
+};
+
+/* A string table offset where wanted name WANT stands as a symbol name. */
+struct candidate {
+	uint64_t name_off;
+	size_t want;
+	bool dflt; /* no version, or the default one ("@@") */
 };
 
 /* Per wanted name: its length, and how good the match kept so far is (0: none). */
@@ -61,6 +81,8 @@ struct search {
 	struct want *wants;
 	size_t n;
 	size_t maxlen; /* longest wanted name */
+	struct candidate cand[ELF_CANDIDATES_MAX];
+	size_t ncand;
 };
 
 static pthread_once_t libelf_once = PTHREAD_ONCE_INIT;
@@ -196,168 +218,215 @@ static bool vaddr_to_offset(const struct elf_file *f, uint64_t vaddr, uint64_t *
 	return false;
 }
 
-/*
- * Data of a section of type TYPE (and entry size ENTSIZE unless 0), after
- * checking that the section lies in the file.
- */
-static Elf_Data *section_data(const struct elf_file *f, Elf_Scn *scn, Elf64_Word type,
-			      size_t entsize)
+/* Read LEN bytes at OFF (checked to lie in the file by the caller). */
+static int read_at(const struct elf_file *f, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pread(f->fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ENOEXEC; /* truncated under us */
+		p += n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+/* Where a section's bytes are, after checking its type and that it lies in
+ * the file (never compressed: tables we read are not). */
+static int section_extent(const struct elf_file *f, Elf_Scn *scn, Elf64_Word type, size_t entsize,
+			  struct extent *e)
 {
 	GElf_Shdr sh;
-	Elf_Data *d;
 
 	if (!scn || !gelf_getshdr(scn, &sh) || sh.sh_type != type)
-		return NULL;
+		return -ENOEXEC;
 	if ((sh.sh_flags & SHF_COMPRESSED) || !in_file(f, sh.sh_offset, sh.sh_size))
-		return NULL;
+		return -ENOEXEC;
 	if (entsize && sh.sh_entsize != entsize)
-		return NULL;
-	d = elf_getdata(scn, NULL);
-	if (!d || (d->d_size && !d->d_buf))
-		return NULL;
-	return d;
+		return -ENOEXEC;
+	if (sh.sh_size > ELF_TABLE_MAX)
+		return -EFBIG;
+	e->off = sh.sh_offset;
+	e->size = sh.sh_size;
+	return 0;
 }
 
 /* The .gnu.version section describing the symbol table SYMSCN, if any. */
-static Elf_Data *find_versym(const struct elf_file *f, Elf_Scn *symscn)
+static void find_versym(const struct elf_file *f, Elf_Scn *symscn, struct extent *e)
 {
 	size_t ndx = elf_ndxscn(symscn);
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
 
+	e->size = 0;
 	while ((scn = elf_nextscn(f->elf, scn))) {
 		if (!gelf_getshdr(scn, &sh))
-			return NULL;
-		if (sh.sh_type == SHT_GNU_versym && sh.sh_link == ndx)
-			return section_data(f, scn, SHT_GNU_versym, sizeof(GElf_Versym));
+			return;
+		if (sh.sh_type == SHT_GNU_versym && sh.sh_link == ndx) {
+			if (section_extent(f, scn, SHT_GNU_versym, sizeof(Elf64_Half), e))
+				e->size = 0;
+			return;
+		}
 	}
-	return NULL;
 }
 
 static int symtab_open(const struct elf_file *f, Elf_Scn *scn, struct symtab *t)
 {
-	Elf_Data *strs;
 	GElf_Shdr sh;
+	int ret;
 
 	memset(t, 0, sizeof(*t));
 	if (!gelf_getshdr(scn, &sh))
 		return -ENOEXEC;
-	t->syms = section_data(f, scn, sh.sh_type, sizeof(Elf64_Sym));
-	strs = section_data(f, elf_getscn(f->elf, sh.sh_link), SHT_STRTAB, 0);
-	if (!t->syms || !strs)
-		return -ENOEXEC;
-	t->nsyms = t->syms->d_size / sizeof(Elf64_Sym);
-	t->strs = strs->d_buf;
-	t->strs_len = strs->d_size;
+	ret = section_extent(f, scn, sh.sh_type, sizeof(Elf64_Sym), &t->syms);
+	if (!ret)
+		ret = section_extent(f, elf_getscn(f->elf, sh.sh_link), SHT_STRTAB, 0, &t->strs);
+	if (ret)
+		return ret;
 	/* Only .dynsym has versions in a side table; .symtab names carry them. */
 	if (sh.sh_type == SHT_DYNSYM)
-		t->versym = find_versym(f, scn);
+		find_versym(f, scn, &t->versym);
 	return 0;
 }
 
 /*
- * The name at OFF without its version: "SSL_write@@OPENSSL_3.0.0" gives
- * "SSL_write" and DFLT true ("@@" marks the default version, "@" an older
- * one). Names longer than MAX cannot match and are not scanned further.
+ * Every place in the string table where a wanted name stands as a symbol
+ * name would: followed by its end or by a version ("SSL_write@@OPENSSL_3.0.0"
+ * is the default version, "@" one older). A symbol's st_name may point into
+ * the middle of a longer string (merged tails), so any position counts.
+ * The table is read in chunks that overlap by the longest name: memory stays
+ * at one chunk however large the table is. No candidate at all (most
+ * files) rules the table out before a single symbol is decoded.
  */
-static bool symtab_name(const struct symtab *t, uint64_t off, size_t max, const char **name,
-			size_t *len, bool *dflt)
+static int find_candidates(const struct elf_file *f, const struct symtab *t, struct search *s)
 {
-	const char *p;
-	size_t avail, i;
+	size_t over = s->maxlen + 2, cap = ELF_CHUNK + over;
+	uint8_t *buf = malloc(cap);
+	int ret = 0;
 
-	if (off >= t->strs_len)
-		return false;
-	p = t->strs + off;
-	avail = t->strs_len - off;
-	if (avail > max + 1)
-		avail = max + 1;
-	for (i = 0; i < avail && p[i] && p[i] != '@'; i++)
-		;
-	if (i == 0 || i == avail)
-		return false;
-	*name = p;
-	*len = i;
-	*dflt = !p[i] || (i + 1 < t->strs_len - off && p[i + 1] == '@');
-	return true;
+	if (!buf)
+		return -ENOMEM;
+	s->ncand = 0;
+	for (uint64_t base = 0; base < t->strs.size && !ret; base += ELF_CHUNK) {
+		size_t len = t->strs.size - base < cap ? t->strs.size - base : cap;
+
+		ret = read_at(f, buf, len, t->strs.off + base);
+		for (size_t i = 0; !ret && i < s->n; i++) {
+			/* A version is never part of a name ("foo@@V2" names nothing). */
+			size_t l =
+			    memchr(s->syms[i].name, '@', s->wants[i].len) ? 0 : s->wants[i].len;
+			const uint8_t *p = buf;
+
+			while (l && (p = memmem(p, len - (p - buf), s->syms[i].name, l))) {
+				size_t at = p - buf;
+
+				p++;
+				if (at >= ELF_CHUNK)
+					break; /* the next chunk sees it */
+				if (at + l >= len || (buf[at + l] && buf[at + l] != '@'))
+					continue;
+				if (s->ncand == ELF_CANDIDATES_MAX)
+					break; /* a hostile table: the first ones count */
+				s->cand[s->ncand++] = (struct candidate){
+				    .name_off = base + at,
+				    .want = i,
+				    .dflt = !buf[at + l] ||
+					    (at + l + 1 < len && buf[at + l + 1] == '@'),
+				};
+			}
+		}
+	}
+	free(buf);
+	return ret;
 }
 
-static bool versym_hidden(const struct symtab *t, size_t idx)
+static int by_name_off(const void *a, const void *b)
 {
-	GElf_Versym v;
+	const struct candidate *x = a, *y = b;
 
-	return t->versym && gelf_getversym(t->versym, idx, &v) && (v & VERSYM_HIDDEN);
+	return x->name_off < y->name_off ? -1 : x->name_off > y->name_off;
+}
+
+static bool versym_hidden(const struct elf_file *f, const struct symtab *t, size_t idx)
+{
+	Elf64_Half v;
+
+	if ((idx + 1) * sizeof(v) > t->versym.size)
+		return false;
+	return !read_at(f, &v, sizeof(v), t->versym.off + idx * sizeof(v)) && (v & VERSYM_HIDDEN);
 }
 
 /* Take SYM for every wanted name it matches better than what was kept. */
 static void match_symbol(const struct elf_file *f, const struct symtab *t, size_t idx,
-			 const GElf_Sym *sym, struct search *s)
+			 const Elf64_Sym *sym, struct search *s)
 {
-	const char *name;
-	size_t len, i;
+	struct candidate key = {.name_off = sym->st_name};
+	const struct candidate *c = bsearch(&key, s->cand, s->ncand, sizeof(key), by_name_off);
 	uint64_t off;
-	bool dflt;
-	int rank;
 
-	if (!symtab_name(t, sym->st_name, s->maxlen, &name, &len, &dflt))
+	if (!c)
 		return;
-	/*
-	 * Callers bind to the default version of a global symbol; an older
-	 * version or a local function of the same name is only a fallback.
-	 */
-	dflt = dflt && !versym_hidden(t, idx);
-	rank = 1 + (dflt ? 2 : 0) + (GELF_ST_BIND(sym->st_info) != STB_LOCAL ? 1 : 0);
-	for (i = 0; i < s->n; i++) {
-		if (s->wants[i].len != len || memcmp(s->syms[i].name, name, len))
-			continue;
-		if (s->wants[i].rank >= rank || !vaddr_to_offset(f, sym->st_value, &off))
-			continue;
-		s->wants[i].rank = rank;
-		s->syms[i].offset = off;
-		s->syms[i].found = true;
-	}
-}
+	/* All candidates at this offset (bsearch found one of them). */
+	while (c > s->cand && c[-1].name_off == key.name_off)
+		c--;
+	for (; c < s->cand + s->ncand && c->name_off == key.name_off; c++) {
+		/*
+		 * Callers bind to the default version of a global symbol; an
+		 * older version or a local function of the same name is only
+		 * a fallback.
+		 */
+		bool dflt = c->dflt && !versym_hidden(f, t, idx);
+		int rank = 1 + (dflt ? 2 : 0) + (ELF64_ST_BIND(sym->st_info) != STB_LOCAL ? 1 : 0);
 
-/* Does the string table contain any wanted name? (Merged tails included:
- * a name stored as the end of a longer one is still a substring.) */
-static bool strings_mention_any(const struct symtab *t, const struct search *s)
-{
-	if (!t->strs || !t->strs_len) /* an empty table names nothing */
-		return false;
-	for (size_t i = 0; i < s->n; i++) {
-		if (s->wants[i].len &&
-		    memmem(t->strs, t->strs_len, s->syms[i].name, s->wants[i].len))
-			return true;
+		if (s->wants[c->want].rank >= rank || !vaddr_to_offset(f, sym->st_value, &off))
+			continue;
+		s->wants[c->want].rank = rank;
+		s->syms[c->want].offset = off;
+		s->syms[c->want].found = true;
 	}
-	return false;
 }
 
 static int scan_symtab(const struct elf_file *f, Elf_Scn *scn, struct search *s)
 {
+	enum { PER_CHUNK = ELF_CHUNK / sizeof(Elf64_Sym) };
+	Elf64_Sym *syms;
 	struct symtab t;
-	GElf_Sym sym;
-	size_t i;
+	uint64_t nsyms;
 	int ret;
 
 	ret = symtab_open(f, scn, &t);
-	if (ret)
+	if (!ret)
+		ret = find_candidates(f, &t, s);
+	if (ret || s->ncand == 0)
 		return ret;
-	/* Most files name none of the wanted functions: one memmem pass over
-	 * the strings rules them out without decoding every symbol (libc's
-	 * 3000: ~0.7 ms before). */
-	if (!strings_mention_any(&t, s))
-		return 0;
+	qsort(s->cand, s->ncand, sizeof(*s->cand), by_name_off);
+	syms = malloc(PER_CHUNK * sizeof(*syms));
+	if (!syms)
+		return -ENOMEM;
+	nsyms = t.syms.size / sizeof(Elf64_Sym);
 	/* Entry 0 is the reserved null symbol. */
-	for (i = 1; i < t.nsyms; i++) {
-		if (!gelf_getsym(t.syms, i, &sym))
-			return -ENOEXEC;
-		/* An ifunc symbol is the resolver, not the implementation called. */
-		if (GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_shndx == SHN_UNDEF ||
-		    !sym.st_value)
-			continue;
-		match_symbol(f, &t, i, &sym, s);
+	for (uint64_t first = 0; first < nsyms && !ret; first += PER_CHUNK) {
+		size_t n = nsyms - first < PER_CHUNK ? nsyms - first : PER_CHUNK;
+
+		ret = read_at(f, syms, n * sizeof(*syms), t.syms.off + first * sizeof(*syms));
+		for (size_t i = first ? 0 : 1; !ret && i < n; i++) {
+			/* An ifunc symbol is the resolver, not the implementation called. */
+			if (ELF64_ST_TYPE(syms[i].st_info) != STT_FUNC ||
+			    syms[i].st_shndx == SHN_UNDEF || !syms[i].st_value)
+				continue;
+			match_symbol(f, &t, first + i, &syms[i], s);
+		}
 	}
-	return 0;
+	free(syms);
+	return ret;
 }
 
 static bool search_complete(const struct search *s)
@@ -480,7 +549,11 @@ int elf_inspect_fd(int fd)
 				ret |= ELF_HAS_INTERP;
 		}
 	}
-	if (elf_getshdrstrndx(f.elf, &shstrndx) != 0)
+	/* Section names come from .shstrtab, which libelf reads whole: only a
+	 * table of sane size is looked at. */
+	if (elf_getshdrstrndx(f.elf, &shstrndx) != 0 ||
+	    !gelf_getshdr(elf_getscn(f.elf, shstrndx), &sh) || sh.sh_size > SHSTRTAB_MAX ||
+	    !in_file(&f, sh.sh_offset, sh.sh_size))
 		shstrndx = SHN_UNDEF;
 	while ((scn = elf_nextscn(f.elf, scn))) {
 		const char *name;
@@ -502,45 +575,62 @@ int elf_inspect_fd(int fd)
 	return ret;
 }
 
+/* Longest soname read from a DT_NEEDED entry; longer ones are skipped. */
+#define SONAME_MAX 256
+
 int elf_needed_fd(int fd, elf_needed_cb cb, void *ctx)
 {
+	enum { PER_CHUNK = ELF_CHUNK / sizeof(Elf64_Dyn) };
+	struct extent dyn, strs;
 	struct elf_file f;
 	Elf_Scn *scn = NULL;
+	Elf64_Dyn *d = NULL;
 	GElf_Shdr sh;
 	int ret, n = 0;
+	bool stop = false;
 
 	if (!cb)
 		return -EINVAL;
 	ret = elf_file_open_fd(&f, fd);
 	if (ret)
 		return ret;
-	while ((scn = elf_nextscn(f.elf, scn))) {
-		Elf_Data *dyn, *strs;
-		GElf_Shdr ssh;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC)
-			continue;
-		dyn = section_data(&f, scn, SHT_DYNAMIC, sizeof(Elf64_Dyn));
-		strs = section_data(&f, elf_getscn(f.elf, sh.sh_link), SHT_STRTAB, 0);
-		if (!dyn || !strs || !gelf_getshdr(elf_getscn(f.elf, sh.sh_link), &ssh))
+	while ((scn = elf_nextscn(f.elf, scn)) && gelf_getshdr(scn, &sh)) {
+		if (sh.sh_type == SHT_DYNAMIC)
 			break;
-		for (size_t i = 0; i < dyn->d_size / sizeof(Elf64_Dyn); i++) {
-			GElf_Dyn d;
+	}
+	if (!scn || section_extent(&f, scn, SHT_DYNAMIC, sizeof(Elf64_Dyn), &dyn) ||
+	    section_extent(&f, elf_getscn(f.elf, sh.sh_link), SHT_STRTAB, 0, &strs) ||
+	    !(d = malloc(PER_CHUNK * sizeof(*d))))
+		goto out; /* no (sane) dynamic section: no names */
+	for (uint64_t first = 0; first < dyn.size / sizeof(*d) && !stop; first += PER_CHUNK) {
+		size_t cnt = dyn.size / sizeof(*d) - first;
 
-			if (!gelf_getdyn(dyn, (int)i, &d) || d.d_tag == DT_NULL)
+		cnt = cnt < PER_CHUNK ? cnt : PER_CHUNK;
+		if (read_at(&f, d, cnt * sizeof(*d), dyn.off + first * sizeof(*d)))
+			break;
+		for (size_t i = 0; i < cnt && !stop; i++) {
+			char name[SONAME_MAX + 1];
+			size_t len;
+
+			if (d[i].d_tag == DT_NULL) {
+				stop = true;
 				break;
-			if (d.d_tag != DT_NEEDED || d.d_un.d_val >= strs->d_size)
+			}
+			if (d[i].d_tag != DT_NEEDED || d[i].d_un.d_val >= strs.size)
+				continue;
+			len = strs.size - d[i].d_un.d_val;
+			len = len < SONAME_MAX ? len : SONAME_MAX;
+			if (read_at(&f, name, len, strs.off + d[i].d_un.d_val))
 				continue;
 			/* Must be NUL-terminated inside the string table. */
-			if (!memchr((const char *)strs->d_buf + d.d_un.d_val, '\0',
-				    strs->d_size - d.d_un.d_val))
+			if (!memchr(name, '\0', len))
 				continue;
 			n++;
-			if (cb((const char *)strs->d_buf + d.d_un.d_val, ctx))
-				break;
+			stop = cb(name, ctx) != 0;
 		}
-		break; /* one dynamic section */
 	}
+out:
+	free(d);
 	elf_file_close(&f);
 	return n;
 }

@@ -118,8 +118,9 @@ if [ "$accel" = auto ]; then
 else
 	echo "accelerator: $accel (KERNEL_TEST_ACCEL)"
 fi
-# Guests under TCG run 10-30x slower than native (FACTS.md): the guest
-# scales its timeouts and the SIGTERM limit by this.
+# Guests under TCG run slower than native (FACTS.md: 10-30x; a one-shot curl
+# takes ~0.5 s here): the guest scales its timeouts and the SIGTERM limit by
+# this factor.
 scale=5
 [ "$accel" = kvm ] && scale=2
 
@@ -174,7 +175,8 @@ for entry in $matrix; do
 		"$(res attach_avg_us)/$(res attach_max_us)" \
 		"$(res map_to_attach_avg_us)/$(res map_to_attach_max_us)" \
 		"$(res ready_s)s" "$(res sigterm_exit_s)s" "$wall")")
-	for k in data_probes return_probes warmer seccomp_client seccomp_calls_seen server_links server_probes; do
+	for k in data_probes return_probes warmer syscall335_direct_under_filter seccomp_late seccomp_inherited \
+		seccomp_skipped_calls_seen server_links server_probes; do
 		v=$(res $k)
 		if [ -n "$v" ]; then echo "    $tag $k: $v"; fi
 	done

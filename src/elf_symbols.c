@@ -41,9 +41,6 @@ struct elf_file {
 
 /* Tables are read in chunks of this size: the memory an analysis takes. */
 #define ELF_CHUNK (64 * 1024)
-/* A table larger than this is refused (-EFBIG): reading it would take too
- * long, and no real library comes close (node's .symtab: 10 MB). */
-#define ELF_TABLE_MAX (256ull * 1024 * 1024)
 /* Section name tables are small (a few hundred bytes). */
 #define SHSTRTAB_MAX (64 * 1024)
 /* Places in a string table where a wanted name may start a symbol name. */

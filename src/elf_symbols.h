@@ -11,6 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A table larger than this is refused (-EFBIG): reading it would take too
+ * long, and no real library comes close (node's .symtab: 10 MB). */
+#define ELF_TABLE_MAX_MB 256
+#define ELF_TABLE_MAX	 ((uint64_t)ELF_TABLE_MAX_MB * 1024 * 1024)
+
 struct elf_symbol {
 	const char *name; /* in: exact name, without version ("SSL_write") */
 	uint64_t offset;  /* out: file offset of the function's first byte */
@@ -26,7 +31,8 @@ struct elf_symbol {
  *
  * Returns the number of symbols found (>= 0), -ENOENT (and other open
  * errors) when the file cannot be opened, -ENOEXEC when it is not a 64-bit
- * ELF file or is corrupt, -ENOMEM.
+ * ELF file or is corrupt, -EFBIG when a table it would read is larger than
+ * ELF_TABLE_MAX, -ENOMEM.
  */
 int elf_find_symbols(const char *path, struct elf_symbol *syms, size_t n);
 /* The same on an open descriptor (the caller keeps it; it is not moved). */

@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include "attach.h"
 #include "config.h"
+#include "file_analysis.h"
 #include "forward.h"
 #include "kernel_check.h"
 #include "log.h"
@@ -45,6 +46,8 @@
 #define HOUSEKEEPING_NS (100ull * 1000000)
 /* Threads attaching probes to new processes (per-process mode). */
 #define ATTACH_THREADS 4
+/* Threads analysing files mapped for the first time. */
+#define ANALYSIS_THREADS 2
 /* How long a process seen only serving TLS keeps its data probes. */
 #define DISARM_DELAY_NS (1000ull * 1000000)
 /* Exited processes whose connections are ended once per loop round. */
@@ -365,6 +368,12 @@ static int start_discovery(struct daemon *d)
 	if (d->epfd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0 ||
 	    proc_watch_add_to_epoll(d->watch, d->epfd) < 0)
 		return -errno;
+	if (analysis_start(ANALYSIS_THREADS) == 0) {
+		struct epoll_event aev = {.events = EPOLLIN, .data.fd = analysis_eventfd()};
+
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, aev.data.fd, &aev) < 0)
+			return -errno;
+	}
 	if (d->per_process && attach_jobs_start(d->skel, ATTACH_THREADS) == 0) {
 		struct epoll_event jev = {.events = EPOLLIN, .data.fd = attach_jobs_eventfd()};
 
@@ -499,7 +508,13 @@ static void run_loop(struct daemon *d)
 		}
 		/* New mappings first: a new process's first call is near. */
 		proc_watch_drain(d->watch);
+		targets_collect_analyses(d->targets);
 		targets_collect_attaches(d->targets);
+		if (targets_need_rescan(d->targets)) {
+			log_warn("a file's analysis had too many processes waiting: rescanning "
+				 "/proc");
+			targets_scan_proc(d->targets);
+		}
 		if (proc_watch_lost(d->watch) != d->watch_lost_seen) {
 			/* The kernel dropped records (we fell behind): what they
 			 * said is in /proc, so walk it again. */

@@ -33,6 +33,7 @@ struct tls_proc {
 	bool awaiting_exe;    /* exec seen; its next mapping is the executable */
 	uint64_t last_map_ns; /* time of its latest mapping record handled */
 	uint64_t generation;  /* changes when its probes are dropped: stale jobs */
+	uint64_t image;	      /* exec count: a file analysed for an older image is stale */
 	struct arm_state arm;
 	struct proc_file files[PROC_FILES_MAX];
 	int nfiles;

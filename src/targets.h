@@ -82,6 +82,13 @@ bool targets_on_exit(struct targets *t, pid_t pid);
 /* Install what the attach workers finished (per-process mode). */
 void targets_collect_attaches(struct targets *t);
 
+/* Act on the file verdicts the analysis workers finished (file_analysis.h). */
+void targets_collect_analyses(struct targets *t);
+
+/* A mapping could not be followed (too many processes waiting on one
+ * file's analysis): walk /proc again. True once per such event. */
+bool targets_need_rescan(struct targets *t);
+
 /* This process has an open client connection now (called about once a
  * second for each, from the session table). */
 void targets_note_connected(struct targets *t, pid_t pid, uint64_t now_ns);

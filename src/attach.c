@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/bpf.h>
@@ -283,49 +282,38 @@ void detach_reaper_drain(void)
  */
 static struct {
 	struct workq q;
-	pthread_mutex_t lock; /* the done list */
-	struct attach_job *done, *done_tail;
-	int efd;
+	struct workq_done done;
 	struct tls_trace *skel;
 } jobs = {
     .q = WORKQ_INIT(jobs.q),
-    .lock = PTHREAD_MUTEX_INITIALIZER,
-    .efd = -1,
+    .done = WORKQ_DONE_INIT,
 };
 
 static void job_run(struct work *w)
 {
 	struct attach_job *j = (struct attach_job *)w;
-	uint64_t start = monotonic_ns(), one = 1;
+	uint64_t start = monotonic_ns();
 
 	j->err = attach_data_probes(jobs.skel, j->fd, &j->syms, j->pid, &j->set);
 	j->done_ns = monotonic_ns();
 	j->took_ns = j->done_ns - start;
-	pthread_mutex_lock(&jobs.lock);
-	j->next = NULL;
-	if (jobs.done_tail)
-		jobs.done_tail->next = j;
-	else
-		jobs.done = j;
-	jobs.done_tail = j;
-	pthread_mutex_unlock(&jobs.lock);
-	if (jobs.efd >= 0 && write(jobs.efd, &one, sizeof(one)) < 0) {
-		/* the counter is saturated: the reader is woken anyway */
-	}
+	workq_done_push(&jobs.done, &j->work);
 }
 
 int attach_jobs_start(struct tls_trace *skel, int threads)
 {
+	int err;
+
 	jobs.skel = skel;
-	jobs.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (jobs.efd < 0)
-		return -errno;
+	err = workq_done_init(&jobs.done);
+	if (err)
+		return err;
 	return workq_start(&jobs.q, threads, 256 * 1024) > 0 ? 0 : -EAGAIN;
 }
 
 int attach_jobs_eventfd(void)
 {
-	return jobs.efd;
+	return jobs.done.efd;
 }
 
 void attach_jobs_submit(struct attach_job *j)
@@ -338,16 +326,12 @@ void attach_jobs_submit(struct attach_job *j)
 
 struct attach_job *attach_jobs_done(void)
 {
-	struct attach_job *list;
-	uint64_t n;
+	struct work *w = workq_done_take(&jobs.done);
+	struct attach_job *list = (struct attach_job *)w;
 
-	if (jobs.efd >= 0 && read(jobs.efd, &n, sizeof(n)) < 0) {
-		/* nothing signalled: there may still be jobs run in this thread */
-	}
-	pthread_mutex_lock(&jobs.lock);
-	list = jobs.done;
-	jobs.done = jobs.done_tail = NULL;
-	pthread_mutex_unlock(&jobs.lock);
+	/* The done list is linked through work.next: mirror it in ->next. */
+	for (struct attach_job *j = list; j; j = j->next)
+		j->next = (struct attach_job *)j->work.next;
 	return list;
 }
 

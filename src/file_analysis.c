@@ -1,52 +1,37 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 #include "file_analysis.h"
 #include "log.h"
 
 static struct {
 	struct workq q;
-	pthread_mutex_t lock; /* the done list */
-	struct analysis *done, *done_tail;
+	struct workq_done done;
 	struct analysis *pending; /* submitted, not collected: the event loop's */
 	size_t npending;
-	int efd;
 } an = {
     .q = WORKQ_INIT(an.q),
-    .lock = PTHREAD_MUTEX_INITIALIZER,
-    .efd = -1,
+    .done = WORKQ_DONE_INIT,
 };
 
 static void run(struct work *w)
 {
 	struct analysis *a = (struct analysis *)w;
-	uint64_t t0 = monotonic_ns(), one = 1;
+	uint64_t t0 = monotonic_ns();
 
 	a->err = tls_classify(a->fd, a->path, false, &a->verdict);
 	a->took_ns = monotonic_ns() - t0;
-	pthread_mutex_lock(&an.lock);
-	a->work.next = NULL;
-	/* The done list reuses work.next: the queue is done with it. */
-	if (an.done_tail)
-		an.done_tail->work.next = &a->work;
-	else
-		an.done = a;
-	an.done_tail = a;
-	pthread_mutex_unlock(&an.lock);
-	if (an.efd >= 0 && write(an.efd, &one, sizeof(one)) < 0) {
-		/* saturated: the reader is woken anyway */
-	}
+	workq_done_push(&an.done, &a->work);
 }
 
 int analysis_start(int threads)
 {
-	an.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (an.efd < 0)
-		return -errno;
+	int err = workq_done_init(&an.done);
+
+	if (err)
+		return err;
 	if (threads > 0 && workq_start(&an.q, threads, 256 * 1024) == 0)
 		return -EAGAIN;
 	return 0;
@@ -54,7 +39,7 @@ int analysis_start(int threads)
 
 int analysis_eventfd(void)
 {
-	return an.efd;
+	return an.done.efd;
 }
 
 static struct analysis *find_pending(const struct file_id *id)
@@ -145,16 +130,8 @@ static void unlink_pending(struct analysis *a)
 
 struct analysis *analysis_done(void)
 {
-	struct analysis *list, *a;
-	uint64_t n;
+	struct analysis *list = (struct analysis *)workq_done_take(&an.done), *a;
 
-	if (an.efd >= 0 && read(an.efd, &n, sizeof(n)) < 0) {
-		/* nothing signalled: analyses run in this thread are listed too */
-	}
-	pthread_mutex_lock(&an.lock);
-	list = an.done;
-	an.done = an.done_tail = NULL;
-	pthread_mutex_unlock(&an.lock);
 	/* Relink through ->next, off the pending list. */
 	for (a = list; a; a = (struct analysis *)a->work.next) {
 		unlink_pending(a);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Analysing files off the event loop. A file mapped for the first time is
- * classified (tls_backend.h: an ELF symbol scan, 20 us to a few ms, longer
- * for a crafted or huge file) by a worker thread, so that no file can stall
- * discovery or the reading of calls. Processes mapping a file while it is
+ * Analysing files off the event loop. A large file mapped for the first
+ * time (tls_backend.h: an ELF symbol scan, milliseconds for node's 99 MB,
+ * longer for a crafted file) is classified by a worker thread, so that no
+ * file can stall discovery or the reading of calls. Processes mapping a file while it is
  * being analysed wait for the verdict (they are handed back with it).
  *
  * Only the event loop calls these functions; workers only classify.

@@ -86,7 +86,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: %s [--version] [--help] [--verbose] [--log-calls] [--list-targets]\n"
-		"       [--system-wide-probes] [--max-armed N]\n"
+		"       [--system-wide-probes | --per-process-probes] [--max-armed N]\n"
 		"\n"
 		"Reports every outgoing HTTPS call on this host (method, host, path,\n"
 		"latency) to a Metrist Orchestrator over UDP, by tracing TLS libraries\n"
@@ -103,6 +103,8 @@ static void usage(FILE *out)
 		"      for all processes, servers included (each of their TLS reads and\n"
 		"      writes then costs ~11 us); the default probes each process on its\n"
 		"      own and removes the probes of processes that only serve TLS\n"
+		"--per-process-probes  the per-process mode even on kernels before 6.6,\n"
+		"      where the default is system-wide (per-process attaches are slow there)\n"
 		"--max-armed N  how many processes hold data probes (default %d; each\n"
 		"      costs every traced TLS call ~0.13 us); beyond that, processes idle\n"
 		"      the longest give theirs back and new ones get theirs at their first\n"

@@ -112,10 +112,13 @@ static void log_refused(struct targets *t, pid_t pid, const char *path, const ch
 		 (unsigned long long)t->stats.files_refused);
 }
 
+/* Files up to this size are analysed in the event loop (see below). */
+#define ANALYSE_INLINE_MAX (8 << 20)
+
 /*
- * The registry's entry for a mapped file, if known. A file neither known nor
- * known to be plain is analysed off the event loop: the process waits for
- * the verdict (targets_collect_analyses).
+ * The registry's entry for a mapped file: known, or analysed now if small.
+ * A larger file neither known nor known to be plain is analysed off the
+ * event loop: the process waits for the verdict (targets_collect_analyses).
  */
 struct tls_file *file_for_mapping(struct targets *t, const struct proc_mapping *m)
 {
@@ -124,6 +127,7 @@ struct tls_file *file_for_mapping(struct targets *t, const struct proc_mapping *
 	struct analysis_waiter w = {.pid = m->pid, .map_ts = m->ts_ns};
 	struct tls_proc *p;
 	const char *why;
+	struct stat st;
 	bool dropped;
 	int fd;
 
@@ -138,7 +142,15 @@ struct tls_file *file_for_mapping(struct targets *t, const struct proc_mapping *
 	fd = file_open_mapped(t->proc_root, m->pid, m->path, &id, m->start, m->end, &why);
 	if (why)
 		log_refused(t, m->pid, m->path, why, fd >= 0);
-	if (fd >= 0 && analysis_submit(&id, fd, m->path, &w))
+	if (fd < 0)
+		return NULL;
+	/* A small file is analysed here: a process's first call may be a few
+	 * ms away, and the bounded reader takes well under a millisecond for
+	 * a library (libssl: ~50 us). A larger one (node, a crafted file)
+	 * goes to a worker, and the process waits for the verdict. */
+	if (fstat(fd, &st) == 0 && st.st_size <= ANALYSE_INLINE_MAX)
+		return file_classify_now(t, fd, &id, m->path);
+	if (analysis_submit(&id, fd, m->path, &w))
 		t->rescan = true;
 	return NULL;
 }

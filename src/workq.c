@@ -1,4 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include "workq.h"
 
 static void *worker(void *arg)
@@ -83,4 +87,42 @@ void workq_drain(struct workq *q)
 	while (q->head || q->running)
 		pthread_cond_wait(&q->idle, &q->lock);
 	pthread_mutex_unlock(&q->lock);
+}
+
+int workq_done_init(struct workq_done *d)
+{
+	d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return d->efd < 0 ? -errno : 0;
+}
+
+void workq_done_push(struct workq_done *d, struct work *w)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&d->lock);
+	w->next = NULL;
+	if (d->tail)
+		d->tail->next = w;
+	else
+		d->head = w;
+	d->tail = w;
+	pthread_mutex_unlock(&d->lock);
+	if (d->efd >= 0 && write(d->efd, &one, sizeof(one)) < 0) {
+		/* the counter is saturated: the reader is woken anyway */
+	}
+}
+
+struct work *workq_done_take(struct workq_done *d)
+{
+	struct work *list;
+	uint64_t n;
+
+	if (d->efd >= 0 && read(d->efd, &n, sizeof(n)) < 0) {
+		/* nothing signalled: items pushed from the loop itself are listed too */
+	}
+	pthread_mutex_lock(&d->lock);
+	list = d->head;
+	d->head = d->tail = NULL;
+	pthread_mutex_unlock(&d->lock);
+	return list;
 }

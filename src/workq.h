@@ -43,4 +43,26 @@ unsigned workq_backlog(struct workq *q);
 /* Wait until nothing is queued or running. */
 void workq_drain(struct workq *q);
 
+/*
+ * Finished items handed back to the event loop: workers push, the loop takes
+ * the whole list when the eventfd (in its epoll set) says there is one.
+ */
+struct workq_done {
+	pthread_mutex_t lock;
+	struct work *head, *tail;
+	int efd;
+};
+
+#define WORKQ_DONE_INIT                                                                            \
+	{                                                                                          \
+		.lock = PTHREAD_MUTEX_INITIALIZER, .efd = -1                                       \
+	}
+
+/* Create the eventfd. 0 or -errno. */
+int workq_done_init(struct workq_done *d);
+/* From a worker (or the loop itself): queue w and wake the loop. */
+void workq_done_push(struct workq_done *d, struct work *w);
+/* Everything pushed so far, oldest first, linked through ->next; NULL if none. */
+struct work *workq_done_take(struct workq_done *d);
+
 #endif /* WORKQ_H */

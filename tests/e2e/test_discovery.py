@@ -295,6 +295,23 @@ def test_private_libssl_copy(daemon, orchestrator, tls_server, tmp_path):
         assert lc.comm == "curl", "call attributed to %r" % (lc,)
 
 
+def test_known_private_copy_one_shots(daemon, orchestrator, tls_server, tmp_path):
+    """Seen from outside (issue 11): one-shot curls through a private libssl
+    copy the daemon already knows (from an earlier curl), interleaved with
+    curls through the system's libssl: the same executable maps one file or
+    the other. Every call, each curl's only one, must arrive."""
+    s = tls_server
+    libdir = copy_libs(tmp_path / "known-openssl")
+    env = dict(os.environ, LD_LIBRARY_PATH=str(libdir))
+    check_curl(run(curl_cmd([s.url("/hello/known/first")]), env=env, timeout=30), 1)
+    expected = [("GET", "/hello/known/first")]
+    for i in range(12):
+        path = "/hello/known/%s/%d" % ("copy" if i % 2 == 0 else "system", i)
+        check_curl(run(curl_cmd([s.url(path)]), env=env if i % 2 == 0 else None, timeout=30), 1)
+        expected.append(("GET", path))
+    expect_calls_logged(orchestrator, daemon, expected, s.host)
+
+
 # ---------------------------------------------------------------------------
 # 4. a client in its own mount namespace
 # ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include "attach.h"
 #include "config.h"
+#include "kernel_features.h"
 #include "file_analysis.h"
 #include "forward.h"
 #include "kernel_check.h"
@@ -236,6 +237,30 @@ static int check_kernel(void)
 		return -ENOTSUP;
 	}
 	log_info("kernel %s %s", u.release, u.machine);
+	return 0;
+}
+
+/* Features probed, not guessed from the version: say what is missing. */
+static int check_features(void)
+{
+	struct kernel_features f;
+	const char *missing;
+	struct utsname u;
+	int err = kernel_features_probe(&f, &missing);
+
+	uname(&u);
+	if (err == -EPERM) {
+		log_error("cannot use bpf(): root or CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, "
+			  "CAP_DAC_READ_SEARCH needed; nothing was loaded");
+		return err;
+	}
+	if (err) {
+		log_error("kernel %s lacks %s, which tracing needs; nothing was loaded", u.release,
+			  missing);
+		return err;
+	}
+	log_info("kernel features: BPF ring buffer, uprobes, attach cookies %s",
+		 f.attach_cookie ? "yes" : "no (per-function programs)");
 	return 0;
 }
 
@@ -657,7 +682,9 @@ int main(int argc, char **argv)
 	d.sessions = session_table_new(SESSION_MAX, &ops);
 	if (!d.sessions)
 		goto cleanup;
-	err = load_bpf(&d);
+	err = check_features();
+	if (!err)
+		err = load_bpf(&d);
 	if (err)
 		goto cleanup;
 	raise_fd_limit();

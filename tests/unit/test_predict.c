@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Prediction at exec: DT_NEEDED chains through the ld.so cache (hits,
+ * misses, the memo that keeps the second exec cheap) and learned
+ * executables (bounded, oldest replaced). Uses the host's curl and cache. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "file_registry.h"
+#include "predict.h"
+
+struct fake {
+	struct tls_file ssl; /* stands for the registry's libssl entry */
+	int lookups, analyses;
+};
+
+/* libssl.so.3 is "the TLS file"; nothing else is. */
+static struct tls_file *lookup(const char *path, bool analyse, void *ctx)
+{
+	struct fake *f = ctx;
+	const char *base = strrchr(path, '/');
+
+	f->lookups++;
+	f->analyses += analyse;
+	if (base && !strcmp(base, "/libssl.so.3"))
+		return &f->ssl;
+	return NULL;
+}
+
+static struct predictor *new_predictor(struct fake *f)
+{
+	struct ldcache_list cache;
+
+	if (ldcache_load(NULL, &cache))
+		return NULL;
+	memset(f, 0, sizeof(*f));
+	f->ssl.path = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
+	return predict_new(&cache, lookup, f);
+}
+
+static struct tls_file *predict_path(struct predictor *p, const char *exe)
+{
+	int fd = open(exe, O_RDONLY | O_CLOEXEC);
+	struct tls_file *t;
+
+	assert_true(fd >= 0);
+	t = predict_from_needed(p, fd);
+	close(fd);
+	return t;
+}
+
+static void test_curl_predicted_through_libcurl(void **state)
+{
+	struct fake f;
+	struct predictor *p = new_predictor(&f);
+
+	(void)state;
+	if (!p || access("/usr/bin/curl", R_OK))
+		skip();
+	/* curl -> libcurl.so.4 -> libssl.so.3: two levels down, through the
+	 * known-facts pass and then the deep one. */
+	assert_ptr_equal(predict_path(p, "/usr/bin/curl"), &f.ssl);
+	assert_true(f.lookups > 2);
+	assert_true(f.analyses >= 1);
+	/* Memoised: the second exec asks for libcurl's answer once. */
+	f.lookups = f.analyses = 0;
+	assert_ptr_equal(predict_path(p, "/usr/bin/curl"), &f.ssl);
+	assert_int_equal(f.lookups, 1);
+	predict_free(p);
+}
+
+static void test_miss(void **state)
+{
+	struct fake f;
+	struct predictor *p = new_predictor(&f);
+
+	(void)state;
+	if (!p)
+		skip();
+	assert_null(predict_path(p, "/bin/true"));
+	/* A file that is no ELF at all predicts nothing, and says so quietly. */
+	assert_null(predict_path(p, "/etc/hostname"));
+	predict_free(p);
+}
+
+static void test_learned_bounded(void **state)
+{
+	struct fake f;
+	struct predictor *p = new_predictor(&f);
+	struct file_id ssl = {8, 1, 99}, other = {8, 1, 98};
+	const struct learned_exe *l;
+
+	(void)state;
+	if (!p)
+		skip();
+	for (uint64_t i = 1; i <= LEARNED_MAX; i++) {
+		struct file_id exe = {8, 1, 1000 + i};
+
+		predict_learn(p, &exe, i == 1 ? &ssl : NULL);
+	}
+	l = predict_learned(p, &(struct file_id){8, 1, 1001});
+	assert_non_null(l);
+	assert_int_equal(l->nfiles, 1);
+	/* The same file is remembered once; a second one is added. */
+	predict_learn(p, &l->exe, &ssl);
+	predict_learn(p, &l->exe, &other);
+	assert_int_equal(l->nfiles, 2);
+	/* One more executable than the table holds: the oldest goes. */
+	predict_learn(p, &(struct file_id){8, 1, 5000}, NULL);
+	assert_null(predict_learned(p, &(struct file_id){8, 1, 1001}));
+	assert_non_null(predict_learned(p, &(struct file_id){8, 1, 5000}));
+	assert_non_null(predict_learned(p, &(struct file_id){8, 1, 1002}));
+	predict_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_curl_predicted_through_libcurl),
+	    cmocka_unit_test(test_miss),
+	    cmocka_unit_test(test_learned_bounded),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,7 +1,24 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The one header shared by the BPF programs (tls_trace.bpf.c) and the daemon.
- * Everything that crosses the kernel/user boundary is declared here.
+ * Everything that crosses the kernel/user boundary is declared here; this
+ * comment is the contract:
+ *
+ * - Probes: every probed function is an enum tls_func value, passed as the
+ *   attach cookie (uprobe_multi links; perf-event links use one program per
+ *   function instead). The TLS back-end descriptors (tls_backend.c) say which
+ *   functions a library has and which need a return probe.
+ * - Connection key: (tgid, the library's connection object: SSL*, ...).
+ *   conn_id tells apart connections that reuse a key after a close we missed.
+ * - A connection is traced from its first write that looks like an HTTP
+ *   request (TLS_REQ_TOKEN_*); before that, reads produce nothing.
+ * - Records (struct tls_event) go through one ring buffer, without wake-up
+ *   unless data piles up or the record must be acted on at once (roles).
+ *   Offsets count every byte of the direction's stream, copied or not.
+ * - The daemon writes tls_conn_skip: offsets below which bytes are only
+ *   counted (bodies), or TLS_SKIP_ALL (a protocol it does not parse).
+ * - A role record that does not fit the ring is sent again at the process's
+ *   next marker hit; a lost data record leaves a hole the parser sees.
  */
 #ifndef TLS_TRACE_H
 #define TLS_TRACE_H
@@ -38,17 +55,19 @@ enum tls_event_kind {
 
 /*
  * The probed functions. With uprobe_multi links one program serves them all
- * and the attach cookie says which function was hit.
+ * and the attach cookie says which function was hit. Conventions (x86-64
+ * SysV): the connection object is the first argument; results are read at
+ * the return probe.
  */
 enum tls_func {
-	TLS_FN_SSL_WRITE = 1,
-	TLS_FN_SSL_WRITE_EX,
-	TLS_FN_SSL_READ,
-	TLS_FN_SSL_READ_EX,
-	TLS_FN_SSL_SHUTDOWN,
-	TLS_FN_SSL_FREE,
-	TLS_FN_SSL_SET_CONNECT_STATE, /* client marker: every client calls it */
-	TLS_FN_SSL_SET_ACCEPT_STATE,  /* server marker: no client calls it */
+	TLS_FN_SSL_WRITE = 1,	      /* int (SSL *, const void *buf, int num): bytes or <= 0 */
+	TLS_FN_SSL_WRITE_EX,	      /* int (SSL *, const void *, size_t, size_t *written): 1 ok */
+	TLS_FN_SSL_READ,	      /* int (SSL *, void *buf, int num): bytes or <= 0 */
+	TLS_FN_SSL_READ_EX,	      /* int (SSL *, void *, size_t, size_t *readbytes): 1 ok */
+	TLS_FN_SSL_SHUTDOWN,	      /* int (SSL *): the connection ends (entry only) */
+	TLS_FN_SSL_FREE,	      /* void (SSL *): the connection ends (entry only) */
+	TLS_FN_SSL_SET_CONNECT_STATE, /* void (SSL *): client marker, every client calls it */
+	TLS_FN_SSL_SET_ACCEPT_STATE,  /* void (SSL *): server marker, no client calls it */
 	TLS_FN_COUNT,		      /* for arrays indexed by enum tls_func */
 };
 

@@ -11,7 +11,9 @@ Reports to the serial console, for tests/kernels/run.sh to parse:
     METRIST-TIMELINE <ms> <event>             clients and daemon lines, one clock
 
 Settings (environment, from /payload/env):
-    KT_DAEMON_ARGS   extra daemon arguments (e.g. --system-wide-probes)
+    KT_DAEMON_ARGS   extra daemon arguments (e.g. --system-wide-probes); with
+                     --per-process-probes on a kernel without uprobe_multi,
+                     missed calls are measured, not failed
     KT_ONESHOT       number of one-shot curl GETs (default 8)
     KT_TIME_SCALE    how much slower than native this guest runs (TCG: ~20);
                      scales timeouts and the SIGTERM exit limit
@@ -418,9 +420,18 @@ def main():
     if seccomp_skipped:
         result("seccomp_skipped_calls_seen", "%d of %d (clients not traced by the daemon's choice)"
                % (sum(seen[c] for c in seccomp_skipped), len(seccomp_skipped)))
-    check(not missing and not dups and not unexpected, "calls_exactly_once",
-          "%d/%d; missing %s; duplicated %s; unexpected %s" % (matched, len(expected), missing, dups,
-                                                                unexpected))
+    detail = "%d/%d; missing %s; duplicated %s; unexpected %s" % (matched, len(expected), missing, dups,
+                                                                   unexpected)
+    if per_process and "--per-process-probes" in EXTRA_ARGS and attach_path == "perf-event uprobes":
+        # Per-process probes insisted upon on a kernel without uprobe_multi:
+        # the daemon itself says its attaches cannot keep up with one-shot
+        # clients there. Misses are measured (table, result), not failed;
+        # a duplicate or a stray call still fails.
+        result("known_misses", "%d (per-process perf-event attaches race one-shot clients): %s"
+               % (len(missing), missing))
+        check(not dups and not unexpected, "calls_at_most_once", detail)
+    else:
+        check(not missing and not dups and not unexpected, "calls_exactly_once", detail)
     with orch.lock:
         bad = list(orch.malformed)
     check(not bad, "datagrams_parse_as_orchestrator", "%d malformed: %r" % (len(bad), bad[:3]))
@@ -475,7 +486,8 @@ def main():
     result("sigterm_exit_s", "%.2f" % took)
     check(rc == 0 and took <= STOP_LIMIT * SCALE, "sigterm_exit_0_fast",
           "exit %s after %.2f s (limit %.1f s = 1 s x time scale %.0f)" % (rc, took, STOP_LIMIT * SCALE, SCALE))
-    warm = d.find(r"^warning: cannot keep uprobe registration fast: .*$")
+    warm = d.find(r"^(?:warning: cannot keep uprobe registration fast|info: uprobe registrations not kept "
+                  r"fast): .*$")
     if warm:
         result("warmer", warm.group(0))
     for key in ("targets", "stats"):

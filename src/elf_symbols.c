@@ -318,9 +318,11 @@ static int find_candidates(const struct elf_file *f, const struct symtab *t, str
 		ret = read_at(f, buf, len, t->strs.off + base);
 		for (size_t i = 0; !ret && i < s->n; i++) {
 			/* A version is never part of a name ("foo@@V2" names nothing). */
-			size_t l =
-			    memchr(s->syms[i].name, '@', s->wants[i].len) ? 0 : s->wants[i].len;
 			const uint8_t *p = buf;
+			size_t l = s->wants[i].len;
+
+			if (l && memchr(s->syms[i].name, '@', l))
+				l = 0;
 
 			while (l && (p = memmem(p, len - (p - buf), s->syms[i].name, l))) {
 				size_t at = p - buf;

@@ -15,6 +15,8 @@ Settings (environment, from /payload/env):
                      --per-process-probes on a kernel without uprobe_multi,
                      missed calls are measured, not failed
     KT_ONESHOT       number of one-shot curl GETs (default 8)
+    KT_ONESHOT_GAP   seconds between one-shot curls (default 0: back to back;
+                     a gap lets the previous client's detach finish first)
     KT_TIME_SCALE    how much slower than native this guest runs (TCG: ~20);
                      scales timeouts and the SIGTERM exit limit
 """
@@ -35,6 +37,7 @@ PAYLOAD = "/payload"
 DAEMON = PAYLOAD + "/metrist-orchestrator-ebpf-plugin"
 EXTRA_ARGS = os.environ.get("KT_DAEMON_ARGS", "").split()
 ONESHOT = int(os.environ.get("KT_ONESHOT", "8"))
+ONESHOT_GAP = float(os.environ.get("KT_ONESHOT_GAP", "0"))
 SCALE = float(os.environ.get("KT_TIME_SCALE", "1"))
 STOP_LIMIT = 1.0  # SPEC: exit 0 within a second of SIGTERM (native time)
 UPROBE_SYSCALL = 335  # x86_64 __NR_uretprobe (6.11+)
@@ -316,6 +319,8 @@ def main():
         return r
 
     for i in range(ONESHOT):
+        if i and ONESHOT_GAP:
+            time.sleep(ONESHOT_GAP)
         path = "/hello/oneshot-%d" % i
         curl(["https://%s%s?api_key=secret" % (lh, path)], label="oneshot-%d" % i)
         call = ("GET", lh, path)

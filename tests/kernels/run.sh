@@ -22,6 +22,7 @@
 #   KERNEL_TEST_ACCEL    auto (default: KVM if it boots a kernel within
 #                        30 s, else TCG), kvm or tcg
 #   KERNEL_TEST_DAEMON_ARGS  extra daemon arguments for every run
+#   KERNEL_TEST_ONESHOT_GAP  seconds between one-shot curls (default 0)
 #   KERNEL_TEST_TIMEOUT  seconds per qemu run (default 900)
 #   KERNEL_TEST_OUT      where console logs go (default build-kernels/)
 set -eu
@@ -146,7 +147,8 @@ for entry in $matrix; do
 	kver=$(cat "$images/$suite/version")
 	tag="${kver%%-*}/$mode"
 	console=$outdir/$suite-$mode.console
-	p=$(payload_image "$suite-$mode" "KT_DAEMON_ARGS=${args# }" "KT_ONESHOT=$oneshot" "KT_TIME_SCALE=$scale")
+	p=$(payload_image "$suite-$mode" "KT_DAEMON_ARGS=${args# }" "KT_ONESHOT=$oneshot" "KT_TIME_SCALE=$scale" \
+		"KT_ONESHOT_GAP=${KERNEL_TEST_ONESHOT_GAP:-0}")
 	echo "== $tag: booting $kver ($accel, timeout ${run_timeout} s), console: $console"
 	t=$(date +%s)
 	qrc=0

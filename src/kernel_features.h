@@ -11,8 +11,8 @@
 #include <stdbool.h>
 
 struct kernel_features {
-	bool ringbuf;	   /* BPF_MAP_TYPE_RINGBUF (5.8): required */
-	bool uprobes;	   /* the uprobe perf PMU (CONFIG_UPROBE_EVENTS): required */
+	bool ringbuf;	    /* BPF_MAP_TYPE_RINGBUF (5.8): required */
+	bool uprobes;	    /* the uprobe perf PMU (CONFIG_UPROBE_EVENTS): required */
 	bool attach_cookie; /* bpf_get_attach_cookie() (5.15) */
 };
 

@@ -159,7 +159,7 @@ for entry in $matrix; do
 		fail "$tag guest_completed: no summary from the guest (qemu exit $qrc after $wall s); console tail:"
 		tail -25 <<<"$c" | sed 's/^/    | /'
 		sed 's/^/    | qemu: /' "$console.qemu" | tail -5
-		table+=("$(printf '%-14s %-12s %s' "${kver%%-*}" "$mode" "no result (qemu exit $qrc, ${wall} s)")")
+		table+=("$(printf '%-15s %-12s %s' "${kver%%-*}" "$mode" "no result (qemu exit $qrc, ${wall} s)")")
 		continue
 	fi
 	pass "$tag guest_completed in $wall s"
@@ -177,7 +177,7 @@ for entry in $matrix; do
 			sed -e 's/^METRIST-[A-Z]* /    | /' | tail -120
 	fi
 	res() { grep "^METRIST-RESULT $1=" <<<"$c" | head -1 | cut -d= -f2-; }
-	table+=("$(printf '%-14s %-12s %-19s %5s/%-8s %-9s %-11s %-11s %-9s %-7s %5ss' "${kver%%-*}" "$mode" \
+	table+=("$(printf '%-15s %-12s %-19s %6s/%-7s %-8s %-15s %-15s %-6s %-7s %5ss' "${kver%%-*}" "$mode" \
 		"$(res attach_path)" "$(res calls_seen)" "$(res calls_expected)" "$(res oneshot)" \
 		"$(res attach_avg_us)/$(res attach_max_us)" \
 		"$(res map_to_attach_avg_us)/$(res map_to_attach_max_us)" \
@@ -191,9 +191,9 @@ done
 
 echo
 echo "kernel matrix ($accel; one-shot curls per run: $oneshot + 1 POST; total $(($(date +%s) - t_all)) s)"
-printf '%-14s %-12s %-19s %-14s %-9s %-11s %-11s %-9s %-7s %6s\n' kernel mode "attach path" \
-	"calls seen/exp" one-shot "attach us" "map->att us" ready sigterm wall
-printf '%-14s %-12s %-19s %-14s %-9s %-11s %-11s %-9s %-7s %6s\n' "" "" "" "" "" "avg/max" "avg/max" "" "" ""
+printf '%-15s %-12s %-19s %-14s %-8s %-15s %-15s %-6s %-7s %6s\n' kernel mode "attach path" \
+	"calls seen/exp" one-shot "attach us" "map->attach us" ready sigterm wall
+printf '%-15s %-12s %-19s %-14s %-8s %-15s %-15s %-6s %-7s %6s\n' "" "" "" "" "" "avg/max" "avg/max" "" "" ""
 for row in "${table[@]}"; do
 	echo "$row"
 done

@@ -23,7 +23,8 @@
 #                        30 s, else TCG), kvm or tcg
 #   KERNEL_TEST_DAEMON_ARGS  extra daemon arguments for every run
 #   KERNEL_TEST_ONESHOT_GAP  seconds between one-shot curls (default 0)
-#   KERNEL_TEST_TIMEOUT  seconds per qemu run (default 900)
+#   KERNEL_TEST_TIMEOUT  seconds per qemu run (default 600; a run takes 25-65 s,
+#                        190 s seen on a host under heavy load)
 #   KERNEL_TEST_OUT      where console logs go (default build-kernels/)
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,7 +40,7 @@ else
 	matrix=${KERNEL_TEST_MATRIX:-bullseye:default bullseye:per-process bookworm:default bookworm:per-process trixie:default}
 	oneshot=8
 fi
-run_timeout=${KERNEL_TEST_TIMEOUT:-900}
+run_timeout=${KERNEL_TEST_TIMEOUT:-600}
 outdir=${KERNEL_TEST_OUT:-$top/build-kernels}
 passed=0 failed=0
 pass() { passed=$((passed + 1)); echo "ok   $*"; }

@@ -6,7 +6,9 @@
 #   make          build build/metrist-orchestrator-ebpf-plugin
 #   make run      install missing build deps, build, run with the default endpoint
 #   make test     install missing deps, build, run unit, fuzz (short) and e2e tests,
-#                 then unit and e2e again against an ASan/UBSan build
+#                 then unit and e2e again against an ASan/UBSan build, the release
+#                 files (test-dist) and the kernel matrix's quick run (5.10, 6.1,
+#                 6.12 in qemu: test-kernels-quick)
 #   make check-asan  unit and e2e tests against an ASan/UBSan build
 #   make fuzz     longer fuzz run (FUZZ_SECONDS per target)
 
@@ -120,6 +122,7 @@ test: test-deps
 	$(MAKE) e2e
 	$(MAKE) check-asan
 	$(MAKE) test-dist
+	$(MAKE) test-kernels-quick KERNEL_TEST_DAEMON=$(DIST_BUILD)/$(NAME)
 
 check-asan: test-deps
 	$(MAKE) BUILD=build-asan SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
@@ -233,3 +236,4 @@ test-kernels test-kernels-quick: test-kernels-deps
 	$(if $(filter test-kernels-quick,$@),KERNEL_TEST_QUICK=1) \
 		tests/kernels/run.sh $(or $(KERNEL_TEST_DAEMON),$(DIST_BUILD)/$(NAME))
 # ---- end kernel matrix -----------------------------------------------------------
+

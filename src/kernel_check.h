@@ -30,6 +30,11 @@ bool kernel_running_at_least(unsigned major, unsigned minor);
  * no return probes.
  */
 bool kernel_release_uretprobe_seccomp_unsafe(unsigned major, unsigned minor);
-bool kernel_uretprobe_seccomp_unsafe(void); /* for the running kernel */
+/* The running kernel is in that range by its version. */
+bool kernel_uretprobe_seccomp_range(void);
+/* In that range and, asked at run time (a child under a seccomp filter
+ * makes the call), seccomp still filters the uretprobe system call there:
+ * a fixed stable kernel is not held to the rule. Asked once. */
+bool kernel_uretprobe_seccomp_unsafe(void);
 
 #endif /* KERNEL_CHECK_H */

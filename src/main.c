@@ -127,6 +127,12 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	if (level == LIBBPF_DEBUG && !log_enabled(LOG_DEBUG))
 		return 0;
 	vsnprintf(line, sizeof(line), fmt, ap);
+	/* A process that exited before its probes were attached: counted and
+	 * logged by the daemon at debug level, not a warning. */
+	if (level == LIBBPF_WARN && strstr(line, "No such process"))
+		level = LIBBPF_DEBUG;
+	if (level == LIBBPF_DEBUG && !log_enabled(LOG_DEBUG))
+		return 0;
 	n = strlen(line);
 	while (n > 0 && line[n - 1] == '\n')
 		line[--n] = '\0';
@@ -355,7 +361,10 @@ static int start_discovery(struct daemon *d)
 		d->per_process = true;
 	} else {
 		log_info("return probes: uretprobes (%s)",
-			 kernel_running_at_least(6, 14)
+			 kernel_uretprobe_seccomp_range()
+			     ? "seccomp lets their system call through on this kernel (the fix "
+			       "is backported: probed)"
+			 : kernel_running_at_least(6, 14)
 			     ? "seccomp lets their system call through on this kernel"
 			     : "this kernel returns from them without a system call");
 		if (!attach_has_uprobe_multi() && d->per_process && !d->probe_mode_forced) {

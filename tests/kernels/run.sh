@@ -34,7 +34,7 @@ daemon=$(readlink -f "$daemon")
 [ -x "$daemon" ] || { echo "error: $daemon is not an executable" >&2; exit 1; }
 quick=${KERNEL_TEST_QUICK:-0}
 if [ "$quick" = 1 ]; then
-	matrix=${KERNEL_TEST_MATRIX:-${KERNEL_TEST_QUICK_MATRIX:-bullseye:default trixie:default}}
+	matrix=${KERNEL_TEST_MATRIX:-${KERNEL_TEST_QUICK_MATRIX:-bullseye:default bookworm:default trixie:default}}
 	oneshot=3
 else
 	matrix=${KERNEL_TEST_MATRIX:-bullseye:default bullseye:per-process bookworm:default bookworm:per-process trixie:default}

@@ -219,13 +219,15 @@ static void attach_failed(struct targets *t, struct tls_proc *p, const struct at
 		arm_on_attach_failed(&p->arm);
 		note_armed(t, p, was);
 	}
-	/* A process that exited meanwhile is no failure worth a line. */
-	if (j->err == -ESRCH || j->err == -ENOENT) {
-		log_debug("cannot attach to pid %d (%s): %s", j->pid, pf_path(j),
-			  strerror(-j->err));
+	if (!log_ratelimit_ok(&t->attach_fail_log, monotonic_ns(), &suppressed))
 		return;
-	}
-	if (log_ratelimit_ok(&t->attach_fail_log, monotonic_ns(), &suppressed))
+	/* A process that exited before its probes were in: whatever calls it
+	 * made were missed (a one-shot client faster than its attach). */
+	if (j->err == -ESRCH || j->err == -ENOENT)
+		log_info("pid %d exited before its probes were attached (%s): its calls, if any, "
+			 "were missed (%llu attach failures in all)",
+			 j->pid, pf_path(j), (unsigned long long)t->stats.attach_failures);
+	else
 		log_warn("cannot attach to pid %d (%s): %s (%llu attach failures in all)", j->pid,
 			 pf_path(j), strerror(-j->err),
 			 (unsigned long long)t->stats.attach_failures);

@@ -33,6 +33,7 @@ golang-go toolchain, offline (GOPROXY=off, standard library only).
 import collections
 import os
 import re
+from pathlib import Path
 import shutil
 import signal
 import subprocess
@@ -616,69 +617,7 @@ def test_reverse_proxy_upstream_calls(pp_daemon, orchestrator, tls_server, certs
 # 4. seccomp
 # ---------------------------------------------------------------------------
 
-SECCOMP_CLIENT = r"""
-import ctypes, sys
-
-AUDIT_ARCH_X86_64 = 0xC000003E
-SECCOMP_RET_KILL_PROCESS = 0x80000000
-SECCOMP_RET_ALLOW = 0x7FFF0000
-PR_SET_NO_NEW_PRIVS = 38
-SECCOMP_SET_MODE_FILTER = 1
-NR_SECCOMP = 317
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-
-
-class SockFilter(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
-                ("k", ctypes.c_uint32)]
-
-
-class SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
-
-
-def kill_on(nr):
-    # ld arch; not x86_64 -> allow; ld nr; nr == NR -> kill process; allow
-    insns = [(0x20, 0, 0, 4),                       # BPF_LD|BPF_W|BPF_ABS seccomp_data.arch
-             (0x15, 0, 3, AUDIT_ARCH_X86_64),       # BPF_JMP|BPF_JEQ|BPF_K
-             (0x20, 0, 0, 0),                       # seccomp_data.nr
-             (0x15, 0, 1, nr),
-             (0x06, 0, 0, SECCOMP_RET_KILL_PROCESS),  # BPF_RET|BPF_K
-             (0x06, 0, 0, SECCOMP_RET_ALLOW)]
-    arr = (SockFilter * len(insns))(*[SockFilter(*i) for i in insns])
-    prog = SockFprog(len(insns), arr)
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
-    if libc.syscall(ctypes.c_long(NR_SECCOMP), ctypes.c_long(SECCOMP_SET_MODE_FILTER), ctypes.c_long(0),
-                    ctypes.byref(prog)) != 0:
-        raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_SET_MODE_FILTER)")
-
-
-mode, nr = sys.argv[1], int(sys.argv[2])
-kill_on(nr)
-if mode == "check":       # the filter works: calling nr kills us (SIGSYS)
-    libc.syscall(ctypes.c_long(nr))
-    print("ALIVE")
-    sys.exit(0)
-if mode == "direct":      # what the kernel does with nr under the filter
-    rc = libc.syscall(ctypes.c_long(nr))
-    print("RETURNED %d errno %d" % (rc, ctypes.get_errno()))
-    sys.exit(0)
-
-import http.client, os, ssl  # maps libssl (dlopen of _ssl), under the filter
-port, prefix = int(sys.argv[3]), sys.argv[4]
-print("READY %d" % os.getpid(), flush=True)
-sys.stdin.readline()  # GO: the daemon has attached to us
-ctx = ssl._create_unverified_context()
-for i in range(3):
-    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=20, context=ctx)
-    c.request("GET", "%s/%d" % (prefix, i))
-    r = c.getresponse()
-    r.read()
-    c.close()
-    print("STATUS %d" % r.status, flush=True)
-"""
+SECCOMP_CLIENT = str(Path(__file__).parent / "seccomp_client.py")
 
 
 def _sig(rc):
@@ -694,8 +633,7 @@ def test_seccomp_filtered_client_not_harmed(pp_daemon, orchestrator, tls_server,
     on this kernel the client must exit 0 and its 3 calls (which need the
     return probes of SSL_read_ex) be reported."""
     d, s, tok = pp_daemon, tls_server, token()
-    script = tmp_path / "seccomp_client.py"
-    script.write_text(SECCOMP_CLIENT)
+    script = SECCOMP_CLIENT
     kernel = os.uname().release
     ret_line = re.search(r"^info: return probes: .*$", d.log(), re.M)
 

@@ -185,55 +185,9 @@ def sig_name(rc):
     return signal.Signals(-rc).name if isinstance(rc, int) and rc < 0 else str(rc)
 
 
-# ---------------------------------------------------------------------------
 # A client under a seccomp filter that kills the process on syscall 335
-# (the uretprobe return path of 6.11-6.13), as in tests/e2e/test_probe_strategy.py
-# ---------------------------------------------------------------------------
-
-SECCOMP_CLIENT = r"""
-import ctypes, os, sys
-AUDIT_ARCH_X86_64 = 0xC000003E
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-
-class SockFilter(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
-                ("k", ctypes.c_uint32)]
-
-class SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
-
-def kill_on(nr):
-    insns = [(0x20, 0, 0, 4), (0x15, 0, 3, AUDIT_ARCH_X86_64), (0x20, 0, 0, 0),
-             (0x15, 0, 1, nr), (0x06, 0, 0, 0x80000000), (0x06, 0, 0, 0x7FFF0000)]
-    arr = (SockFilter * len(insns))(*[SockFilter(*i) for i in insns])
-    prog = SockFprog(len(insns), arr)
-    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-        raise OSError(ctypes.get_errno(), "prctl")
-    if libc.syscall(ctypes.c_long(317), ctypes.c_long(1), ctypes.c_long(0), ctypes.byref(prog)) != 0:
-        raise OSError(ctypes.get_errno(), "seccomp")
-
-mode, nr = sys.argv[1], int(sys.argv[2])
-kill_on(nr)
-if mode == "check":
-    libc.syscall(ctypes.c_long(nr))
-    print("ALIVE")
-    sys.exit(0)
-if mode == "exec":  # the filter is inherited across exec (no_new_privs is set)
-    os.execv(sys.executable, [sys.executable] + [sys.argv[0], "client"] + sys.argv[2:])
-import http.client, os, ssl
-port, prefix = int(sys.argv[3]), sys.argv[4]
-print("READY %d" % os.getpid(), flush=True)
-sys.stdin.readline()
-ctx = ssl._create_unverified_context()
-for i in range(2):
-    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=60, context=ctx)
-    c.request("GET", "%s/%d?secret=1" % (prefix, i))
-    r = c.getresponse()
-    r.read()
-    c.close()
-    print("STATUS %d" % r.status, flush=True)
-"""
+# (the uretprobe return path of 6.11-6.13), shared with the e2e suite.
+SECCOMP_CLIENT = PAYLOAD + "/seccomp_client.py"  # tests/e2e/seccomp_client.py
 
 PY_CLIENT = r"""
 import ssl, sys, urllib.request
@@ -352,9 +306,7 @@ def main():
     # ("inherited": the daemon can see it when arming). On 6.11-6.13 kernels
     # without the seccomp pass-through fix, a traced process under the filter
     # dies of SIGSYS on its first return from a uretprobe'd function.
-    script = "/tmp/seccomp_client.py"
-    with open(script, "w") as f:
-        f.write(SECCOMP_CLIENT)
+    script = SECCOMP_CLIENT
     chk = run(["python3", script, "check", "110"], 60 * SCALE)  # getppid: the filter works
     check(chk.returncode == -signal.SIGSYS, "seccomp_filter_selfcheck", "exit %s" % sig_name(chk.returncode))
     if tuple(int(x) for x in re.findall(r"\d+", kernel)[:2]) >= (6, 11):
@@ -379,7 +331,7 @@ def main():
         prefix = "/hello/seccomp-%s" % variant
         event("start seccomp client (%s filter)" % variant)
         sc = subprocess.Popen(["python3", script, "client" if variant == "late" else "exec",
-                               str(UPROBE_SYSCALL), str(port), prefix],
+                               str(UPROBE_SYSCALL), str(port), prefix, "2"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True)
         sc_line = sc.stdout.readline()

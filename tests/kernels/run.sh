@@ -74,7 +74,8 @@ payload_image() {
 	shift
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	cp "$here/guest-init.sh" "$here/guest.py" "$top/tests/e2e/tls_server.py" "$dir/"
+	cp "$here/guest-init.sh" "$here/guest.py" "$top/tests/e2e/tls_server.py" \
+		"$top/tests/e2e/seccomp_client.py" "$dir/"
 	cp "$daemon" "$dir/metrist-orchestrator-ebpf-plugin"
 	chmod 0755 "$dir"/*.sh "$dir"/*.py "$dir/metrist-orchestrator-ebpf-plugin"
 	printf '%s\n' "$@" >"$dir/env"

@@ -237,3 +237,18 @@ test-kernels test-kernels-quick: test-kernels-deps
 		tests/kernels/run.sh $(or $(KERNEL_TEST_DAEMON),$(DIST_BUILD)/$(NAME))
 # ---- end kernel matrix -----------------------------------------------------------
 
+# ---- bench-arming (issue 11: arming holds under load; maintained with bench/arming.py) ----
+# make bench-arming                 as root, ~10 min: idle CPU of the daemon and the
+#                                   kernel threads (30 s), one-shot capture of 1000
+#                                   curls idle and busy; prints a table and merges
+#                                   the results into bench/arming-results.json
+# BENCH_QUICK=1 make bench-arming   short version for iteration (~3 min)
+# BENCH_ARMING_ARGS="--n 300 --rcu-expedited 0 --label x"   any flag of bench/arming.py
+BENCH_ARMING_DEPS := curl nginx-full openssl python3
+.PHONY: bench-arming
+bench-arming: deps
+	@scripts/install-deps.sh $(BENCH_ARMING_DEPS)
+	$(MAKE) all
+	@scripts/mount-bpf.sh
+	BENCH_DAEMON=$(BUILD)/$(NAME) python3 bench/arming.py $(BENCH_ARMING_ARGS)
+# ---- end bench-arming -------------------------------------------------------------

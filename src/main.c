@@ -42,8 +42,13 @@
 /* 1 MiB holds thousands of request heads; bodies are never copied. */
 #define RINGBUF_BYTES (1u << 20)
 /* Events are submitted without waking us; we drain on this period, or
- * earlier when a quarter of the ring is filled (the kernel wakes us then). */
+ * earlier when a quarter of the ring is filled (the kernel wakes us then).
+ * Rounds that find nothing double it, up to POLL_IDLE_MS: an idle daemon
+ * wakes 10 times a second, not 100 (~0.6 % of a core here). Latencies are
+ * timestamped in the kernel; a call after a quiet spell is only forwarded
+ * up to POLL_IDLE_MS later. */
 #define POLL_PERIOD_MS	10
+#define POLL_IDLE_MS	100
 #define HOUSEKEEPING_NS (100ull * 1000000)
 /* Threads attaching probes to new processes (per-process mode). */
 #define ATTACH_THREADS 4
@@ -416,14 +421,13 @@ static int start_discovery(struct daemon *d)
 		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, jev.data.fd, &jev) < 0)
 			return -errno;
 	}
+	/* Kept warm after process starts (targets.c), not for good: on an
+	 * idle host that cost 2-5 % of a core (daemon and kernel threads,
+	 * bench/arming.py) and kept it warm only part of the time
+	 * (uprobe_warm.c). */
 	err = uprobe_warm_start(d->skel);
 	if (err)
 		log_info("uprobe registrations not kept fast: %s", strerror(-err));
-	else if (d->per_process)
-		/* Any process may start and call out at any time, and a cold
-		 * attach loses its first ~10 ms of calls (the benchmark's wrk
-		 * lost 241 of 1.1 M that way): keep it warm for good. */
-		uprobe_warm_until(UINT64_MAX);
 	targets_pin_ldcache(d->targets);
 	targets_scan_proc(d->targets);
 	proc_watch_drain(d->watch);
@@ -532,11 +536,13 @@ static void run_loop(struct daemon *d)
 {
 	uint64_t next_housekeeping = 0, next_stats = monotonic_ns() + STATS_PERIOD_NS;
 	uint64_t next_expiry = 0;
+	int poll_ms = POLL_PERIOD_MS;
 
 	while (!stop_requested) {
 		struct epoll_event evs[16];
-		int n = epoll_wait(d->epfd, evs, 16, POLL_PERIOD_MS);
+		int n = epoll_wait(d->epfd, evs, 16, poll_ms);
 		uint64_t now;
+		int records;
 
 		if (n < 0 && errno != EINTR) {
 			log_error("epoll_wait: %s", strerror(errno));
@@ -560,7 +566,11 @@ static void run_loop(struct daemon *d)
 			targets_scan_proc(d->targets);
 		}
 		/* Records submitted without a wake-up are only seen here. */
-		ring_buffer__consume(d->rb);
+		records = ring_buffer__consume(d->rb);
+		if (n > 0 || records > 0)
+			poll_ms = POLL_PERIOD_MS;
+		else if (poll_ms < POLL_IDLE_MS)
+			poll_ms = poll_ms * 2 < POLL_IDLE_MS ? poll_ms * 2 : POLL_IDLE_MS;
 		close_exited(d);
 		/* The round's datagrams in one sendmmsg, its lines in one write. */
 		forwarder_flush(d->forwarder);

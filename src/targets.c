@@ -67,10 +67,9 @@ struct targets *targets_new(struct tls_trace *skel, const struct targets_config 
 
 /* ---- discovery events ------------------------------------------------------ */
 
-/* A process starts: the next one may need probes, fast. System-wide mode
- * keeps uprobe registration fast for a while (per-process mode does for
- * good, main.c); both keep it fast at the rate a busy host needs for a
- * second (uprobe_warm.h). */
+/* A process starts: the next one may need probes, fast. Both modes keep
+ * uprobe registration fast at the rate a busy host needs for a second
+ * (uprobe_warm.h); system-wide mode also at the slow rate for a while. */
 static void keep_attach_fast(const struct targets *t)
 {
 	uint64_t now = monotonic_ns();

@@ -12,14 +12,14 @@
  *
  * So a thread registers a uprobe that does nothing (on a private memfd no
  * process maps, scoped to the daemon's own pid) and removes it, one of the
- * two every 20 ms: for good with per-process probes (a process may start
- * and call out at any time), after process starts only with system-wide
- * probes. While processes are starting, grace periods are shorter and one
- * write per 20 ms no longer suffices: then one per 2 ms, for a second after
- * each start. Cost, measured on an idle host: see README ("How processes are
- * probed"). Other processes' fork() takes the semaphore's read side, whose
- * slow path while it is warm adds a memory barrier (not measurable in a
- * fork loop).
+ * two every 2 ms for a second after each process start (grace periods are
+ * short then), and every 20 ms while asked to (system-wide mode, for a while
+ * after process starts). A host where no process starts pays nothing: the
+ * first client after a quiet spell may find registration cold (measured:
+ * see README, "How processes are probed"); kernels whose grace periods are
+ * all expedited make no writes at all. Other processes' fork() takes the
+ * semaphore's read side, whose slow path while it is warm adds a memory
+ * barrier (not measurable in a fork loop).
  */
 #ifndef UPROBE_WARM_H
 #define UPROBE_WARM_H

@@ -321,7 +321,10 @@ void attach_jobs_submit(struct attach_job *j)
 	/* Without workers (none started) the job runs here, and its result is
 	 * collected the same way. */
 	j->work.fn = job_run;
-	workq_submit(&jobs.q, &j->work);
+	if (j->urgent)
+		workq_submit_first(&jobs.q, &j->work);
+	else
+		workq_submit(&jobs.q, &j->work);
 }
 
 struct attach_job *attach_jobs_done(void)

@@ -104,6 +104,7 @@ struct attach_job {
 	uint64_t generation;   /* the owner's, to spot a stale result */
 	struct tls_file *file; /* the owner's file object (a reference it holds) */
 	uint64_t map_ts;       /* when the mapping that asked for it happened */
+	bool urgent;	       /* the process maps the file now: ahead of predicted ones */
 	/* out */
 	struct probe_set set;
 	int err;

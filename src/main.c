@@ -495,7 +495,8 @@ static void log_stats(struct daemon *d, const char *when)
 	log_info("targets (%s): tls_files=%llu files_probed=%llu files_expired=%llu "
 		 "files_full=%llu paths_refused=%llu plain_verdicts_evicted=%llu procs_traced=%llu "
 		 "procs_server_only=%llu procs_idle=%llu procs_evicted=%llu procs_dropped=%llu "
-		 "procs_seccomp_skipped=%llu attaches=%llu attach_failures=%llu attach_avg_us=%llu "
+		 "procs_seccomp_skipped=%llu files_per_proc_full=%llu attaches=%llu "
+		 "attach_failures=%llu attach_avg_us=%llu "
 		 "attach_max_us=%llu map_to_attach_avg_us=%llu map_to_attach_max_us=%llu "
 		 "detaches=%llu watch_lost=%llu warm_rounds=%llu roles_resent=%llu",
 		 when, (unsigned long long)t.files_tls, (unsigned long long)t.files_probed,
@@ -504,7 +505,8 @@ static void log_stats(struct daemon *d, const char *when)
 		 (unsigned long long)t.procs_armed, (unsigned long long)t.procs_server,
 		 (unsigned long long)t.procs_idle, (unsigned long long)t.procs_evicted,
 		 (unsigned long long)t.procs_dropped, (unsigned long long)t.procs_seccomp_skipped,
-		 (unsigned long long)t.attaches, (unsigned long long)t.attach_failures,
+		 (unsigned long long)t.files_per_proc_full, (unsigned long long)t.attaches,
+		 (unsigned long long)t.attach_failures,
 		 (unsigned long long)(t.attaches ? t.attach_ns_total / t.attaches / 1000 : 0),
 		 (unsigned long long)t.attach_ns_max / 1000,
 		 (unsigned long long)(t.map_to_attach_count

@@ -78,12 +78,22 @@ void predict_learn(struct predictor *p, const struct file_id *exe, const struct 
 	}
 	if (!file)
 		return;
-	for (int i = 0; i < l->nfiles; i++) {
-		if (file_id_equal(&l->files[i], file))
-			return;
-	}
-	if (l->nfiles < PROC_FILES_MAX)
-		l->files[l->nfiles++] = *file;
+	/*
+	 * Most recently mapped first; when full, the least recent goes. A
+	 * program run with one private libssl copy after another (a loop over
+	 * LD_LIBRARY_PATHs, containers sharing an executable) otherwise kept
+	 * its first four for good and never predicted the copy it maps now.
+	 */
+	int i;
+
+	for (i = 0; i < l->nfiles && !file_id_equal(&l->files[i], file); i++)
+		;
+	if (i == l->nfiles && l->nfiles < PROC_FILES_MAX)
+		l->nfiles++;
+	if (i == PROC_FILES_MAX)
+		i--; /* full: the least recent is replaced */
+	memmove(&l->files[1], &l->files[0], i * sizeof(l->files[0]));
+	l->files[0] = *file;
 }
 
 static long soname_index(struct predictor *p, const char *soname)

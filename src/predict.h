@@ -45,8 +45,9 @@ struct learned_exe {
 /* What processes of this executable mapped, or NULL if never seen. */
 const struct learned_exe *predict_learned(struct predictor *p, const struct file_id *exe);
 
-/* Remember that EXE maps FILE (NULL: only that it was seen). Bounded: the
- * oldest entry is replaced. */
+/* Remember that EXE maps FILE (NULL: only that it was seen). Files are kept
+ * most recently mapped first, PROC_FILES_MAX of them; executables are
+ * bounded too, the oldest entry replaced. */
 void predict_learn(struct predictor *p, const struct file_id *exe, const struct file_id *file);
 
 /* The TLS file an executable (open on EXE_FD) will load, from its DT_NEEDED

@@ -24,6 +24,7 @@ struct proc_file {
 	struct tls_file *file; /* a reference held (file_registry.h) */
 	struct probe_set data; /* its data probes for this process */
 	bool pending;	       /* an attach job is under way */
+	bool predicted;	       /* from the prediction at exec, not (yet) seen mapped */
 };
 
 struct tls_proc {

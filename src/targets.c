@@ -105,12 +105,14 @@ static void proc_exe_mapped(struct targets *t, struct tls_proc *p, const struct 
 		predict_learn(t->predict, &p->exe, f ? &f->id : NULL);
 		l = predict_learned(t->predict, &p->exe);
 	}
+	t->predicting = true;
 	for (int i = 0; l && i < l->nfiles; i++) {
 		struct tls_file *f = file_registry_find(t->files, &l->files[i]);
 
 		if (f)
 			proc_add_file(t, p, f);
 	}
+	t->predicting = false;
 }
 
 void targets_on_mapping(struct targets *t, const struct proc_mapping *m)

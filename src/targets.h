@@ -42,6 +42,7 @@ struct targets_stats {
 	uint64_t procs_dropped;		/* not tracked: process table full */
 	uint64_t procs_seccomp_skipped; /* not probed: seccomp filter on a 6.11-6.13 kernel */
 	uint64_t procs_evicted;		/* armed, gave the slot to a new client (cap) */
+	uint64_t files_per_proc_full;	/* a process mapped more TLS files than tracked */
 	/* From a mapping record's time to its probes attached (new files in
 	 * system-wide mode, new processes in per-process mode). */
 	uint64_t map_to_attach_count;

@@ -92,6 +92,9 @@ static void submit_attach(struct targets *t, struct tls_proc *p, struct proc_fil
 	j->syms = pf->file->syms;
 	j->generation = p->generation;
 	j->map_ts = t->cur_map_ts;
+	/* A file the process maps now goes before predicted ones (an exec may
+	 * predict files it will not map: other private copies it once used). */
+	j->urgent = !t->predicting;
 	pf->pending = true;
 	attach_jobs_submit(j);
 }
@@ -125,18 +128,50 @@ static void log_seccomp(struct targets *t, pid_t pid)
 }
 
 /* A process maps (or will map) a TLS file. */
+/*
+ * A slot for a new file: a free one, or, when all are taken and the process
+ * really maps this one, a slot held by a file that was only predicted. An
+ * exec is predicted to map every file its executable mapped lately (other
+ * private libssl copies, say): four of those filled the slots, and the copy
+ * actually mapped was never armed (found by test_known_private_copy_one_shots).
+ */
+static struct proc_file *file_slot(struct targets *t, struct tls_proc *p)
+{
+	if (p->nfiles < PROC_FILES_MAX)
+		return &p->files[p->nfiles++];
+	for (int i = 0; i < p->nfiles && !t->predicting; i++) {
+		struct proc_file *pf = &p->files[i];
+
+		if (!pf->predicted)
+			continue;
+		/* An attach still running for it is stale: its file differs. */
+		if (pf->data.nlinks > 0) {
+			probe_set_detach_async(&pf->data);
+			t->stats.detaches++;
+		}
+		file_unref(pf->file, monotonic_ns());
+		return pf;
+	}
+	t->stats.files_per_proc_full++;
+	return NULL;
+}
+
 void proc_add_file(struct targets *t, struct tls_proc *p, struct tls_file *f)
 {
 	bool was = p->arm.armed;
+	struct proc_file *pf;
 	enum arm_action a;
 	int i;
 
 	for (i = 0; i < p->nfiles && p->files[i].file != f; i++)
 		;
-	if (i == p->nfiles) {
-		if (p->nfiles >= PROC_FILES_MAX)
+	if (i < p->nfiles) {
+		p->files[i].predicted &= t->predicting; /* a real mapping confirms it */
+	} else {
+		pf = file_slot(t, p);
+		if (!pf)
 			return;
-		p->files[p->nfiles++] = (struct proc_file){.file = f};
+		*pf = (struct proc_file){.file = f, .predicted = t->predicting};
 		file_ref(f);
 	}
 	a = arm_on_tls_file(&t->arm, &p->arm, t->narmed, seccomp_filtered(t, p->pid),
@@ -147,7 +182,8 @@ void proc_add_file(struct targets *t, struct tls_proc *p, struct tls_file *f)
 	else if (a == ARM_REFUSE_SECCOMP)
 		log_seccomp(t, p->pid);
 	file_attach_shared(t, f);
-	if (p->exe.ino)
+	/* Learned from real mappings only: predicted files are not news. */
+	if (p->exe.ino && !t->predicting)
 		predict_learn(t->predict, &p->exe, &f->id);
 }
 

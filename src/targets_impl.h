@@ -40,6 +40,7 @@ struct targets {
 	struct proc_table *procs;
 	struct predictor *predict;
 	unsigned narmed;	 /* processes with arm.armed */
+	bool predicting;	 /* arming for files an exec is predicted to map */
 	bool rescan;		 /* a mapping could not be followed: walk /proc again */
 	uint64_t cur_map_ts;	 /* time of the mapping being handled, 0 if none */
 	uint64_t next_disarm_ns; /* earliest pending server-only check */

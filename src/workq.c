@@ -51,7 +51,7 @@ int workq_start(struct workq *q, int n, size_t stack)
 	return q->threads;
 }
 
-void workq_submit(struct workq *q, struct work *w)
+static void submit(struct workq *q, struct work *w, bool first)
 {
 	pthread_mutex_lock(&q->lock);
 	if (q->threads == 0) {
@@ -59,16 +59,33 @@ void workq_submit(struct workq *q, struct work *w)
 		w->fn(w);
 		return;
 	}
-	w->next = NULL;
-	if (q->tail)
-		q->tail->next = w;
-	else
+	if (first) {
+		w->next = q->head;
 		q->head = w;
-	q->tail = w;
+		if (!q->tail)
+			q->tail = w;
+	} else {
+		w->next = NULL;
+		if (q->tail)
+			q->tail->next = w;
+		else
+			q->head = w;
+		q->tail = w;
+	}
 	q->queued++;
 	/* One worker per item: waking them all costs more than the work. */
 	pthread_cond_signal(&q->more);
 	pthread_mutex_unlock(&q->lock);
+}
+
+void workq_submit(struct workq *q, struct work *w)
+{
+	submit(q, w, false);
+}
+
+void workq_submit_first(struct workq *q, struct work *w)
+{
+	submit(q, w, true);
 }
 
 unsigned workq_backlog(struct workq *q)

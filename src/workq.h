@@ -36,6 +36,8 @@ int workq_start(struct workq *q, int n, size_t stack);
 
 /* Queue w (run at once in this thread when no worker runs). */
 void workq_submit(struct workq *q, struct work *w);
+/* The same, ahead of everything queued. */
+void workq_submit_first(struct workq *q, struct work *w);
 
 /* Items queued and not yet picked up by a worker. */
 unsigned workq_backlog(struct workq *q);

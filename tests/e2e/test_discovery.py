@@ -296,18 +296,25 @@ def test_private_libssl_copy(daemon, orchestrator, tls_server, tmp_path):
 
 
 def test_known_private_copy_one_shots(daemon, orchestrator, tls_server, tmp_path):
-    """Seen from outside (issue 11): one-shot curls through a private libssl
-    copy the daemon already knows (from an earlier curl), interleaved with
+    """Seen from outside (issue 11): one-shot curls through private libssl
+    copies the daemon already knows (from earlier curls), interleaved with
     curls through the system's libssl: the same executable maps one file or
-    the other. Every call, each curl's only one, must arrive."""
+    another. Five copies, more than an executable's learned files (4): the
+    prediction at exec must follow what curl mapped last, and a file curl
+    maps now must not queue behind predicted ones. Every call, each curl's
+    only one, must arrive."""
     s = tls_server
-    libdir = copy_libs(tmp_path / "known-openssl")
-    env = dict(os.environ, LD_LIBRARY_PATH=str(libdir))
-    check_curl(run(curl_cmd([s.url("/hello/known/first")]), env=env, timeout=30), 1)
-    expected = [("GET", "/hello/known/first")]
-    for i in range(12):
-        path = "/hello/known/%s/%d" % ("copy" if i % 2 == 0 else "system", i)
-        check_curl(run(curl_cmd([s.url(path)]), env=env if i % 2 == 0 else None, timeout=30), 1)
+    envs = [dict(os.environ, LD_LIBRARY_PATH=str(copy_libs(tmp_path / ("known-%d" % k))))
+            for k in range(5)]
+    expected = []
+    for k, env in enumerate(envs):  # each copy known from a first curl
+        path = "/hello/known/first/%d" % k
+        check_curl(run(curl_cmd([s.url(path)]), env=env, timeout=30), 1)
+        expected.append(("GET", path))
+    for i in range(15):
+        env = envs[i % 5] if i % 3 else None  # every third through the system's
+        path = "/hello/known/%s/%d" % ("copy" if env else "system", i)
+        check_curl(run(curl_cmd([s.url(path)]), env=env, timeout=30), 1)
         expected.append(("GET", path))
     expect_calls_logged(orchestrator, daemon, expected, s.host)
 

@@ -109,6 +109,15 @@ static void test_learned_bounded(void **state)
 	predict_learn(p, &l->exe, &ssl);
 	predict_learn(p, &l->exe, &other);
 	assert_int_equal(l->nfiles, 2);
+	/* Most recently mapped first; a fifth file replaces the least recent. */
+	assert_true(file_id_equal(&l->files[0], &other));
+	for (uint64_t i = 0; i < 3; i++)
+		predict_learn(p, &l->exe, &(struct file_id){9, 9, 10 + i});
+	assert_int_equal(l->nfiles, PROC_FILES_MAX);
+	assert_int_equal(l->files[0].ino, 12);
+	assert_true(file_id_equal(&l->files[3], &other)); /* ssl (the oldest) went */
+	predict_learn(p, &l->exe, &other);		  /* mapped again: to the front */
+	assert_true(file_id_equal(&l->files[0], &other));
 	/* One more executable than the table holds: the oldest goes. */
 	predict_learn(p, &(struct file_id){8, 1, 5000}, NULL);
 	assert_null(predict_learned(p, &(struct file_id){8, 1, 1001}));

@@ -64,22 +64,12 @@ TICK = os.sysconf("SC_CLK_TCK")
 ATTACH_RE = re.compile(r"attached to pid (\d+) (\S+) in (\d+) us \((\d+) us after the mapping\)")
 WARM_RE = re.compile(r"warm_rounds=(\d+)")
 
+sys.path.insert(0, HERE)
+from bench import die_with_parent, free_port, other_tracers  # noqa: E402  (bench/bench.py)
+
 
 def log(msg):
     print(f"[arming {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def die_with_parent():
-    import ctypes
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def read(path):
@@ -167,17 +157,6 @@ def forks_total():
         if line.startswith("processes "):
             return int(line.split()[1])
     return 0
-
-
-def other_tracers(ours):
-    found = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) in ours:
-            continue
-        comm = (read(f"/proc/{d}/comm") or "").strip()
-        if comm in ("bpftrace", "metrist-orchest", "daemon-under-te", "arming-daemon"):
-            found.append(f"{d}:{comm}")
-    return found
 
 
 def pct(ns, seconds):

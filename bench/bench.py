@@ -170,7 +170,8 @@ def die_with_parent():
 
 def other_tracers(ours):
     """Processes that probe libssl and are not ours: another instance of the
-    daemon (e2e tests start it), bpftrace, another benchmark."""
+    daemon (e2e tests start it), bpftrace, another benchmark (arming.py's
+    daemon)."""
     found = []
     for d in os.listdir("/proc"):
         if not d.isdigit() or int(d) in ours:
@@ -180,7 +181,7 @@ def other_tracers(ours):
                 comm = f.read().strip()
         except OSError:
             continue
-        if comm in ("bpftrace", "metrist-orchest", "daemon-under-te"):
+        if comm in ("bpftrace", "metrist-orchest", "daemon-under-te", "arming-daemon"):
             found.append(f"{d}:{comm}")
     return found
 

@@ -120,12 +120,21 @@ static void log_refused(struct targets *t, pid_t pid, const char *path, const ch
  * A larger file neither known nor known to be plain is analysed off the
  * event loop: the process waits for the verdict (targets_collect_analyses).
  */
+/* The mapping process as a waiter for a verdict: tracked (created if need
+ * be) so that an exec or exit meanwhile makes the verdict stale for it. */
+static struct analysis_waiter waiter_for(struct targets *t, const struct proc_mapping *m)
+{
+	struct tls_proc *p = proc_table_get(t->procs, m->pid);
+
+	return (struct analysis_waiter){
+	    .pid = m->pid, .image = p ? p->image : 0, .map_ts = m->ts_ns};
+}
+
 struct tls_file *file_for_mapping(struct targets *t, const struct proc_mapping *m)
 {
 	struct file_id id = {m->maj, m->min, m->ino};
 	struct tls_file *f = file_registry_find(t->files, &id);
-	struct analysis_waiter w = {.pid = m->pid, .map_ts = m->ts_ns};
-	struct tls_proc *p;
+	struct analysis_waiter w;
 	const char *why;
 	struct stat st;
 	bool dropped;
@@ -133,9 +142,9 @@ struct tls_file *file_for_mapping(struct targets *t, const struct proc_mapping *
 
 	if (f || file_registry_known_plain(t->files, &id, monotonic_ns()))
 		return f;
-	p = proc_table_get(t->procs, m->pid);
-	w.image = p ? p->image : 0;
-	if (analysis_wait(&id, &w, &dropped)) {
+	if (analysis_is_pending(&id)) {
+		w = waiter_for(t, m);
+		analysis_wait(&id, &w, &dropped);
 		t->rescan |= dropped;
 		return NULL;
 	}
@@ -150,6 +159,7 @@ struct tls_file *file_for_mapping(struct targets *t, const struct proc_mapping *
 	 * goes to a worker, and the process waits for the verdict. */
 	if (fstat(fd, &st) == 0 && st.st_size <= ANALYSE_INLINE_MAX)
 		return file_classify_now(t, fd, &id, m->path);
+	w = waiter_for(t, m);
 	if (analysis_submit(&id, fd, m->path, &w))
 		t->rescan = true;
 	return NULL;

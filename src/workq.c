@@ -5,6 +5,17 @@
 #include <unistd.h>
 #include "workq.h"
 
+/* Append w to a head/tail list (a queue, or a done list). */
+static void list_append(struct work **head, struct work **tail, struct work *w)
+{
+	w->next = NULL;
+	if (*tail)
+		(*tail)->next = w;
+	else
+		*head = w;
+	*tail = w;
+}
+
 static void *worker(void *arg)
 {
 	struct workq *q = arg;
@@ -65,12 +76,7 @@ static void submit(struct workq *q, struct work *w, bool first)
 		if (!q->tail)
 			q->tail = w;
 	} else {
-		w->next = NULL;
-		if (q->tail)
-			q->tail->next = w;
-		else
-			q->head = w;
-		q->tail = w;
+		list_append(&q->head, &q->tail, w);
 	}
 	q->queued++;
 	/* One worker per item: waking them all costs more than the work. */
@@ -117,12 +123,7 @@ void workq_done_push(struct workq_done *d, struct work *w)
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&d->lock);
-	w->next = NULL;
-	if (d->tail)
-		d->tail->next = w;
-	else
-		d->head = w;
-	d->tail = w;
+	list_append(&d->head, &d->tail, w);
 	pthread_mutex_unlock(&d->lock);
 	if (d->efd >= 0 && write(d->efd, &one, sizeof(one)) < 0) {
 		/* the counter is saturated: the reader is woken anyway */

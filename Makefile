@@ -49,7 +49,8 @@ FUZZ_SECONDS ?= 20
 BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev \
 	      libc-ares-dev node-llhttp make gcc pkg-config
 TEST_DEPS  := libcmocka-dev libclang-rt-14-dev python3 python3-pytest curl golang-go nodejs \
-	      openssl nginx-full iproute2 util-linux procps
+	      openssl nginx-full iproute2 util-linux procps libnghttp2-dev nghttp2-client \
+	      python3-httpx python3-h2
 
 .PHONY: all run test check-asan unit fuzz fuzz-short e2e deps test-deps clean format
 
@@ -92,6 +93,9 @@ $(BUILD):
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(LLHTTP_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
+
+# nghttp2 plays both peers of the HTTP/2 unit tests (the daemon does not link it).
+$(BUILD)/tests/test_http2: LDLIBS += -lnghttp2
 
 unit: $(UNIT_BINS)
 	@scripts/run-unit.sh $(UNIT_BINS)

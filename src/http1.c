@@ -802,8 +802,9 @@ static void conn_free(void *c)
 }
 
 static int feed(void *c, enum proto_dir dir, uint64_t ts_ns, uint64_t stream_off, uint32_t len,
-		uint32_t skip, const uint8_t *data, uint32_t data_len)
+		uint32_t skip, const uint8_t *data, uint32_t data_len, unsigned flags)
 {
+	(void)flags; /* framed records are HTTP/2's */
 	return http1_conn_feed(c, dir, ts_ns, stream_off, len, skip, data, data_len);
 }
 

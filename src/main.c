@@ -521,7 +521,8 @@ static void log_stats(struct daemon *d, const char *when)
 	    "events=%llu ringbuf_lost=%llu ringbuf_bytes_dropped=%llu inflight_full=%llu "
 	    "read_faults=%llu "
 	    "connections=%llu active=%llu evicted=%llu expired=%llu http_malformed=%llu "
-	    "unanswered=%llu not_http1=%llu h2_not_parsed=%llu bad_records=%llu",
+	    "unanswered=%llu not_http1=%llu h2_undecodable=%llu h2_malformed=%llu "
+	    "h2_over_cap=%llu h2_lost=%llu h2_unanswered=%llu bad_records=%llu",
 	    when, (unsigned long long)d->calls, (unsigned long long)f.sent,
 	    (unsigned long long)f.dropped, (unsigned long long)d->malformed,
 	    (unsigned long long)k[TLS_STAT_EVENTS], (unsigned long long)k[TLS_STAT_RINGBUF_FULL],
@@ -531,7 +532,9 @@ static void log_stats(struct daemon *d, const char *when)
 	    (unsigned long long)s.active, (unsigned long long)s.evicted,
 	    (unsigned long long)s.expired, (unsigned long long)s.http1.malformed,
 	    (unsigned long long)s.http1.unanswered, (unsigned long long)s.http1.not_http1,
-	    (unsigned long long)s.unsupported, (unsigned long long)d->bad_records);
+	    (unsigned long long)s.http2.undecodable, (unsigned long long)s.http2.malformed,
+	    (unsigned long long)s.http2.over_cap, (unsigned long long)s.http2.lost,
+	    (unsigned long long)s.http2.unanswered, (unsigned long long)d->bad_records);
 }
 
 static void run_loop(struct daemon *d)

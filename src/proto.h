@@ -36,6 +36,7 @@ typedef void (*proto_call_cb)(const struct proto_call *call, void *ctx);
  * resynchronising), -EPROTO when they broke the stream (counted; the
  * connection recovers at the next request), -EPROTONOSUPPORT when the stream
  * is not this protocol at all (the connection is then ignored).
+ * flags are PROTO_F_* (how the kernel copied the bytes; HTTP/2 only).
  * skip_until() is the stream offset in DIR below which the parser needs no
  * bytes (0: it needs them all): the kernel then counts body bytes instead of
  * copying them.
@@ -45,10 +46,22 @@ struct proto_parser {
 	void *(*conn_new)(proto_call_cb cb, void *ctx, void *stats);
 	void (*conn_free)(void *conn);
 	int (*feed)(void *conn, enum proto_dir dir, uint64_t ts_ns, uint64_t stream_off,
-		    uint32_t len, uint32_t skip, const uint8_t *data, uint32_t data_len);
+		    uint32_t len, uint32_t skip, const uint8_t *data, uint32_t data_len,
+		    unsigned flags);
 	void (*close)(void *conn, uint64_t ts_ns);
 	uint64_t (*skip_until)(const void *conn, enum proto_dir dir);
 };
+
+/*
+ * How the kernel copied an HTTP/2 call's bytes (tls_trace.h TLS_EVF_*):
+ * FRAMED: data is the call minus DATA frame payloads, and skip is how many
+ * real bytes precede the first frame header starting in the call (len when
+ * none does); TAIL_DATA: those bytes are a DATA payload's tail (so none of
+ * them is in data); CUT: data ends before the framed bytes did.
+ */
+#define PROTO_F_FRAMED	  1u
+#define PROTO_F_CUT	  2u
+#define PROTO_F_TAIL_DATA 4u
 
 enum proto_kind {
 	PROTO_UNKNOWN, /* not enough bytes yet to tell */

@@ -6,6 +6,11 @@
 #include <string.h>
 #include "session.h"
 
+/* The kernel's record flags are the parsers' (proto.h). */
+_Static_assert(TLS_EVF_H2_FRAMED == PROTO_F_FRAMED && TLS_EVF_CUT == PROTO_F_CUT &&
+		   TLS_EVF_H2_TAIL_DATA == PROTO_F_TAIL_DATA,
+	       "record flags differ from the parser flags");
+
 struct session {
 	struct tls_conn_key key;
 	struct session *hash_next;
@@ -250,12 +255,12 @@ static bool choose_parser(struct session_table *t, struct session *s, const stru
 	if (ev->dir == TLS_DIR_TX && ev->stream_off == 0 && ev->data_skip == 0)
 		kind = proto_detect(ev->data, ev->data_len);
 	if (kind == PROTO_HTTP2) {
-		t->stats.unsupported++;
-		ignore(t, s);
-		return false;
+		s->parser = &proto_http2;
+		s->conn = s->parser->conn_new(on_call, s, &t->stats.http2);
+	} else {
+		s->parser = &proto_http1;
+		s->conn = s->parser->conn_new(on_call, s, &t->stats.http1);
 	}
-	s->parser = &proto_http1;
-	s->conn = s->parser->conn_new(on_call, s, &t->stats.http1);
 	if (!s->conn) {
 		s->parser = NULL;
 		return false;
@@ -298,7 +303,8 @@ void session_handle_event(struct session_table *t, const struct tls_event *ev)
 	if (s->ignored || (!s->parser && !choose_parser(t, s, ev)))
 		return;
 	err = s->parser->feed(s->conn, ev->dir == TLS_DIR_TX ? PROTO_TX : PROTO_RX, ev->ts_ns,
-			      ev->stream_off, ev->len, ev->data_skip, ev->data, ev->data_len);
+			      ev->stream_off, ev->len, ev->data_skip, ev->data, ev->data_len,
+			      ev->flags);
 	if (err == -EPROTONOSUPPORT) {
 		ignore(t, s);
 		return;

@@ -12,6 +12,7 @@
 #include <linux/types.h>
 #include "bpf/tls_trace.h"
 #include "http1.h"
+#include "http2.h"
 #include "proto.h"
 
 /* Connections tracked at once; matches the kernel's conns map. */
@@ -35,10 +36,10 @@ struct session_ops {
 
 struct session_stats {
 	uint64_t active;
-	uint64_t evicted;     /* forgotten because the table was full */
-	uint64_t expired;     /* forgotten because their process exited */
-	uint64_t unsupported; /* connections of a protocol without a parser (HTTP/2) */
+	uint64_t evicted; /* forgotten because the table was full */
+	uint64_t expired; /* forgotten because their process exited */
 	struct http1_stats http1;
+	struct http2_stats http2;
 };
 
 struct session_table;

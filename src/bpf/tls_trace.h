@@ -86,10 +86,20 @@ struct tls_conn_key {
 	__u64 ssl;
 };
 
-/* Kernel-side state of a connection classified as an HTTP client. */
+/*
+ * Kernel-side state of a connection classified as an HTTP client. The h2_*
+ * fields are the HTTP/2 frame walk's (TLS_EVF_H2_FRAMED), per enum tls_dir;
+ * only the kernel reads them.
+ */
 struct tls_conn_state {
-	__u64 off[2];  /* bytes moved so far, per enum tls_dir */
-	__u64 conn_id; /* tells apart connections that reuse an SSL* address */
+	__u64 off[2];	  /* bytes moved so far, per enum tls_dir */
+	__u64 conn_id;	  /* tells apart connections that reuse an SSL* address */
+	__u32 h2_left[2]; /* bytes left in the current frame payload (TX: the preface first) */
+	__u32 h2_hdr[2];  /* the first (up to 4) bytes of a frame header cut by a call's end */
+	__u8 h2_have[2];  /* how many bytes of that header were seen: 0..8 */
+	__u8 h2_data[2];  /* the current payload is a DATA frame's: counted, not copied */
+	__u8 h2;	  /* 1: this connection's frames are walked */
+	__u8 pad[3];
 };
 
 /*
@@ -122,12 +132,38 @@ struct tls_event {
 	__u32 len;
 	__u32 data_skip;
 	__u32 data_len;
-	__u8 kind; /* enum tls_event_kind */
-	__u8 dir;  /* enum tls_dir */
-	__u8 pad[2];
+	__u8 kind;  /* enum tls_event_kind */
+	__u8 dir;   /* enum tls_dir */
+	__u8 flags; /* TLS_EVF_* */
+	__u8 pad;
 	char comm[16];
 	__u8 data[];
 };
+
+/*
+ * HTTP/2 connections (the first write is the client preface) are walked
+ * frame by frame in the kernel, so that DATA payloads are counted, never
+ * copied. A record of such a connection has TLS_EVF_H2_FRAMED: data holds
+ * the call's bytes minus the payloads of DATA frames (frame headers and all
+ * other frames kept, in order), and data_skip is how many bytes of the
+ * call (real bytes, not data bytes) come before the first frame header that
+ * starts in it (len when none starts): a parser that lost its place starts
+ * again there. TLS_EVF_H2_TAIL_DATA: those bytes are the tail of a DATA
+ * payload (not in data); otherwise they are all in data. A call that starts
+ * with the rest of a frame header the previous call cut, then a DATA
+ * payload's tail, fits neither: its record says no header starts (data_skip
+ * = len). stream_off and len stay those of the real stream, so a lost
+ * record is a gap as before. TLS_EVF_CUT: framed bytes beyond data_len were
+ * not copied (TLS_DATA_MAX, or the ring buffer was full: data_len 0,
+ * data_skip = len); the parser treats the rest of the call as
+ * lost. When the walk cannot keep up (too many frames in one call), the
+ * kernel stops walking that connection: the rest of the call and every
+ * later record come without TLS_EVF_H2_FRAMED (raw bytes, tls_conn_skip
+ * honoured), and the parser walks the frames itself.
+ */
+#define TLS_EVF_H2_FRAMED    1u
+#define TLS_EVF_CUT	     2u
+#define TLS_EVF_H2_TAIL_DATA 4u
 
 /* Counters in the per-CPU "stats" array; the daemon sums and reports them. */
 enum tls_stat {

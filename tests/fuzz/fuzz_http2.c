@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * libFuzzer target for src/http2.c and src/hpack.c, through the same seam
+ * the daemon uses (proto_http2).
+ *
+ * The client preface is fed first; then the input is a sequence of
+ * operations on one connection. Each starts with one byte:
+ *
+ *   bit 0      direction (0 = TX, 1 = RX)
+ *   bits 1..2  what to do:
+ *              0  raw event, fully copied: [len u16 BE][len bytes]
+ *              1  raw event with holes: [pre u8][post u8][len u8][len bytes]
+ *              2  framed event (kernel walk): [real u16 BE][skip u16 BE]
+ *                 [flags u8][len u8][len bytes]; real is the call's real
+ *                 length (at least len)
+ *              3  [g u8]: 0: close the connection and start a new one;
+ *                 otherwise lose g bytes of the direction (a lost record)
+ *   bits 3..7  time step: ts grows by this plus one
+ *
+ * Data running past the end of the input is cut. Checked: no crash, no
+ * leak, reported strings bounded and non-empty, start <= end.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http2.h"
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			__builtin_trap();                                                          \
+	} while (0)
+
+static const uint8_t preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+struct fz {
+	void *c;
+	struct http2_stats st;
+	uint64_t off[2];
+	uint64_t ts;
+};
+
+static void on_call(const struct proto_call *call, void *ctx)
+{
+	struct fz *f = ctx;
+
+	CHECK(call->method && call->method[0] && strlen(call->method) <= H2_METHOD_MAX);
+	CHECK(call->host && strlen(call->host) <= H2_AUTHORITY_MAX);
+	CHECK(call->target && call->target[0] && strlen(call->target) <= H2_PATH_MAX);
+	CHECK(call->start_ns <= call->end_ns);
+	CHECK(call->end_ns <= f->ts);
+}
+
+static void open_conn(struct fz *f)
+{
+	f->c = proto_http2.conn_new(on_call, f, &f->st);
+	CHECK(f->c);
+	f->off[0] = f->off[1] = 0;
+	f->ts++;
+	proto_http2.feed(f->c, PROTO_TX, f->ts, 0, 24, 0, preface, 24, 0);
+	f->off[0] = 24;
+}
+
+static size_t take(const uint8_t **p, const uint8_t *end, size_t n)
+{
+	size_t have = (size_t)(end - *p);
+
+	return n < have ? n : have;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const uint8_t *p = data, *end = data + size;
+	struct fz f = {0};
+
+	open_conn(&f);
+	while (p < end) {
+		uint8_t op = *p++;
+		int dir = op & 1;
+		size_t n;
+
+		f.ts += (op >> 3) + 1;
+		switch ((op >> 1) & 3) {
+		case 0:
+			if (end - p < 2)
+				goto out;
+			n = take(&p, end, (size_t)p[0] << 8 | p[1]);
+			p += 2;
+			n = take(&p, end, n);
+			proto_http2.feed(f.c, dir, f.ts, f.off[dir], n, 0, p, n, 0);
+			f.off[dir] += n;
+			p += n;
+			break;
+		case 1: {
+			uint32_t pre, post;
+
+			if (end - p < 3)
+				goto out;
+			pre = p[0];
+			post = p[1];
+			n = p[2];
+			p += 3;
+			n = take(&p, end, n);
+			proto_http2.feed(f.c, dir, f.ts, f.off[dir], pre + n + post, pre, p, n, 0);
+			f.off[dir] += pre + n + post;
+			p += n;
+			break;
+		}
+		case 2: {
+			uint32_t real, skip, flags;
+
+			if (end - p < 6)
+				goto out;
+			real = (uint32_t)p[0] << 8 | p[1];
+			skip = (uint32_t)p[2] << 8 | p[3];
+			flags = (p[4] & (PROTO_F_CUT | PROTO_F_TAIL_DATA)) | PROTO_F_FRAMED;
+			n = p[5];
+			p += 6;
+			n = take(&p, end, n);
+			if (real < n)
+				real = n;
+			proto_http2.feed(f.c, dir, f.ts, f.off[dir], real, skip, p, n, flags);
+			f.off[dir] += real;
+			p += n;
+			break;
+		}
+		case 3:
+			if (p >= end)
+				goto out;
+			if (*p == 0) {
+				proto_http2.close(f.c, f.ts);
+				proto_http2.conn_free(f.c);
+				open_conn(&f);
+			} else {
+				f.off[dir] += *p;
+			}
+			p++;
+			break;
+		}
+	}
+out:
+	proto_http2.close(f.c, f.ts);
+	proto_http2.conn_free(f.c);
+	return 0;
+}

@@ -63,6 +63,7 @@ struct h2_conn {
 	struct stream **streams;
 	unsigned nstreams, cap;
 	bool dead; /* dropped from tracking */
+	bool late; /* joined after the preface: frame headers are checked harder */
 	bool told_undecodable;
 };
 
@@ -481,6 +482,13 @@ static void start_frame(struct h2_conn *c, int dir, uint64_t ts)
 	d->left = len;
 	d->in_payload = true;
 	d->first_len = 0;
+	/* Joined late, the first read is only assumed to start at a frame:
+	 * anything unlike one (a type RFC 9113 does not define, a frame larger
+	 * than the default maximum) means that guess was wrong. */
+	if (c->late && (d->type > FT_CONTINUATION || len > 16384)) {
+		drop_conn(c, &c->stats->malformed);
+		return;
+	}
 	/* A header block is one HEADERS/PUSH_PROMISE and its CONTINUATIONs,
 	 * with nothing in between (RFC 9113 6.10). */
 	if (d->in_block != (d->type == FT_CONTINUATION) ||
@@ -624,6 +632,19 @@ static void *conn_new(proto_call_cb cb, void *ctx, void *stats)
 	return c;
 }
 
+static void *conn_new_late(proto_call_cb cb, void *ctx, void *stats)
+{
+	struct h2_conn *c = conn_new(cb, ctx, stats);
+
+	if (!c)
+		return NULL;
+	c->late = true;
+	c->d[PROTO_TX].preface_left = 0;
+	hpack_init(&c->d[PROTO_TX].hpack, true);
+	hpack_init(&c->d[PROTO_RX].hpack, true);
+	return c;
+}
+
 static void conn_free(void *conn)
 {
 	struct h2_conn *c = conn;
@@ -710,6 +731,15 @@ static uint64_t skip_until(const void *conn, enum proto_dir dir)
 const struct proto_parser proto_http2 = {
     .name = "http/2",
     .conn_new = conn_new,
+    .conn_free = conn_free,
+    .feed = feed,
+    .close = conn_close,
+    .skip_until = skip_until,
+};
+
+const struct proto_parser proto_http2_late = {
+    .name = "http/2 (joined late)",
+    .conn_new = conn_new_late,
     .conn_free = conn_free,
     .feed = feed,
     .close = conn_close,

@@ -24,8 +24,11 @@
 #define H2_PATH_MAX	 2048
 #define H2_METHOD_MAX	 32
 
-/* The parser behind the protocol seam (proto.h). */
+/* The parsers behind the protocol seam (proto.h): from the preface, and
+ * joined late (PROTO_HTTP2_LATE: the header tables start unknown, the
+ * first write and the first read start at frame headers). */
 extern const struct proto_parser proto_http2;
+extern const struct proto_parser proto_http2_late;
 
 /* Caller-owned counters, shared by all connections. */
 struct http2_stats {

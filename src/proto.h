@@ -67,9 +67,23 @@ enum proto_kind {
 	PROTO_UNKNOWN, /* not enough bytes yet to tell */
 	PROTO_HTTP1,
 	PROTO_HTTP2, /* the client connection preface */
+	/* An HTTP/2 connection whose preface we did not see (opened before
+	 * the daemon started, or before its process was armed): its first
+	 * write seen is a request's HEADERS frame (see proto_detect). */
+	PROTO_HTTP2_LATE,
 };
 
-/* What a connection speaks, from the first bytes it wrote (stream offset 0). */
+/*
+ * What a connection speaks, from the first bytes it wrote (stream offset 0).
+ * HTTP/2 joined late: a HEADERS frame (flags END_STREAM, END_HEADERS,
+ * PADDED, PRIORITY only; odd stream id; 1..16384 bytes) whose header block
+ * starts (after an optional one-byte table size update) with a field named
+ * by static entries 1-7 (:authority, :method, :path, :scheme) or by a
+ * dynamic entry (a method like DELETE, once inserted): a client's request.
+ * A server's HEADERS usually starts with :status (8-14); one taken in by
+ * the dynamic-entry case reports nothing (its blocks hold no :method). The kernel applies
+ * the same rule to let such a connection in (tls_trace.bpf.c).
+ */
 enum proto_kind proto_detect(const uint8_t *data, uint32_t len);
 
 #endif /* PROTO_H */

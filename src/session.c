@@ -254,8 +254,8 @@ static bool choose_parser(struct session_table *t, struct session *s, const stru
 
 	if (ev->dir == TLS_DIR_TX && ev->stream_off == 0 && ev->data_skip == 0)
 		kind = proto_detect(ev->data, ev->data_len);
-	if (kind == PROTO_HTTP2) {
-		s->parser = &proto_http2;
+	if (kind == PROTO_HTTP2 || kind == PROTO_HTTP2_LATE) {
+		s->parser = kind == PROTO_HTTP2 ? &proto_http2 : &proto_http2_late;
 		s->conn = s->parser->conn_new(on_call, s, &t->stats.http2);
 	} else {
 		s->parser = &proto_http1;

@@ -244,6 +244,18 @@ static void test_protocol_detection(void **state)
 	assert_int_equal(proto_detect((const uint8_t *)"GET / HTTP/1.1", 14), PROTO_HTTP1);
 	assert_int_equal(proto_detect((const uint8_t *)"PROPFIND /", 10), PROTO_HTTP1);
 	assert_int_equal(proto_detect((const uint8_t *)"", 0), PROTO_UNKNOWN);
+	/* A request's HEADERS frame without the preface: HTTP/2 joined late
+	 * (:method GET first); a response's (:status 200 first) is not. */
+	assert_int_equal(
+	    proto_detect((const uint8_t *)"\x00\x00\x02\x01\x05\x00\x00\x00\x03\x82\x84", 11),
+	    PROTO_HTTP2_LATE);
+	assert_int_equal(
+	    proto_detect((const uint8_t *)"\x00\x00\x01\x01\x05\x00\x00\x00\x03\x88", 10),
+	    PROTO_HTTP1);
+	/* Even stream ids are the server's. */
+	assert_int_equal(
+	    proto_detect((const uint8_t *)"\x00\x00\x02\x01\x05\x00\x00\x00\x02\x82\x84", 11),
+	    PROTO_HTTP1);
 }
 
 int main(void)

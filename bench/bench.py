@@ -11,7 +11,7 @@ What it does, in one run on one machine (see BENCHMARKS.md for the formulas):
   3. workloads x configurations, interleaved (a b c d a b c d ...), REPS times:
        workloads: ka    wrk, HTTP/1.1 keep-alive
                   close wrk with "Connection: close" (one TLS handshake per request)
-                  h2    h2load, HTTP/2 (the daemon ignores h2 connections)
+                  h2    h2load, HTTP/2 (one call per stream)
                   srv   tlsload: static, stripped OpenSSL client nothing can trace;
                         only nginx's server side can trap
        configs:   a  no tracing
@@ -554,7 +554,7 @@ http {{
                 # host may make HTTPS calls too): host 127.0.0.1:<our port>.
                 res["calls_all"] = res["daemon_stats"].get("calls")
                 res["calls"] = len(re.findall(rf"info: call \S+ 127\.0\.0\.1:{self.port} ", err))
-                if workload in ("ka", "close") and res["calls"]:
+                if workload in ("ka", "close", "h2") and res["calls"]:
                     res["tracer_cpu_us_per_call"] = tracer_cpu / res["calls"] * 1e6
                 # Counted drops. Calls missing against the client's count are
                 # added below (wrk does not count the responses it reads in its
@@ -572,7 +572,7 @@ http {{
         udp.stdout.close()
         if tracer:
             res["tracer_cpu_us_per_req"] = tracer_cpu / n * 1e6
-        if workload in ("ka", "close", "paced") and config in ("b", "d"):
+        if workload in ("ka", "close", "paced", "h2") and config in ("b", "d"):
             res["captured_pct"] = 100.0 * (res["calls"] or 0) / n
             res["lost"] += max(0, n - (res["calls"] or 0))
         log(f"{workload:5} {config} rep{rep}: {r['rps']:9.0f} req/s  cpu {res['cpu_us_per_req']:6.1f} us/req"
@@ -919,9 +919,10 @@ http {{
         d = summ["ka"]["d"]
         c = summ["ka"]["c"]
         pb, pd = summ["paced"]["b"], summ["paced"]["d"]
-        lost_b = sum(summ[w][x].get("lost_total", 0) for w in ("ka", "close", "paced") for x in "bd")
-        calls = sum(summ[w][x].get("calls_total", 0) for w in ("ka", "close", "paced") for x in "bd")
-        reqs = sum(summ[w][x].get("requests_total", 0) for w in ("ka", "close", "paced") for x in "bd")
+        captured = ("ka", "close", "paced", "h2")
+        lost_b = sum(summ[w][x].get("lost_total", 0) for w in captured for x in "bd")
+        calls = sum(summ[w][x].get("calls_total", 0) for w in captured for x in "bd")
+        reqs = sum(summ[w][x].get("requests_total", 0) for w in captured for x in "bd")
         druns = [r for r in self.results["runs"] if r["config"] in ("b", "d")]
         rss = max([mil.get("rss_hwm_kb") or 0] + [r.get("tracer_rss_hwm_kb") or 0 for r in druns])
         # Runs in which the daemon probed only the one libssl of this benchmark
@@ -931,7 +932,7 @@ http {{
         maps = mil.get("bpf_map_bytes") or b.get("tracer_map_bytes")
         cpu = max(summ[w][x].get("tracer_cpu_us_per_call") or 0 for w in ("ka", "close") for x in "bd")
         t = [
-            {"target": "0 lost calls (ka+close+paced, b and d, and the 1M run)",
+            {"target": "0 lost calls (ka+close+paced+h2, b and d, and the 1M run)",
              "value": f"{calls}/{reqs} calls captured, {lost_b} counted drops; 1M run "
                       f"{mil.get('calls')}/{mil.get('requests')}",
              "met": calls >= reqs and lost_b == 0 and (mil.get("calls") or 0) >= mil.get("requests", 1)

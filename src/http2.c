@@ -13,6 +13,7 @@ enum frame_type {
 	FT_PUSH_PROMISE = 5,
 	FT_GOAWAY = 7,
 	FT_CONTINUATION = 9,
+	FT_SKIPPED = 0x100, /* ours: a frame walked over unread */
 };
 
 #define FL_END_STREAM  0x1
@@ -39,7 +40,8 @@ struct dir_state {
 	uint8_t have; /* frame header bytes so far */
 	bool in_payload;
 	uint32_t left; /* payload bytes still to come */
-	uint8_t type, flags;
+	unsigned type; /* enum frame_type, or any other the peer sent */
+	uint8_t flags;
 	uint32_t sid;
 	uint8_t first[4]; /* GOAWAY: the last stream id */
 	uint32_t first_len;
@@ -51,7 +53,8 @@ struct dir_state {
 	uint8_t block_type, block_flags;
 	uint32_t block_sid;
 	uint64_t block_ts;
-	bool lost; /* out of step after a hole: waiting for a frame start */
+	bool lost;     /* out of step after a hole: waiting for a frame start */
+	bool resynced; /* started again at a frame: CONTINUATIONs of a lost block may follow */
 	struct hpack_decoder hpack;
 };
 
@@ -489,6 +492,17 @@ static void start_frame(struct h2_conn *c, int dir, uint64_t ts)
 		drop_conn(c, &c->stats->malformed);
 		return;
 	}
+	/* Started again after a hole: CONTINUATIONs of a block whose start
+	 * was lost are skipped like frames of unknown type. */
+	if (d->resynced) {
+		d->resynced = d->type == FT_CONTINUATION && !d->in_block;
+		if (d->resynced) {
+			d->type = FT_SKIPPED;
+			if (len == 0)
+				end_frame(c, dir, ts);
+			return;
+		}
+	}
 	/* A header block is one HEADERS/PUSH_PROMISE and its CONTINUATIONs,
 	 * with nothing in between (RFC 9113 6.10). */
 	if (d->in_block != (d->type == FT_CONTINUATION) ||
@@ -689,6 +703,7 @@ static int feed(void *conn, enum proto_dir dir, uint64_t ts, uint64_t off, uint3
 				return 0;
 			}
 			d->lost = false;
+			d->resynced = true;
 			d->preface_left = 0;
 			d->off = off + skip;
 			walk(c, dir, ts, data + before, data_len - before, len - skip, true);

@@ -217,8 +217,14 @@ static int on_record(void *ctx, void *data, size_t size)
 	struct daemon *d = ctx;
 	const struct tls_event *ev = data;
 
+	/* Framed HTTP/2 records count data_skip in real bytes, which data may
+	 * hold too (tls_trace.h). */
+	bool framed = ev->flags & TLS_EVF_H2_FRAMED;
+
 	if (size < sizeof(*ev) || ev->data_len > size - sizeof(*ev) ||
-	    ev->data_len > TLS_DATA_MAX || (uint64_t)ev->data_skip + ev->data_len > ev->len) {
+	    ev->data_len > TLS_DATA_MAX ||
+	    (framed ? ev->data_skip > ev->len || ev->data_len > ev->len
+		    : (uint64_t)ev->data_skip + ev->data_len > ev->len)) {
 		d->bad_records++;
 		return 0;
 	}

@@ -252,7 +252,15 @@ static bool choose_parser(struct session_table *t, struct session *s, const stru
 {
 	enum proto_kind kind = PROTO_HTTP1;
 
-	if (ev->dir == TLS_DIR_TX && ev->stream_off == 0 && ev->data_skip == 0)
+	/* The kernel walks the frames of a connection it saw start with the
+	 * preface (the first framed record then holds it, data_skip 24)... */
+	if (ev->flags & TLS_EVF_H2_FRAMED) {
+		kind = PROTO_HTTP2;
+		/* ...or with a request's HEADERS, its preface missed. */
+		if (ev->dir == TLS_DIR_TX && ev->stream_off == 0 && ev->data_skip == 0 &&
+		    proto_detect(ev->data, ev->data_len) == PROTO_HTTP2_LATE)
+			kind = PROTO_HTTP2_LATE;
+	} else if (ev->dir == TLS_DIR_TX && ev->stream_off == 0 && ev->data_skip == 0)
 		kind = proto_detect(ev->data, ev->data_len);
 	if (kind == PROTO_HTTP2 || kind == PROTO_HTTP2_LATE) {
 		s->parser = kind == PROTO_HTTP2 ? &proto_http2 : &proto_http2_late;

@@ -7,7 +7,9 @@
  * nothing more: a connection is traced only once one of its writes looks like
  * the start of an HTTP request (what a client sends first); reads on any other
  * connection, such as a TLS server's, produce no event. Body bytes the daemon
- * has declared skippable (tls_conn_skip) are counted, not copied.
+ * has declared skippable (tls_conn_skip) are counted, not copied. HTTP/2
+ * connections are walked frame by frame instead, so that DATA payloads are
+ * counted, not copied (TLS_EVF_H2_FRAMED).
  *
  * No kernel headers or BTF are needed: programs read only their arguments
  * (struct pt_regs from the UAPI headers) and user memory.
@@ -17,6 +19,7 @@
 #include <asm/ptrace.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
 #include "tls_trace.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -48,13 +51,20 @@ struct {
 	__type(value, struct tls_conn_skip);
 } conn_skip SEC(".maps");
 
+/* How a write lets a connection in. */
+enum new_conn {
+	CONN_HTTP1 = 1,	  /* an HTTP/1 request line */
+	CONN_PRI = 2,	  /* "PRI ": the HTTP/2 preface if the whole write says so */
+	CONN_H2_LATE = 3, /* a request's HEADERS frame: HTTP/2 whose preface we missed */
+};
+
 /* Arguments saved at function entry for the return probe, per thread. */
 struct call_args {
 	__u64 ssl;
 	__u64 buf;
 	__u64 len_ptr; /* size_t * of the _ex variants, else 0 */
 	__u64 ts_ns;
-	__u8 new_conn; /* this write opens a client connection */
+	__u8 new_conn; /* this write opens a client connection: enum new_conn */
 };
 
 struct {
@@ -64,11 +74,42 @@ struct {
 	__type(value, struct call_args);
 } inflight SEC(".maps");
 
-/* Room to assemble one record before bpf_ringbuf_output (it needs a constant
- * size for bpf_ringbuf_reserve, which our variable-length records lack). */
+/*
+ * State of the HTTP/2 walk of one call (on_h2_data). It lives in the per-CPU
+ * scratch value, not on the stack: the verifier tracks no values in map
+ * memory, so every step of the walk looks the same to it (positions and
+ * lengths on the stack would differ at every step, and the states to check
+ * would explode). With the steps in global functions (h2_step), a return
+ * program verifies in ~24 000 instructions on 5.10 to 6.18.
+ */
+struct h2_walk {
+	__u64 buf;	  /* the call's buffer */
+	__u64 len;	  /* the call's length */
+	__u64 pos;	  /* walked so far */
+	__u64 run;	  /* where the kept bytes not yet copied start */
+	__u64 kept;	  /* kept bytes before run: data[] holds min(kept, cap) of them */
+	__u64 cap;	  /* TLS_DATA_MAX, or where a copy faulted */
+	__u64 first;	  /* the first header starting in the call: its offset in it */
+	__u64 first_kept; /* and its index in the kept bytes */
+	__u64 left;	  /* bytes left in the current payload */
+	__u32 hdr;	  /* the start of a header cut by a call's end (tls_conn_state) */
+	__u8 have;	  /* its length */
+	__u8 is_data;
+	__u8 fault; /* a header could not be read: the walk stops at pos */
+};
+
+/*
+ * Room to assemble one record before bpf_ringbuf_output (it needs a constant
+ * size for bpf_ringbuf_reserve, which our variable-length records lack).
+ * Records hold at most TLS_DATA_MAX bytes; the extra half is only there for
+ * the verifier: the HTTP/2 walk copies pieces at variable offsets, and the
+ * verifier, which cannot relate offset and size, must see each copy end
+ * inside the buffer (h2_flush). A per-CPU value is limited to 32 KiB.
+ */
 struct record {
 	struct tls_event ev;
-	__u8 data[TLS_DATA_MAX];
+	__u8 data[TLS_DATA_MAX + TLS_DATA_MAX / 2];
+	struct h2_walk w; /* not sent */
 };
 
 struct {
@@ -92,6 +133,14 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } stats SEC(".maps");
+
+/*
+ * v = min(v, max) where the verifier sees it: done in one register, in asm,
+ * because clang may otherwise compare one copy of v and pass another, and
+ * older verifiers (5.10) do not carry the bound over to the copy.
+ */
+#define BOUND(v, max)                                                                              \
+	asm volatile("if %[x] <= %[m] goto +1; %[x] = %[m]" : [x] "+r"(v) : [m] "i"(max))
 
 static __always_inline void count(__u32 stat)
 {
@@ -122,6 +171,7 @@ static __always_inline int is_upper(__u8 c)
  * token of TLS_REQ_TOKEN_MIN..MAX letters, one space, then a visible character. A write that
  * ends before that ("GE", "GET ") also counts: requests may be split over
  * several writes anywhere. A server's first write ("HTTP/1.1 200") never does.
+ * Returns 0 (no), 1 (a request) or 2 (a request whose token is "PRI").
  */
 static __always_inline int looks_like_request(__u64 buf, __u64 len)
 {
@@ -145,9 +195,62 @@ static __always_inline int looks_like_request(__u64 buf, __u64 len)
 		}
 		if (tok < TLS_REQ_TOKEN_MIN || tok > TLS_REQ_TOKEN_MAX || head[i] != ' ')
 			return 0;
-		return i + 1 == len || (head[i + 1] > ' ' && head[i + 1] < 0x7f);
+		if (i + 1 < len && (head[i + 1] <= ' ' || head[i + 1] >= 0x7f))
+			return 0;
+		/* "PRI ": maybe the HTTP/2 preface, checked once the write is done. */
+		return tok == 3 && head[0] == 'P' && head[1] == 'R' && head[2] == 'I' ? CONN_PRI
+										      : CONN_HTTP1;
 	}
 	return 0;
+}
+
+/*
+ * A request's HTTP/2 HEADERS frame at the start of a write, on a connection
+ * whose preface we never saw (opened before the daemon, or before its
+ * process was armed). The rule is proto_detect's (src/proto.c): type 1,
+ * flags END_STREAM/END_HEADERS/PADDED/PRIORITY only, odd stream id, 1..16384
+ * bytes, and a header block that starts (after at most a one-byte table
+ * size update) with a field named by static entries 1-7 (:authority,
+ * :method, :path, :scheme) or by a dynamic entry; a response starts with
+ * :status (8-14).
+ */
+static __always_inline int looks_like_h2_request(__u64 buf, __u64 len)
+{
+	__u8 h[16] = {};
+	__u32 n, flen, i = 9, idx;
+	__u8 b;
+
+	if (len < 10)
+		return 0;
+	n = len >= sizeof(h) ? sizeof(h) : (len & (sizeof(h) - 1));
+	if (bpf_probe_read_user(h, n, (void *)buf))
+		return 0;
+	flen = (__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2];
+	if (h[3] != 1 || (h[4] & ~0x2d) || (h[5] & 0x80) || !(h[8] & 1) || flen == 0 ||
+	    flen > 16384)
+		return 0;
+	if (h[4] & 0x08)
+		i += 1;
+	if (h[4] & 0x20)
+		i += 5;
+	if (i >= n || i >= 9 + flen)
+		return 0;
+	b = h[i & 15];
+	if ((b & 0xe0) == 0x20) {
+		i++;
+		if ((b & 0x1f) == 0x1f || i >= n || i >= 9 + flen)
+			return 0;
+		b = h[i & 15];
+	}
+	if (b & 0x80)
+		idx = b & 0x7f;
+	else if ((b & 0xc0) == 0x40)
+		idx = b & 0x3f;
+	else if ((b & 0xe0) == 0)
+		idx = b & 0x0f;
+	else
+		return 0;
+	return (idx >= 1 && idx <= 7) || idx > 61;
 }
 
 static __always_inline void save_args(__u64 ssl, __u64 buf, __u64 len_ptr, __u8 new_conn)
@@ -170,14 +273,13 @@ static __always_inline void save_args(__u64 ssl, __u64 buf, __u64 len_ptr, __u8 
  * polls on a short timer) unless data piles up, or the record is one the
  * daemon must act on at once (wake: a process's role, which may arm it).
  */
-static __always_inline int emit(struct record *r, __u32 n, int wake)
+static __always_inline int emit(struct record *r, __u64 n, int wake)
 {
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
 	if (wake || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
-	if (n > TLS_DATA_MAX)
-		n = TLS_DATA_MAX;
+	BOUND(n, TLS_DATA_MAX);
 	if (!bpf_ringbuf_output(&events, r, sizeof(r->ev) + n, flags)) {
 		count(TLS_STAT_EVENTS);
 		return 0;
@@ -186,10 +288,17 @@ static __always_inline int emit(struct record *r, __u32 n, int wake)
 	 * No room for the bytes (a fast download fills the ring before the
 	 * daemon has told us to skip its body): send the record without them.
 	 * Offsets and lengths stay exact, so the parser sees a hole instead of
-	 * a gap, which inside a body costs nothing.
+	 * a gap, which inside a body costs nothing. A framed record without
+	 * its bytes says so with TLS_EVF_CUT (data_len 0 alone would mean a
+	 * call that held only DATA payload bytes).
 	 */
 	if (n > 0) {
 		r->ev.data_len = 0;
+		if (r->ev.flags & TLS_EVF_H2_FRAMED) {
+			/* Lost, not "all DATA payload": see tls_trace.h. */
+			r->ev.data_skip = r->ev.len;
+			r->ev.flags = TLS_EVF_H2_FRAMED | TLS_EVF_CUT;
+		}
 		if (!bpf_ringbuf_output(&events, r, sizeof(r->ev), BPF_RB_FORCE_WAKEUP)) {
 			count(TLS_STAT_DATA_DROPPED);
 			return 0;
@@ -209,11 +318,317 @@ static __always_inline void fill_header(struct record *r, const struct tls_conn_
 	r->ev.tid = (__u32)bpf_get_current_pid_tgid();
 	r->ev.kind = kind;
 	r->ev.dir = dir;
+	r->ev.flags = 0;
+	r->ev.pad = 0;
 	r->ev.stream_off = 0;
 	r->ev.len = 0;
 	r->ev.data_skip = 0;
 	r->ev.data_len = 0;
 	bpf_get_current_comm(r->ev.comm, sizeof(r->ev.comm));
+}
+
+/*
+ * A raw record: the call moved len bytes at buf, the first at stream offset
+ * off; bytes below until are counted, not copied (tls_conn_skip).
+ */
+static __always_inline void emit_raw(struct record *r, __u64 buf, __u64 off, __u64 len, __u64 until)
+{
+	__u64 skipped = 0, n;
+
+	if (until > off)
+		skipped = until - off < len ? until - off : len;
+	n = len - skipped;
+	BOUND(n, TLS_DATA_MAX);
+	r->ev.stream_off = off;
+	r->ev.len = len;
+	r->ev.data_skip = skipped;
+	r->ev.flags = 0;
+	if (n > 0 && bpf_probe_read_user(r->data, n, (void *)(buf + skipped))) {
+		count(TLS_STAT_READ_FAULT);
+		n = 0;
+	}
+	r->ev.data_len = n;
+	emit(r, n, 0);
+}
+
+/*
+ * The HTTP/2 walk (TLS_EVF_H2_FRAMED in tls_trace.h). A frame is a 9-byte
+ * header (24-bit big-endian payload length, type, flags, stream id) and its
+ * payload. One step of the walk finishes the current payload (copied unless
+ * DATA) and reads the next header. The bytes kept between two DATA payloads
+ * are copied in one piece (a "run"), so a call costs one read of 4 bytes per
+ * frame header and one copy per DATA payload it holds, plus one.
+ */
+#define H2_PREFACE_LEN 24
+#define H2_FRAME_HDR   9
+#define H2_FRAME_DATA  0
+#define H2_NONE	       (~0ULL)
+/* Steps (frames) walked per call at most: any 16 KiB read (16384 / 9 + 1),
+ * and writes of up to 18 KiB of empty frames. A call with more frames makes
+ * the connection go on raw. The worst case costs ~100 us (a step is a 4-byte
+ * user read and a few loads and stores). */
+#define H2_STEPS 2048
+
+static const char h2_preface[H2_PREFACE_LEN] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/* Does the connection's first write start with the client preface? (A write
+ * shorter than the preface counts if it is the preface's start.) */
+static __always_inline int is_h2_preface(__u64 buf, __u64 len)
+{
+	__u8 b[32] = {};
+	__u32 n = len >= H2_PREFACE_LEN ? H2_PREFACE_LEN : (len & 31);
+
+	if (bpf_probe_read_user(b, n, (void *)buf))
+		return 0;
+#pragma unroll
+	for (int i = 0; i < H2_PREFACE_LEN; i++)
+		if (i < n && b[i] != (__u8)h2_preface[i])
+			return 0;
+	return 1;
+}
+
+/*
+ * Copy the run [run, pos) of the call to data[kept...], as much as fits
+ * below cap. The verifier cannot relate offset and size, so the copy is
+ * bounded twice: a piece of at most TLS_DATA_MAX / 2 bytes goes anywhere
+ * below TLS_DATA_MAX; a longer one must start below TLS_DATA_MAX / 2 (it
+ * does: it ends at or below TLS_DATA_MAX). Either way it ends inside the
+ * 1.5 * TLS_DATA_MAX bytes of data[].
+ */
+static __always_inline void h2_flush(struct record *r)
+{
+	struct h2_walk *w = &r->w;
+	__u64 k = w->kept, n = w->pos - w->run;
+	void *src = (void *)(w->buf + w->run);
+	long err;
+
+	w->kept = k + n;
+	if (n == 0 || k >= w->cap)
+		return;
+	if (n > w->cap - k)
+		n = w->cap - k;
+	if (n <= TLS_DATA_MAX / 2) {
+		BOUND(n, TLS_DATA_MAX / 2);
+		err = bpf_probe_read_user(r->data + (k & (TLS_DATA_MAX - 1)), n, src);
+	} else {
+		BOUND(n, TLS_DATA_MAX);
+		err = bpf_probe_read_user(r->data + (k & (TLS_DATA_MAX / 2 - 1)), n, src);
+	}
+	if (err) {
+		count(TLS_STAT_READ_FAULT);
+		w->cap = k; /* the record ends before this run (TLS_EVF_CUT) */
+	}
+}
+
+/*
+ * One frame: the rest of the current payload, then the next header. Returns
+ * 1 when the walk of this call is over: end of the call, a header cut by the
+ * call's end (fewer than 9 bytes left), or a fault.
+ *
+ * A global function: the verifier checks it once, on its own (any state of
+ * the walk), not once per step of the loop that calls it, so the loop can be
+ * long on every kernel (5.10 has no bpf_loop). Global functions take only
+ * scalars, hence the lookup of the scratch value here.
+ */
+__noinline long h2_step(void)
+{
+	__u32 zero = 0;
+	struct record *r = bpf_map_lookup_elem(&scratch, &zero);
+	struct h2_walk *w;
+	__u64 avail, seg;
+	__u32 hdr;
+
+	if (!r)
+		return 1;
+	w = &r->w;
+	avail = w->len - w->pos;
+	if (w->left) {
+		seg = w->left < avail ? w->left : avail;
+		if (w->is_data) {
+			h2_flush(r);
+			w->run = w->pos + seg;
+		}
+		w->pos += seg;
+		w->left -= seg;
+		avail -= seg;
+	}
+	if (avail < H2_FRAME_HDR)
+		return 1;
+	if (bpf_probe_read_user(&hdr, sizeof(hdr), (void *)(w->buf + w->pos))) {
+		w->fault = 1;
+		return 1;
+	}
+	hdr = bpf_ntohl(hdr);
+	if (w->first == H2_NONE) {
+		w->first = w->pos;
+		w->first_kept = w->kept + (w->pos - w->run);
+	}
+	w->left = hdr >> 8;
+	w->is_data = (hdr & 0xff) == H2_FRAME_DATA;
+	w->pos += H2_FRAME_HDR;
+	return 0;
+}
+
+/*
+ * Fold m (at most 4) header bytes at p into hdr: the length and type bytes;
+ * the rest of a header is kept, never read. Returns -1 on a fault.
+ */
+static __always_inline int h2_hdr_bytes(__u32 *hdr, __u64 p, __u64 m)
+{
+	__u8 b[4] = {};
+
+	BOUND(m, 4);
+	if (bpf_probe_read_user(b, m, (void *)p))
+		return -1;
+#pragma unroll
+	for (int j = 0; j < 4; j++)
+		if (j < m)
+			*hdr = *hdr << 8 | b[j];
+	return 0;
+}
+
+/*
+ * Before the steps: the previous call ended inside a frame header, finish it.
+ * Returns 1 if the steps must not run (a fault, or the call held only bytes
+ * of that header).
+ */
+__noinline long h2_head(void)
+{
+	__u32 zero = 0;
+	struct record *r = bpf_map_lookup_elem(&scratch, &zero);
+	struct h2_walk *w;
+	__u64 take;
+	__u32 hdr;
+
+	if (!r)
+		return 1;
+	w = &r->w;
+	if (!w->have)
+		return 0;
+	take = H2_FRAME_HDR - w->have;
+	if (take > w->len)
+		take = w->len;
+	hdr = w->hdr;
+	if (w->have < 4 && h2_hdr_bytes(&hdr, w->buf, take < 4 - w->have ? take : 4 - w->have)) {
+		w->fault = 1;
+		return 1;
+	}
+	w->hdr = hdr;
+	w->have += take;
+	w->pos = take;
+	if (w->have < H2_FRAME_HDR)
+		return 1;
+	w->left = hdr >> 8;
+	w->is_data = (hdr & 0xff) == H2_FRAME_DATA;
+	w->have = 0;
+	return 0;
+}
+
+/*
+ * The walk of one call, from the state in r->w: finish a header the previous
+ * call cut, step through the frames, keep the start of a header this call
+ * cuts, copy the last run. Global, like h2_head and h2_step, so that the
+ * verifier goes through the loop once, from one state, whatever the callers.
+ */
+__noinline long h2_walk(void)
+{
+	__u32 zero = 0;
+	struct record *r;
+	struct h2_walk *w;
+	__u64 pos, len;
+	__u32 hdr;
+
+	if (!h2_head()) {
+#pragma clang loop unroll(disable)
+		for (int i = 0; i < H2_STEPS; i++)
+			if (h2_step())
+				break;
+	}
+	r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return 0;
+	w = &r->w;
+	pos = w->pos;
+	len = w->len;
+	if (!w->fault && !w->left && pos < len && len - pos < H2_FRAME_HDR) {
+		/* A header cut by the call's end: keep its start. */
+		if (w->first == H2_NONE) {
+			w->first = pos;
+			w->first_kept = w->kept + (pos - w->run);
+		}
+		hdr = 0;
+		if (h2_hdr_bytes(&hdr, w->buf + pos, len - pos)) {
+			w->fault = 1;
+		} else {
+			w->hdr = hdr;
+			w->have = len - pos;
+			w->pos = len;
+		}
+	}
+	h2_flush(r);
+	return 0;
+}
+
+/*
+ * A call on a walked connection: one framed record for what the walk did,
+ * and, if it gave up (too many frames, a fault), a raw record for the rest;
+ * the connection then stays raw.
+ */
+static __always_inline void on_h2_data(struct record *r, struct tls_conn_state *st, __u8 dir,
+				       __u64 buf, __u64 off, __u64 len, __u64 until)
+{
+	struct h2_walk *w = &r->w;
+	__u64 data_len, pos, skip;
+	__u8 flags;
+
+	w->buf = buf;
+	w->len = len;
+	w->pos = 0;
+	w->run = 0;
+	w->kept = 0;
+	w->cap = TLS_DATA_MAX;
+	w->first = H2_NONE;
+	w->first_kept = 0;
+	w->left = st->h2_left[dir & 1];
+	w->hdr = st->h2_hdr[dir & 1];
+	w->have = st->h2_have[dir & 1];
+	w->is_data = st->h2_data[dir & 1];
+	w->fault = 0;
+	h2_walk();
+	st->h2_left[dir & 1] = w->left;
+	st->h2_hdr[dir & 1] = w->hdr;
+	st->h2_have[dir & 1] = w->have;
+	st->h2_data[dir & 1] = w->is_data;
+
+	pos = w->pos;
+	if (pos > 0) {
+		data_len = w->kept < w->cap ? w->kept : w->cap;
+		flags = TLS_EVF_H2_FRAMED | (w->kept > data_len ? TLS_EVF_CUT : 0);
+		/*
+		 * data_skip: the real bytes before the first header starting
+		 * here, all kept or (TLS_EVF_H2_TAIL_DATA) all a DATA payload's
+		 * tail. The rest of a cut header then a DATA tail is neither:
+		 * reported as no header (a lost parser waits for the next call).
+		 */
+		skip = pos;
+		if (w->first != H2_NONE && w->first_kept == w->first) {
+			skip = w->first;
+		} else if (w->first != H2_NONE && w->first_kept == 0) {
+			skip = w->first;
+			flags |= TLS_EVF_H2_TAIL_DATA;
+		}
+		r->ev.stream_off = off;
+		r->ev.len = pos;
+		r->ev.data_len = data_len;
+		r->ev.data_skip = skip;
+		r->ev.flags = flags;
+		emit(r, data_len, 0);
+	}
+	if (pos < len) {
+		/* The walk gave up: the parser walks this connection from here. */
+		st->h2 = 0;
+		emit_raw(r, buf + pos, off + pos, len - pos, until);
+	}
 }
 
 /* A call moved len bytes at buf on a traced connection: account and copy. */
@@ -224,7 +639,7 @@ static __always_inline void on_data(const struct call_args *args, __u8 dir, __u6
 	struct tls_conn_skip *skip;
 	struct record *r;
 	__u32 zero = 0;
-	__u64 off, until = 0, skipped = 0, n;
+	__u64 off, until = 0;
 
 	if (len == 0 || len > 0x7fffffff)
 		return;
@@ -236,30 +651,22 @@ static __always_inline void on_data(const struct call_args *args, __u8 dir, __u6
 
 	skip = bpf_map_lookup_elem(&conn_skip, &key);
 	if (skip && skip->conn_id == st->conn_id) {
-		if (skip->until[0] == TLS_SKIP_ALL && skip->until[1] == TLS_SKIP_ALL)
+		if (skip->until[0] == TLS_SKIP_ALL && skip->until[1] == TLS_SKIP_ALL) {
+			st->h2 = 0; /* the walk is lost: raw if ever sent again */
 			return;
+		}
 		until = skip->until[dir & 1];
 	}
-	if (until > off)
-		skipped = until - off < len ? until - off : len;
-	n = len - skipped;
-	if (n > TLS_DATA_MAX)
-		n = TLS_DATA_MAX;
 
 	r = bpf_map_lookup_elem(&scratch, &zero);
 	if (!r)
 		return;
 	fill_header(r, &key, TLS_EV_DATA, dir, ts);
 	r->ev.conn_id = st->conn_id;
-	r->ev.stream_off = off;
-	r->ev.len = len;
-	r->ev.data_skip = skipped;
-	if (n > 0 && bpf_probe_read_user(r->data, n, (void *)(args->buf + skipped))) {
-		count(TLS_STAT_READ_FAULT);
-		n = 0;
-	}
-	r->ev.data_len = n;
-	emit(r, n, 0);
+	if (st->h2)
+		on_h2_data(r, st, dir, args->buf, off, len, until);
+	else
+		emit_raw(r, args->buf, off, len, until);
 }
 
 /* Return probe common part: look up the saved arguments and the result. */
@@ -287,6 +694,12 @@ static __always_inline int on_return(struct pt_regs *ctx, __u8 dir, int ex)
 		struct tls_conn_key key = conn_key(args->ssl);
 		struct tls_conn_state st = {.conn_id = bpf_ktime_get_ns()};
 
+		if (args->new_conn == CONN_PRI && is_h2_preface(args->buf, len)) {
+			st.h2 = 1;
+			st.h2_left[TLS_DIR_TX] = H2_PREFACE_LEN; /* walked as a payload */
+		} else if (args->new_conn == CONN_H2_LATE) {
+			st.h2 = 1; /* both directions assumed to start at a frame */
+		}
 		if (!bpf_map_update_elem(&conns, &key, &st, BPF_NOEXIST))
 			count(TLS_STAT_CONN_NEW);
 	}
@@ -351,8 +764,12 @@ static __always_inline int on_write_entry(__u64 ssl, __u64 buf, __u64 num, __u64
 		save_args(ssl, buf, len_ptr, 0);
 		return 0;
 	}
-	if (looks_like_request(buf, num))
-		save_args(ssl, buf, len_ptr, 1);
+	int req = looks_like_request(buf, num);
+
+	if (req)
+		save_args(ssl, buf, len_ptr, req);
+	else if (looks_like_h2_request(buf, num))
+		save_args(ssl, buf, len_ptr, CONN_H2_LATE);
 	else if (looks_like_response(buf, num))
 		mark_role(TLS_ROLE_SERVER);
 	return 0;

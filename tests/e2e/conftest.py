@@ -584,6 +584,83 @@ def nginx(certs, tmp_path_factory):
     _stop_proc(proc, signal.SIGQUIT)
 
 
+NGINX_H2_HTTP = """
+    log_format e2e_h2 '$request_method $request_uri $status $http_host $server_protocol';
+    access_log {d}/access.log e2e_h2;
+    keepalive_requests 1000;
+    http2_max_concurrent_streams 128;
+"""
+NGINX_H2_LOCATIONS = NGINX_LOCATIONS + """
+        location /h2/ { return 200 "h2 from nginx\\n"; }
+"""
+
+
+@pytest.fixture(scope="session")
+def nginx_h2(certs, tmp_path_factory):
+    """nginx (one process) offering HTTP/2 by ALPN (`listen ... ssl http2`, the
+    nginx 1.22 syntax) on 127.0.0.1; its access log lines end with the
+    protocol (HTTP/2.0). Locations: those of `nginx`, plus /h2/... -> 200."""
+    assert os.access(NGINX, os.X_OK), "%s not found (Debian package nginx-full)" % NGINX
+    d = tmp_path_factory.mktemp("nginx_h2")
+    (d / "www" / "static").mkdir(parents=True)
+    (d / "www" / "static" / "file.txt").write_bytes(b"0123456789abcdef\n" * 12000)  # 204 KB
+    cert, key = certs
+    port = free_tcp_port()
+    listen = "listen 127.0.0.1:%d ssl;" % port
+    text = nginx_conf(d, port, cert, key, top="master_process off;", http=NGINX_H2_HTTP,
+                      server=NGINX_H2_LOCATIONS)
+    assert listen in text
+    conf = d / "nginx.conf"
+    conf.write_text(text.replace(listen, "listen 127.0.0.1:%d ssl http2;" % port))
+    proc = subprocess.Popen([NGINX, "-p", str(d), "-c", str(conf), "-e", str(d / "error.log")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=open(d / "stderr", "wb"))
+    try:
+        wait_tcp(port, proc=proc)
+    except BaseException:
+        _stop_proc(proc)
+        raise
+    srv = Server(proc, port, d / "access.log")
+    yield srv
+    _stop_proc(proc, signal.SIGQUIT)
+
+
+H2_SERVER = str(E2E_DIR / "h2_server.js")
+NODE = shutil.which("node") or "/usr/bin/node"
+
+
+@pytest.fixture(scope="session")
+def h2_server(certs, tmp_path_factory):
+    """h2_server.js: node's http2 secure server (HTTP/2 only) on 127.0.0.1.
+    Its log() lines are "<:method> <:authority> <:path>"."""
+    d = tmp_path_factory.mktemp("h2_server")
+    log = d / "requests.log"
+    log.touch()
+    cert, key = certs
+    proc = subprocess.Popen([NODE, H2_SERVER, str(cert), str(key), str(log)],
+                            stdout=subprocess.PIPE, stderr=open(d / "stderr", "wb"),
+                            stdin=subprocess.DEVNULL, text=True)
+    port = None
+    deadline = time.monotonic() + 15
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    while port is None and time.monotonic() < deadline:
+        if sel.select(timeout=0.2):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith("PORT "):
+                port = int(line.split()[1])
+    sel.close()
+    if port is None:
+        _stop_proc(proc)
+        pytest.fail("h2_server.js did not start: %s" % (d / "stderr").read_text(), pytrace=False)
+    wait_tcp(port, proc=proc)
+    srv = Server(proc, port, log)
+    yield srv
+    _stop_proc(proc)
+
+
 # ---------------------------------------------------------------------------
 # Clients
 # ---------------------------------------------------------------------------

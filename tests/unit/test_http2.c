@@ -19,6 +19,7 @@
 #include "hpack.h"
 #include "http2.h"
 #include "proto.h"
+#include "../fuzz/h2_compact_ref.h"
 
 /* ---- a client and a server talking through memory ------------------------ */
 
@@ -434,6 +435,93 @@ static void test_joined_late_connection(void **state)
 	assert_true(reported_total > 0);
 }
 
+/*
+ * The same exchange as the kernel sends it for a connection it walks
+ * (framed records, h2_compact_ref.h models the kernel's walk): the same
+ * calls as from the raw bytes; with the walk giving up part way (few steps)
+ * too; with records cut short (a small copy limit), nothing wrong.
+ */
+static void feed_framed(void *conn, struct wire *w, unsigned max_piece, uint32_t steps,
+			uint32_t data_max)
+{
+	static struct h2_ref ref;
+
+	h2_ref_init(&ref, steps, data_max);
+	for (size_t i = 0; i < w->nchunks; i++) {
+		struct chunk *ch = &w->chunks[i];
+		size_t done = 0;
+
+		while (done < ch->len) {
+			size_t n = ch->len - done, r = max_piece ? 1 + rnd(max_piece) : n;
+			struct h2_ref_rec rec[2];
+			int nrec;
+
+			if (n > r)
+				n = r;
+			nrec = h2_ref_call(&ref, ch->dir, w->buf[ch->dir] + ch->off + done, n, rec);
+			for (int k = 0; k < nrec; k++)
+				proto_http2.feed(conn, ch->dir, ch->ts, rec[k].stream_off,
+						 rec[k].len, rec[k].data_skip, rec[k].data,
+						 rec[k].data_len, rec[k].flags);
+			done += n;
+		}
+	}
+}
+
+static void test_framed_records_same_calls(void **state)
+{
+	static const struct {
+		unsigned piece;
+		uint32_t steps, data_max;
+		bool exact;
+	} runs[] = {
+	    {0, H2_REF_STEPS, TLS_DATA_MAX, true}, {700, H2_REF_STEPS, TLS_DATA_MAX, true},
+	    {50, 3, TLS_DATA_MAX, true},	   {3000, H2_REF_STEPS, 40, false},
+	    {20, H2_REF_STEPS, 12, false},
+	};
+
+	for (size_t k = 0; k < sizeof(runs) / sizeof(runs[0]); k++) {
+		struct wire w = {.body_len = 20000};
+		struct calls *cs = calloc(1, sizeof(*cs));
+		struct http2_stats st = {0};
+		void *conn = proto_http2.conn_new(on_call, cs, &st);
+		char path[256];
+
+		wire_open(&w);
+		for (int i = 0; i < 120; i++) {
+			request(&w, "GET", "h.example", path_of(i, path, sizeof(path)), "x-k", "v");
+			if (i % 10 == 9)
+				wire_run(&w);
+		}
+		wire_run(&w);
+		feed_framed(conn, &w, runs[k].piece, runs[k].steps, runs[k].data_max);
+		if (runs[k].exact)
+			assert_int_equal(cs->n, 120);
+		else
+			assert_true(st.lost > 0);
+		for (int j = 0; j < cs->n; j++) {
+			int i;
+
+			for (i = 0; i < 120; i++) {
+				if (!strcmp(cs->c[j].target, path_of(i, path, sizeof(path))))
+					break;
+			}
+			assert_true(i < 120);
+			assert_string_equal(cs->c[j].method, "GET");
+			assert_string_equal(cs->c[j].authority, "h.example");
+			for (int o = j + 1; o < cs->n; o++)
+				assert_string_not_equal(cs->c[o].target, cs->c[j].target);
+		}
+		print_message(
+		    "framed, pieces %u, steps %u, copy limit %u: %d of 120 calls, %llu lost\n",
+		    runs[k].piece, runs[k].steps, runs[k].data_max, cs->n,
+		    (unsigned long long)st.lost);
+		proto_http2.conn_free(conn);
+		wire_close(&w);
+		free(cs);
+	}
+}
+
 /* ---- HPACK ----------------------------------------------------------------- */
 
 struct field_list {
@@ -621,6 +709,7 @@ int main(void)
 	    cmocka_unit_test(test_trailers_informational_and_resets),
 	    cmocka_unit_test(test_lost_record_reports_nothing_wrong),
 	    cmocka_unit_test(test_joined_late_connection),
+	    cmocka_unit_test(test_framed_records_same_calls),
 	    cmocka_unit_test(test_joined_late_never_wrong),
 	    cmocka_unit_test(test_huffman_all_symbols),
 	    cmocka_unit_test(test_hostile_blocks),

@@ -154,6 +154,11 @@ static void keep(struct request_fields *r, const struct hpack_field *f, const ch
 		r->unknown = true;
 		return;
 	}
+	/* A NUL would cut the value short once it is a C string. */
+	if (memchr(f->value, '\0', f->value_len)) {
+		r->bad = true;
+		return;
+	}
 	*v = f->value;
 	*len = f->value_len;
 }

@@ -18,14 +18,20 @@
  *   bits 3..7  time step: ts grows by this plus one
  *
  * Data running past the end of the input is cut. Checked: no crash, no
- * leak, reported strings bounded and non-empty, start <= end.
+ * leak, reported strings bounded and non-empty, start <= end. An input of
+ * raw events only is fed a second time as the kernel would send it for a
+ * connection it walks (framed records, h2_compact_ref.h, with a small step
+ * limit and copy limit now and then): the calls must be the same, or (when
+ * the copy limit cut bytes) a subset.
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http2.h"
+#include "h2_compact_ref.h"
 
 #define CHECK(cond)                                                                                \
 	do {                                                                                       \
@@ -35,17 +41,39 @@
 
 static const uint8_t preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+#define MAX_EVENTS 4096
+#define MAX_CALLS  256
+
+struct seen {
+	char text[H2_METHOD_MAX + H2_AUTHORITY_MAX + H2_PATH_MAX + 64];
+};
+
 struct fz {
 	void *c;
 	struct http2_stats st;
 	uint64_t off[2];
 	uint64_t ts;
+	struct seen *calls;
+	int ncalls;
+};
+
+/* Raw events of the input, for the framed replay. */
+struct event {
+	int dir;
+	uint64_t ts;
+	const uint8_t *data;
+	uint32_t len;
 };
 
 static void on_call(const struct proto_call *call, void *ctx)
 {
 	struct fz *f = ctx;
 
+	if (f->calls && f->ncalls < MAX_CALLS)
+		snprintf(f->calls[f->ncalls++].text, sizeof(f->calls[0].text),
+			 "%s %s %s %d %llu %llu", call->method, call->host, call->target,
+			 call->status, (unsigned long long)call->start_ns,
+			 (unsigned long long)call->end_ns);
 	CHECK(call->method && call->method[0] && strlen(call->method) <= H2_METHOD_MAX);
 	CHECK(call->host && strlen(call->host) <= H2_AUTHORITY_MAX);
 	CHECK(call->target && call->target[0] && strlen(call->target) <= H2_PATH_MAX);
@@ -70,10 +98,54 @@ static size_t take(const uint8_t **p, const uint8_t *end, size_t n)
 	return n < have ? n : have;
 }
 
+/* The raw events again, as framed records; calls compared with the raw run's. */
+static void replay_framed(const struct event *ev, int nev, const struct fz *raw, uint32_t steps,
+			  uint32_t data_max)
+{
+	static struct h2_ref ref;
+	static struct seen calls[MAX_CALLS];
+	struct fz f = {.calls = calls};
+	struct h2_ref_rec rec[2];
+	int n;
+
+	f.c = proto_http2.conn_new(on_call, &f, &f.st);
+	CHECK(f.c);
+	h2_ref_init(&ref, steps, data_max);
+	n = h2_ref_call(&ref, TLS_DIR_TX, preface, 24, rec);
+	for (int k = 0; k < n; k++)
+		proto_http2.feed(f.c, PROTO_TX, 1, rec[k].stream_off, rec[k].len, rec[k].data_skip,
+				 rec[k].data, rec[k].data_len, rec[k].flags);
+	for (int i = 0; i < nev; i++) {
+		f.ts = ev[i].ts;
+		n = h2_ref_call(&ref, ev[i].dir, ev[i].data, ev[i].len, rec);
+		for (int k = 0; k < n; k++)
+			proto_http2.feed(f.c, ev[i].dir, ev[i].ts, rec[k].stream_off, rec[k].len,
+					 rec[k].data_skip, rec[k].data, rec[k].data_len,
+					 rec[k].flags);
+	}
+	proto_http2.close(f.c, f.ts);
+	proto_http2.conn_free(f.c);
+	if (raw->ncalls >= MAX_CALLS || f.ncalls >= MAX_CALLS)
+		return;
+	/* Bytes cut by the copy limit are lost: fewer calls, none different
+	 * (order kept). Otherwise the very same calls. */
+	if (data_max >= TLS_DATA_MAX && !raw->st.lost)
+		CHECK(f.ncalls == raw->ncalls);
+	for (int i = 0, j = 0; i < f.ncalls; i++, j++) {
+		while (j < raw->ncalls && strcmp(f.calls[i].text, raw->calls[j].text))
+			j++;
+		CHECK(j < raw->ncalls);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *p = data, *end = data + size;
-	struct fz f = {0};
+	static struct seen calls[MAX_CALLS];
+	static struct event ev[MAX_EVENTS];
+	int nev = 0;
+	bool pure = true; /* raw events only */
+	struct fz f = {.calls = calls};
 
 	open_conn(&f);
 	while (p < end) {
@@ -91,11 +163,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			n = take(&p, end, n);
 			proto_http2.feed(f.c, dir, f.ts, f.off[dir], n, 0, p, n, 0);
 			f.off[dir] += n;
+			if (nev < MAX_EVENTS && n > 0)
+				ev[nev++] = (struct event){dir, f.ts, p, n};
+			else if (n > 0)
+				pure = false;
 			p += n;
 			break;
 		case 1: {
 			uint32_t pre, post;
 
+			pure = false;
 			if (end - p < 3)
 				goto out;
 			pre = p[0];
@@ -111,6 +188,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 2: {
 			uint32_t real, skip, flags;
 
+			pure = false;
 			if (end - p < 6)
 				goto out;
 			real = (uint32_t)p[0] << 8 | p[1];
@@ -127,6 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 3:
+			pure = false;
 			if (p >= end)
 				goto out;
 			if (*p == 0) {
@@ -143,5 +222,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 out:
 	proto_http2.close(f.c, f.ts);
 	proto_http2.conn_free(f.c);
+	if (pure && nev > 0) {
+		replay_framed(ev, nev, &f, H2_REF_STEPS, TLS_DATA_MAX);
+		/* Small limits, chosen by the input: the give-up and cut paths. */
+		replay_framed(ev, nev, &f, 1 + data[0] % 8, 16 + data[size - 1] % 64);
+	}
 	return 0;
 }

@@ -161,8 +161,49 @@ static void wire_run(struct wire *w)
 	fail_msg("the peers never went quiet");
 }
 
+/*
+ * H2_SEED_DIR=dir: write each exchange under 64 KiB as a fuzz_http2 input
+ * (raw events; preface left out, the target feeds it): nghttp2's bytes for
+ * the fuzz corpus (tests/fuzz/corpus/http2/nghttp2-*).
+ */
+static void wire_dump_seed(const struct wire *w)
+{
+	static int seq;
+	const char *dir = getenv("H2_SEED_DIR");
+	char path[4096];
+	FILE *f;
+
+	if (!dir || w->len[0] + w->len[1] > 64 * 1024)
+		return;
+	snprintf(path, sizeof(path), "%s/nghttp2-%d", dir, ++seq);
+	if (!(f = fopen(path, "wb")))
+		return;
+	for (size_t i = 0; i < w->nchunks; i++) {
+		const struct chunk *ch = &w->chunks[i];
+		size_t off = ch->off, len = ch->len;
+
+		if (ch->dir == PROTO_TX && off < 24) { /* the preface */
+			size_t cut = 24 - off < len ? 24 - off : len;
+
+			off += cut;
+			len -= cut;
+		}
+		for (size_t done = 0; done < len;) {
+			size_t n = len - done > 0xffff ? 0xffff : len - done;
+
+			fputc(ch->dir, f);
+			fputc(n >> 8, f);
+			fputc(n & 0xff, f);
+			fwrite(w->buf[ch->dir] + off + done, 1, n, f);
+			done += n;
+		}
+	}
+	fclose(f);
+}
+
 static void wire_close(struct wire *w)
 {
+	wire_dump_seed(w);
 	nghttp2_session_del(w->client);
 	nghttp2_session_del(w->server);
 	free(w->buf[0]);

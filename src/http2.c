@@ -4,7 +4,6 @@
 #include <string.h>
 #include "hpack.h"
 #include "http2.h"
-#include "log.h"
 
 enum frame_type {
 	FT_DATA = 0,
@@ -67,7 +66,6 @@ struct h2_conn {
 	unsigned nstreams, cap;
 	bool dead; /* dropped from tracking */
 	bool late; /* joined after the preface: frame headers are checked harder */
-	bool told_undecodable;
 };
 
 static struct http2_stats no_stats;
@@ -237,17 +235,6 @@ static void drop_conn(struct h2_conn *c, uint64_t *reason)
 	drop_streams(c, false);
 }
 
-static void say_undecodable(struct h2_conn *c)
-{
-	c->stats->undecodable++;
-	if (c->told_undecodable)
-		return;
-	c->told_undecodable = true;
-	log_info("HTTP/2: a call not reported: its method, authority or path refers to header "
-		 "table entries this daemon did not see (a connection opened before it started, or "
-		 "a lost record); later such calls of this connection are only counted");
-}
-
 static char *dup3(const struct request_fields *r, const char *authority, size_t authority_len,
 		  size_t path_len, char **a, char **p)
 {
@@ -290,7 +277,7 @@ static void on_request(struct h2_conn *c, struct dir_state *d, const uint8_t *bl
 	if (r->bad || !r->method || !r->path || !r->method_len || !r->path_len ||
 	    (!r->authority && (r->unknown || !r->host))) {
 		if (r->unknown)
-			say_undecodable(c);
+			c->stats->undecodable++; /* the session logs it, with the process */
 		return; /* otherwise not an API call (CONNECT) or malformed */
 	}
 	if (c->nstreams >= H2_STREAMS_MAX) {

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include "log.h"
 #include "session.h"
 
 /* The kernel's record flags are the parsers' (proto.h). */
@@ -24,6 +25,7 @@ struct session {
 	uint64_t last_ns;
 	char comm[16];
 	bool ignored; /* no parser for it: events are dropped until it closes */
+	bool told_undecodable;
 };
 
 struct session_table {
@@ -280,6 +282,7 @@ void session_handle_event(struct session_table *t, const struct tls_event *ev)
 {
 	struct tls_conn_key key = {.tgid = ev->tgid, .ssl = ev->ssl};
 	struct session *s;
+	uint64_t undecodable;
 	int err;
 
 	if (ev->kind == TLS_EV_CLOSE) {
@@ -310,9 +313,19 @@ void session_handle_event(struct session_table *t, const struct tls_event *ev)
 	lru_push_front(t, s);
 	if (s->ignored || (!s->parser && !choose_parser(t, s, ev)))
 		return;
+	undecodable = t->stats.http2.undecodable;
 	err = s->parser->feed(s->conn, ev->dir == TLS_DIR_TX ? PROTO_TX : PROTO_RX, ev->ts_ns,
 			      ev->stream_off, ev->len, ev->data_skip, ev->data, ev->data_len,
 			      ev->flags);
+	if (t->stats.http2.undecodable != undecodable && !s->told_undecodable) {
+		s->told_undecodable = true;
+		log_info(
+		    "pid %u (%s): HTTP/2 calls not reported: their method, authority or path "
+		    "refer to header table entries the daemon did not see (a connection opened "
+		    "before it started, or a lost record); later ones of this connection are only "
+		    "counted (h2_undecodable)",
+		    s->key.tgid, s->comm);
+	}
 	if (err == -EPROTONOSUPPORT) {
 		ignore(t, s);
 		return;

@@ -483,18 +483,13 @@ def _stop_proc(proc, sig=signal.SIGTERM, timeout=5):
             proc.wait(5)
 
 
-@pytest.fixture(scope="session")
-def tls_server(certs, tmp_path_factory):
-    """tls_server.py, a separate python3 process serving HTTPS on 127.0.0.1."""
-    d = tmp_path_factory.mktemp("tls_server")
-    log = d / "requests.log"
-    cert, key = certs
-    proc = subprocess.Popen([PYTHON, TLS_SERVER, str(cert), str(key), str(log)],
-                            stdout=subprocess.PIPE, stderr=open(d / "stderr", "wb"),
+def start_port_server(cmd, d, log, name):
+    """Start a server process that prints "PORT <n>" once it listens; a
+    Server for it, or the test fails with the server's stderr."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(d / "stderr", "wb"),
                             stdin=subprocess.DEVNULL, text=True)
     port = None
     deadline = time.monotonic() + 15
-
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
     while port is None and time.monotonic() < deadline:
@@ -507,11 +502,21 @@ def tls_server(certs, tmp_path_factory):
     sel.close()
     if port is None:
         _stop_proc(proc)
-        pytest.fail("tls_server.py did not start: %s" % (d / "stderr").read_text(), pytrace=False)
+        pytest.fail("%s did not start: %s" % (name, (d / "stderr").read_text()), pytrace=False)
     wait_tcp(port, proc=proc)
-    srv = Server(proc, port, log)
+    return Server(proc, port, log)
+
+
+@pytest.fixture(scope="session")
+def tls_server(certs, tmp_path_factory):
+    """tls_server.py, a separate python3 process serving HTTPS on 127.0.0.1."""
+    d = tmp_path_factory.mktemp("tls_server")
+    log = d / "requests.log"
+    cert, key = certs
+    srv = start_port_server([PYTHON, TLS_SERVER, str(cert), str(key), str(log)], d, log,
+                            "tls_server.py")
     yield srv
-    _stop_proc(proc)
+    _stop_proc(srv.proc)
 
 
 def nginx_conf(d, port, cert, key, top="", http="", server=""):
@@ -637,28 +642,10 @@ def h2_server(certs, tmp_path_factory):
     log = d / "requests.log"
     log.touch()
     cert, key = certs
-    proc = subprocess.Popen([NODE, H2_SERVER, str(cert), str(key), str(log)],
-                            stdout=subprocess.PIPE, stderr=open(d / "stderr", "wb"),
-                            stdin=subprocess.DEVNULL, text=True)
-    port = None
-    deadline = time.monotonic() + 15
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    while port is None and time.monotonic() < deadline:
-        if sel.select(timeout=0.2):
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if line.startswith("PORT "):
-                port = int(line.split()[1])
-    sel.close()
-    if port is None:
-        _stop_proc(proc)
-        pytest.fail("h2_server.js did not start: %s" % (d / "stderr").read_text(), pytrace=False)
-    wait_tcp(port, proc=proc)
-    srv = Server(proc, port, log)
+    srv = start_port_server([NODE, H2_SERVER, str(cert), str(key), str(log)], d, log,
+                            "h2_server.js")
     yield srv
-    _stop_proc(proc)
+    _stop_proc(srv.proc)
 
 
 # ---------------------------------------------------------------------------

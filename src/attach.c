@@ -242,6 +242,7 @@ static pthread_once_t reaper_once = PTHREAD_ONCE_INIT;
 
 static void reaper_start(void)
 {
+	reaper.default_priority = true;
 	workq_start(&reaper, REAPER_THREADS, 64 * 1024);
 }
 

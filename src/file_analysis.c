@@ -32,6 +32,7 @@ int analysis_start(int threads)
 
 	if (err)
 		return err;
+	an.q.default_priority = true;
 	if (threads > 0 && workq_start(&an.q, threads, 256 * 1024) == 0)
 		return -EAGAIN;
 	return 0;

@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include "forward.h"
+#include "workq.h"
 #include "log.h"
 #include "resolve.h"
 #include "wire.h"
@@ -64,7 +65,10 @@ static void *resolver_main(void *arg)
 	struct forwarder *f = arg;
 	struct sockaddr_storage addr;
 	socklen_t len;
-	int err = resolve_name(f->ep.host, f->ep.port, RESOLVE_TIMEOUT_MS, &addr, &len);
+	int err;
+
+	thread_default_priority();
+	err = resolve_name(f->ep.host, f->ep.port, RESOLVE_TIMEOUT_MS, &addr, &len);
 
 	pthread_mutex_lock(&f->lock);
 	if (!err) {

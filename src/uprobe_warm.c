@@ -12,6 +12,7 @@
 #include "kernel_check.h"
 #include "log.h"
 #include "uprobe_warm.h"
+#include "workq.h"
 
 /*
  * The semaphore stays warm for about one grace period after the last writer.
@@ -91,6 +92,7 @@ static void *warm_main(void *arg)
 	bool failed = false, expedited = false;
 	uint64_t checked = 0;
 
+	thread_default_priority();
 	pthread_mutex_lock(&warm.lock);
 	while (!warm.stopping) {
 		uint64_t now = monotonic_ns();

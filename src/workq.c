@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include "workq.h"
 
@@ -16,10 +17,18 @@ static void list_append(struct work **head, struct work **tail, struct work *w)
 	*tail = w;
 }
 
+void thread_default_priority(void)
+{
+	/* Linux: PRIO_PROCESS with 0 is the calling thread. */
+	setpriority(PRIO_PROCESS, 0, 0);
+}
+
 static void *worker(void *arg)
 {
 	struct workq *q = arg;
 
+	if (q->default_priority)
+		thread_default_priority();
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
 		struct work *w;

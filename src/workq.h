@@ -22,8 +22,17 @@ struct workq {
 	pthread_cond_t more, idle;
 	struct work *head, *tail;
 	unsigned queued, running;
-	int threads; /* started; 0: items run in the submitting thread */
+	int threads;	       /* started; 0: items run in the submitting thread */
+	bool default_priority; /* workers give up the daemon's raised priority */
 };
+
+/*
+ * The daemon runs at a raised priority (nice -10) so that arming a new
+ * process wins its race with the first TLS write. Threads whose work is not
+ * in that race (closing links, analysing files, warming, resolving) call
+ * this at start so that they never take a CPU from the traced programs.
+ */
+void thread_default_priority(void);
 
 #define WORKQ_INIT(q)                                                                              \
 	{                                                                                          \

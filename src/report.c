@@ -135,7 +135,7 @@ static int report_process(pid_t pid, void *ctx)
 	return 0;
 }
 
-/* The ld.so cache's libssl: what a process loading it would get. */
+/* The ld.so cache's TLS libraries: what a process loading one would get. */
 static int report_cached(FILE *out, const char *ldcache_file)
 {
 	struct ldcache_list l;
@@ -148,7 +148,7 @@ static int report_cached(FILE *out, const char *ldcache_file)
 		struct file_id id;
 		int fd;
 
-		if (strncmp(l.v[i].soname, "libssl.so", 9) != 0)
+		if (!tls_backend_lib_name(l.v[i].soname))
 			continue;
 		fd = file_open_local(l.v[i].path, &id);
 		if (fd < 0)

@@ -241,10 +241,17 @@ static void pin_cached(const char *soname, const char *path, void *ctx)
 	}
 }
 
+static void pin_lib(const char *lib_prefix, void *ctx)
+{
+	struct targets *t = ctx;
+
+	predict_each_soname(t->predict, lib_prefix, pin_cached, t);
+}
+
 void targets_pin_ldcache(struct targets *t)
 {
 	if (!t->arm.per_process)
-		predict_each_soname(t->predict, "libssl.so", pin_cached, t);
+		tls_backend_each_lib(pin_lib, t);
 }
 
 /* ---- the end --------------------------------------------------------------- */

@@ -28,13 +28,45 @@ static const struct tls_func_desc openssl_funcs[] = {
 };
 
 const struct tls_backend tls_backend_openssl = {
-    .name = "openssl",
+    .name = "OpenSSL",
+    .kind = TLS_KIND_OPENSSL,
     .lib_prefix = "libssl.so",
     .funcs = openssl_funcs,
     .nfuncs = NELEM(openssl_funcs),
 };
 
-static const struct tls_backend *const backends[] = {&tls_backend_openssl};
+/*
+ * GnuTLS 3.x (libgnutls.so.30: wget, git and apt through libcurl-gnutls),
+ * or linked into an executable that keeps its symbols. Sends and receives
+ * return ssize_t; a send interrupted by GNUTLS_E_AGAIN is retried with the
+ * same arguments or (NULL, 0), which the kernel side folds into one write.
+ * gnutls_init's flags tell clients (GNUTLS_CLIENT) from servers.
+ */
+static const struct tls_func_desc gnutls_funcs[] = {
+    {TLS_FN_GNUTLS_SEND, "gnutls_record_send", TLS_PROBE_DATA, true, "gnutls_send_entry",
+     "gnutls_send_return"},
+    {TLS_FN_GNUTLS_RECV, "gnutls_record_recv", TLS_PROBE_DATA, true, "gnutls_recv_entry",
+     "gnutls_recv_return"},
+    {TLS_FN_GNUTLS_BYE, "gnutls_bye", TLS_PROBE_DATA, false, "gnutls_close_entry", NULL},
+    {TLS_FN_GNUTLS_DEINIT, "gnutls_deinit", TLS_PROBE_DATA, false, "gnutls_close_entry", NULL},
+    {TLS_FN_GNUTLS_INIT, "gnutls_init", TLS_PROBE_MARKER, false, "gnutls_init_entry", NULL},
+};
+
+const struct tls_backend tls_backend_gnutls = {
+    .name = "GnuTLS",
+    .kind = TLS_KIND_GNUTLS,
+    .lib_prefix = "libgnutls.so",
+    .funcs = gnutls_funcs,
+    .nfuncs = NELEM(gnutls_funcs),
+};
+
+static const struct tls_backend *const backends[] = {&tls_backend_openssl, &tls_backend_gnutls};
+
+void tls_backend_each_lib(void (*fn)(const char *lib_prefix, void *ctx), void *ctx)
+{
+	for (size_t b = 0; b < NELEM(backends); b++)
+		fn(backends[b]->lib_prefix, ctx);
+}
 
 const struct tls_func_desc *tls_func_desc(enum tls_func fn)
 {
@@ -128,6 +160,15 @@ static void set(struct tls_verdict *v, enum tls_kind kind, const char *status, c
 	snprintf(v->reason, sizeof(v->reason), "%s", reason);
 }
 
+bool tls_backend_lib_name(const char *path)
+{
+	for (size_t b = 0; b < NELEM(backends); b++) {
+		if (name_has(path, backends[b]->lib_prefix))
+			return true;
+	}
+	return false;
+}
+
 int tls_classify(int fd, const char *path, bool is_exe, struct tls_verdict *v)
 {
 	int err, flags;
@@ -138,10 +179,11 @@ int tls_classify(int fd, const char *path, bool is_exe, struct tls_verdict *v)
 		char funcs[160];
 
 		tls_file_describe(&v->syms, funcs, sizeof(funcs));
-		v->kind = TLS_KIND_OPENSSL;
+		v->kind = v->syms.backend->kind;
 		v->traced = true;
 		v->status = "traced";
-		snprintf(v->reason, sizeof(v->reason), "OpenSSL functions found: %s", funcs);
+		snprintf(v->reason, sizeof(v->reason), "%s functions found: %s",
+			 v->syms.backend->name, funcs);
 		return 0;
 	}
 	if (err != -ENOENT && err != -ENOEXEC)
@@ -152,9 +194,13 @@ int tls_classify(int fd, const char *path, bool is_exe, struct tls_verdict *v)
 		snprintf(v->reason, sizeof(v->reason), "no SSL_write/SSL_read symbols (%s)",
 			 strerror(-err));
 	} else if (name_has(path, "libgnutls.so")) {
-		set(v, TLS_KIND_GNUTLS, "not-traced", "GnuTLS is not supported yet");
+		v->kind = TLS_KIND_GNUTLS;
+		v->status = "not-traced";
+		snprintf(v->reason, sizeof(v->reason),
+			 "no gnutls_record_send/gnutls_record_recv symbols (%s)", strerror(-err));
 	} else if (name_has(path, "libnss3.so") || name_has(path, "libnspr4.so")) {
-		set(v, TLS_KIND_NSS, "not-traced", "NSS/NSPR (Mozilla) is not supported");
+		set(v, TLS_KIND_NSS, "not-traced",
+		    "NSS/NSPR (Mozilla: PR_Write/PR_Read) is not supported");
 	} else if (is_exe && err == -ENOENT && (flags = elf_inspect_fd(fd)) >= 0) {
 		if (flags & ELF_IS_GO)
 			set(v, TLS_KIND_GO, "not-traced", "Go crypto/tls is not supported yet");

@@ -9,7 +9,7 @@
  * conventions). Everything after the probe (connection key, sessions,
  * protocol parsers) is shared by all back ends.
  *
- * OpenSSL is the first back end; GnuTLS and Go crypto/tls are next.
+ * OpenSSL and GnuTLS are the back ends; Go crypto/tls is next.
  *
  * The same classifier decides, for the daemon and for --list-targets, what
  * a file is and whether it is traced.
@@ -37,14 +37,32 @@ struct tls_func_desc {
 	const char *return_prog; /* its return probe, NULL when the result is not needed */
 };
 
+/* What a file is, for the daemon's decisions and the coverage report. */
+enum tls_kind {
+	TLS_KIND_NONE, /* nothing TLS about it */
+	TLS_KIND_OPENSSL,
+	TLS_KIND_GNUTLS,
+	TLS_KIND_NSS,
+	TLS_KIND_GO,
+	TLS_KIND_STATIC_STRIPPED,
+};
+
 struct tls_backend {
-	const char *name;	/* "openssl", as --list-targets prints it */
+	const char *name; /* "OpenSSL", as the log and --list-targets say it */
+	enum tls_kind kind;
 	const char *lib_prefix; /* file names of this library ("libssl.so") */
 	const struct tls_func_desc *funcs;
 	size_t nfuncs;
 };
 
 extern const struct tls_backend tls_backend_openssl;
+extern const struct tls_backend tls_backend_gnutls;
+
+/* Call fn for the library file name prefix of each back end ("libssl.so"...). */
+void tls_backend_each_lib(void (*fn)(const char *lib_prefix, void *ctx), void *ctx);
+
+/* Does this file name (or path) name a library of a back end? */
+bool tls_backend_lib_name(const char *path);
 
 /* Where one file's probed functions are (file offsets), and whose they are. */
 struct tls_file_syms {
@@ -65,16 +83,6 @@ int tls_backend_resolve(int fd, struct tls_file_syms *syms);
 
 /* "SSL_write,SSL_read,..." for the log. */
 void tls_file_describe(const struct tls_file_syms *syms, char *buf, size_t size);
-
-/* What a file is, for the daemon's decisions and the coverage report. */
-enum tls_kind {
-	TLS_KIND_NONE, /* nothing TLS about it */
-	TLS_KIND_OPENSSL,
-	TLS_KIND_GNUTLS,
-	TLS_KIND_NSS,
-	TLS_KIND_GO,
-	TLS_KIND_STATIC_STRIPPED,
-};
 
 struct tls_verdict {
 	enum tls_kind kind;

@@ -62,10 +62,36 @@ enum new_conn {
 struct call_args {
 	__u64 ssl;
 	__u64 buf;
+	__u64 num;     /* bytes offered (GnuTLS sends: kept for a retry) */
 	__u64 len_ptr; /* size_t * of the _ex variants, else 0 */
 	__u64 ts_ns;
 	__u8 new_conn; /* this write opens a client connection: enum new_conn */
 };
+
+/*
+ * A GnuTLS send that returned GNUTLS_E_AGAIN or _INTERRUPTED: its record
+ * is formed and waits in the library. The caller calls again with the same
+ * arguments or with (NULL, 0), "the same data as before": that retry is
+ * traced as the first attempt (its buffer, its time of first byte), and the
+ * bytes are counted once, when a call finally returns how many were sent.
+ */
+struct gnutls_pending {
+	__u64 buf;
+	__u64 num;
+	__u64 ts_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct tls_conn_key);
+	__type(value, struct gnutls_pending);
+} gnutls_pending SEC(".maps");
+
+#define GNUTLS_E_AGAIN	     (-28)
+#define GNUTLS_E_INTERRUPTED (-52)
+#define GNUTLS_SERVER	     1u
+#define GNUTLS_CLIENT	     2u
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -253,14 +279,17 @@ static __always_inline int looks_like_h2_request(__u64 buf, __u64 len)
 	return (idx >= 1 && idx <= 7) || idx > 61;
 }
 
-static __always_inline void save_args(__u64 ssl, __u64 buf, __u64 len_ptr, __u8 new_conn)
+/* ts_ns: the write's first attempt (a GnuTLS retry), or 0 for now. */
+static __always_inline void save_args(__u64 ssl, __u64 buf, __u64 num, __u64 len_ptr, __u8 new_conn,
+				      __u64 ts_ns)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call_args args = {
 	    .ssl = ssl,
 	    .buf = buf,
+	    .num = num,
 	    .len_ptr = len_ptr,
-	    .ts_ns = bpf_ktime_get_ns(),
+	    .ts_ns = ts_ns ? ts_ns : bpf_ktime_get_ns(),
 	    .new_conn = new_conn,
 	};
 
@@ -670,6 +699,13 @@ static __always_inline void on_data(const struct call_args *args, __u8 dir, __u6
 }
 
 /* Return probe common part: look up the saved arguments and the result. */
+/* How a data function reports the bytes it moved. */
+enum ret_kind {
+	RET_INT = 0,   /* int: bytes, or <= 0 */
+	RET_EX = 1,    /* int 1, the count through a size_t * (the _ex variants) */
+	RET_SSIZE = 2, /* ssize_t: bytes, or <= 0 (GnuTLS) */
+};
+
 static __always_inline int on_return(struct pt_regs *ctx, __u8 dir, int ex)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -682,11 +718,14 @@ static __always_inline int on_return(struct pt_regs *ctx, __u8 dir, int ex)
 	/* Writes are timed at entry (first byte written), reads at return
 	 * (last byte read), as the latency definition asks. */
 	ts = dir == TLS_DIR_TX ? args->ts_ns : bpf_ktime_get_ns();
-	if (ex) {
+	if (ex == RET_EX) {
 		if ((int)ret == 1 && args->len_ptr) {
 			if (bpf_probe_read_user(&len, sizeof(len), (void *)args->len_ptr))
 				len = 0;
 		}
+	} else if (ex == RET_SSIZE) {
+		if (ret > 0)
+			len = ret;
 	} else if ((int)ret > 0) {
 		len = (int)ret;
 	}
@@ -756,20 +795,21 @@ static __always_inline int looks_like_response(__u64 buf, __u64 len)
 	       head[4] == '/';
 }
 
-static __always_inline int on_write_entry(__u64 ssl, __u64 buf, __u64 num, __u64 len_ptr)
+static __always_inline int on_write_entry(__u64 ssl, __u64 buf, __u64 num, __u64 len_ptr,
+					  __u64 first_ts)
 {
 	struct tls_conn_key key = conn_key(ssl);
 
 	if (bpf_map_lookup_elem(&conns, &key)) {
-		save_args(ssl, buf, len_ptr, 0);
+		save_args(ssl, buf, num, len_ptr, 0, first_ts);
 		return 0;
 	}
 	int req = looks_like_request(buf, num);
 
 	if (req)
-		save_args(ssl, buf, len_ptr, req);
+		save_args(ssl, buf, num, len_ptr, req, first_ts);
 	else if (looks_like_h2_request(buf, num))
-		save_args(ssl, buf, len_ptr, CONN_H2_LATE);
+		save_args(ssl, buf, num, len_ptr, CONN_H2_LATE, first_ts);
 	else if (looks_like_response(buf, num))
 		mark_role(TLS_ROLE_SERVER);
 	return 0;
@@ -780,7 +820,7 @@ static __always_inline int on_read_entry(__u64 ssl, __u64 buf, __u64 len_ptr)
 	struct tls_conn_key key = conn_key(ssl);
 
 	if (bpf_map_lookup_elem(&conns, &key))
-		save_args(ssl, buf, len_ptr, 0);
+		save_args(ssl, buf, 0, len_ptr, 0, 0);
 	return 0;
 }
 
@@ -799,6 +839,7 @@ static __always_inline int on_close(__u64 ssl)
 	id = st->conn_id;
 	bpf_map_delete_elem(&conns, &key);
 	bpf_map_delete_elem(&conn_skip, &key);
+	bpf_map_delete_elem(&gnutls_pending, &key);
 	r = bpf_map_lookup_elem(&scratch, &zero);
 	if (!r)
 		return 0;
@@ -817,15 +858,52 @@ static __always_inline int on_close(__u64 ssl)
  *   int SSL_shutdown(SSL *), void SSL_free(SSL *)
  *   void SSL_set_connect_state(SSL *), void SSL_set_accept_state(SSL *)
  */
+/* gnutls_record_send: a (NULL, 0) retry stands for the pending attempt. */
+static __always_inline int on_gnutls_send_entry(__u64 session, __u64 buf, __u64 num)
+{
+	struct tls_conn_key key = conn_key(session);
+	struct gnutls_pending *p = bpf_map_lookup_elem(&gnutls_pending, &key);
+	__u64 first_ts = 0;
+
+	if (p && (!buf || (buf == p->buf && num == p->num))) {
+		buf = p->buf;
+		num = p->num;
+		first_ts = p->ts_ns;
+	}
+	return on_write_entry(session, buf, num, 0, first_ts);
+}
+
+static __always_inline int on_gnutls_send_return(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call_args *args = bpf_map_lookup_elem(&inflight, &id);
+	long ret = PT_REGS_RC(ctx);
+	struct tls_conn_key key;
+
+	if (!args)
+		return 0;
+	key = conn_key(args->ssl);
+	if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED) {
+		struct gnutls_pending p = {
+		    .buf = args->buf, .num = args->num, .ts_ns = args->ts_ns};
+
+		bpf_map_update_elem(&gnutls_pending, &key, &p, BPF_ANY);
+		bpf_map_delete_elem(&inflight, &id);
+		return 0;
+	}
+	bpf_map_delete_elem(&gnutls_pending, &key);
+	return on_return(ctx, TLS_DIR_TX, RET_SSIZE);
+}
+
 static __always_inline int on_entry(struct pt_regs *ctx, __u64 fn)
 {
 	__u64 ssl = PT_REGS_PARM1(ctx), buf = PT_REGS_PARM2(ctx), num = PT_REGS_PARM3(ctx);
 
 	switch (fn) {
 	case TLS_FN_SSL_WRITE:
-		return on_write_entry(ssl, buf, (int)num > 0 ? (int)num : 0, 0);
+		return on_write_entry(ssl, buf, (int)num > 0 ? (int)num : 0, 0, 0);
 	case TLS_FN_SSL_WRITE_EX:
-		return on_write_entry(ssl, buf, num, PT_REGS_PARM4(ctx));
+		return on_write_entry(ssl, buf, num, PT_REGS_PARM4(ctx), 0);
 	case TLS_FN_SSL_READ:
 		return on_read_entry(ssl, buf, 0);
 	case TLS_FN_SSL_READ_EX:
@@ -839,6 +917,21 @@ static __always_inline int on_entry(struct pt_regs *ctx, __u64 fn)
 	case TLS_FN_SSL_SET_ACCEPT_STATE:
 		mark_role(TLS_ROLE_SERVER);
 		return 0;
+	case TLS_FN_GNUTLS_SEND:
+		return on_gnutls_send_entry(ssl, buf, num);
+	case TLS_FN_GNUTLS_RECV:
+		return on_read_entry(ssl, buf, 0);
+	case TLS_FN_GNUTLS_BYE:
+	case TLS_FN_GNUTLS_DEINIT:
+		return on_close(ssl);
+	case TLS_FN_GNUTLS_INIT:
+		/* gnutls_init(&session, flags): the first argument is only
+		 * where the session will be stored; the role is in flags. */
+		if (buf & GNUTLS_CLIENT)
+			mark_role(TLS_ROLE_CLIENT);
+		else if (buf & GNUTLS_SERVER)
+			mark_role(TLS_ROLE_SERVER);
+		return 0;
 	}
 	return 0;
 }
@@ -847,13 +940,17 @@ static __always_inline int on_exit(struct pt_regs *ctx, __u64 fn)
 {
 	switch (fn) {
 	case TLS_FN_SSL_WRITE:
-		return on_return(ctx, TLS_DIR_TX, 0);
+		return on_return(ctx, TLS_DIR_TX, RET_INT);
 	case TLS_FN_SSL_WRITE_EX:
-		return on_return(ctx, TLS_DIR_TX, 1);
+		return on_return(ctx, TLS_DIR_TX, RET_EX);
 	case TLS_FN_SSL_READ:
-		return on_return(ctx, TLS_DIR_RX, 0);
+		return on_return(ctx, TLS_DIR_RX, RET_INT);
 	case TLS_FN_SSL_READ_EX:
-		return on_return(ctx, TLS_DIR_RX, 1);
+		return on_return(ctx, TLS_DIR_RX, RET_EX);
+	case TLS_FN_GNUTLS_SEND:
+		return on_gnutls_send_return(ctx);
+	case TLS_FN_GNUTLS_RECV:
+		return on_return(ctx, TLS_DIR_RX, RET_SSIZE);
 	}
 	return 0;
 }
@@ -897,3 +994,9 @@ RETURN_PROG(ssl_write_return, TLS_FN_SSL_WRITE)
 RETURN_PROG(ssl_write_ex_return, TLS_FN_SSL_WRITE_EX)
 RETURN_PROG(ssl_read_return, TLS_FN_SSL_READ)
 RETURN_PROG(ssl_read_ex_return, TLS_FN_SSL_READ_EX)
+ENTRY_PROG(gnutls_send_entry, TLS_FN_GNUTLS_SEND)
+ENTRY_PROG(gnutls_recv_entry, TLS_FN_GNUTLS_RECV)
+ENTRY_PROG(gnutls_close_entry, TLS_FN_GNUTLS_DEINIT)
+ENTRY_PROG(gnutls_init_entry, TLS_FN_GNUTLS_INIT)
+RETURN_PROG(gnutls_send_return, TLS_FN_GNUTLS_SEND)
+RETURN_PROG(gnutls_recv_return, TLS_FN_GNUTLS_RECV)

@@ -68,7 +68,16 @@ enum tls_func {
 	TLS_FN_SSL_FREE,	      /* void (SSL *): the connection ends (entry only) */
 	TLS_FN_SSL_SET_CONNECT_STATE, /* void (SSL *): client marker, every client calls it */
 	TLS_FN_SSL_SET_ACCEPT_STATE,  /* void (SSL *): server marker, no client calls it */
-	TLS_FN_COUNT,		      /* for arrays indexed by enum tls_func */
+	/* GnuTLS: the connection object is the gnutls_session_t. */
+	TLS_FN_GNUTLS_SEND,   /* ssize_t (session, const void *, size_t): bytes or < 0;
+			       * after GNUTLS_E_AGAIN/_INTERRUPTED, (session, NULL, 0)
+			       * means "the same data as before" */
+	TLS_FN_GNUTLS_RECV,   /* ssize_t (session, void *, size_t): bytes, 0 (end) or < 0 */
+	TLS_FN_GNUTLS_BYE,    /* int (session, how): the connection ends (entry only) */
+	TLS_FN_GNUTLS_DEINIT, /* void (session): the connection ends (entry only) */
+	TLS_FN_GNUTLS_INIT,   /* int (gnutls_session_t *, unsigned flags): role marker,
+			       * GNUTLS_CLIENT (2) or GNUTLS_SERVER (1) in flags */
+	TLS_FN_COUNT,	      /* for arrays indexed by enum tls_func */
 };
 
 /* What a process was seen doing, host-wide (the "procs" map). */

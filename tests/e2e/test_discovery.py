@@ -496,8 +496,8 @@ def test_list_targets(daemon, tmp_path):
         ok = [x for x in ok if x[3] == "traced" and x[4] == "openssl"]
         assert ok, "node (pid %d): no traced openssl line for %s or libssl.so.3\n%s" % (node.pid, node_file, dump)
         if gt is not None:
-            ok = [x for x in lines_of(gt.pid) if x[4] == "gnutls" and x[3] == "not-traced"]
-            assert ok, "sleep with LD_PRELOAD=%s (pid %d): no not-traced gnutls line\n%s" % (
+            ok = [x for x in lines_of(gt.pid) if x[4] == "gnutls" and x[3] == "traced"]
+            assert ok, "sleep with LD_PRELOAD=%s (pid %d): no traced gnutls line\n%s" % (
                 gnutls, gt.pid, dump)
             assert all(x[5] for x in ok), "not-traced without a reason: %s" % dump
     finally:

@@ -61,11 +61,12 @@ static int make_path(char *out, size_t size, const char *target, bool target_cut
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t n = 0, room = size - 1;
-	bool cut = target_cut;
+	bool cut = false;
+	const char *p;
 
 	if (target[0] != '/' && strcmp(target, "*") != 0)
 		return -EINVAL;
-	for (const char *p = target; *p && *p != '?' && *p != '#'; p++) {
+	for (p = target; *p && *p != '?' && *p != '#'; p++) {
 		unsigned char c = (unsigned char)*p;
 
 		if (c > 0x20 && c < 0x7f) {
@@ -86,6 +87,10 @@ static int make_path(char *out, size_t size, const char *target, bool target_cut
 		out[n++] = hex[c >> 4];
 		out[n++] = hex[c & 15];
 	}
+	/* A target the parser cut short is a cut path only if the cut fell in
+	 * the path: "/graphql?query=<3 KB>" is "/graphql", whole. */
+	if (!*p && target_cut)
+		cut = true;
 	if (cut)
 		n = cut_at_slash(out, n, n - 1 + (n > 0 && out[n - 1] == '/'));
 	if (n == 0)

@@ -137,6 +137,23 @@ static void test_long_path_cut_at_slash(void **state)
 	assert_true(n > WIRE_DATAGRAM_MAX - 40);
 }
 
+/* A target cut by the parser inside its query: the path is whole. */
+static void test_cut_in_query_keeps_path(void **state)
+{
+	char target[2049], buf[WIRE_DATAGRAM_MAX + 1];
+	struct wire_call call;
+	struct parsed p;
+	int n;
+
+	memset(target, 'q', sizeof(target) - 1);
+	target[sizeof(target) - 1] = '\0';
+	memcpy(target, "/api/graphql?query=", 19);
+	n = make_and_encode("POST", "host", target, true, 1000, buf, &call);
+	assert_true(n > 0);
+	assert_int_equal(orchestrator_parse(buf, n, &p), 0);
+	assert_string_equal(p.fields[2], "/api/graphql");
+}
+
 static void test_truncated_target_drops_partial_segment(void **state)
 {
 	struct wire_call call;
@@ -169,6 +186,7 @@ int main(void)
 	    cmocka_unit_test(test_invalid_fields_refused),
 	    cmocka_unit_test(test_options_star),
 	    cmocka_unit_test(test_long_path_cut_at_slash),
+	    cmocka_unit_test(test_cut_in_query_keeps_path),
 	    cmocka_unit_test(test_truncated_target_drops_partial_segment),
 	    cmocka_unit_test(test_latency_bounds),
 	};

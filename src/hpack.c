@@ -162,6 +162,20 @@ long hpack_huffman_decode(const uint8_t *in, size_t len, uint8_t *out, size_t ca
 
 /* ---- the dynamic table -------------------------------------------------- */
 
+/* Memory of all tables (entries and rings): the event loop is the only
+ * user, so no lock. */
+static size_t held;
+
+size_t hpack_bytes_held(void)
+{
+	return held;
+}
+
+static size_t entry_bytes(const struct hpack_entry *e)
+{
+	return sizeof(*e) + e->name_len + e->value_len;
+}
+
 static size_t entry_size(const struct hpack_entry *e)
 {
 	return e->name_len + e->value_len + 32;
@@ -180,6 +194,7 @@ static void evict_oldest(struct hpack_decoder *d)
 	unsigned oldest = (d->head + d->cap - d->count) % d->cap;
 
 	d->size -= entry_size(d->ring[oldest]);
+	held -= entry_bytes(d->ring[oldest]);
 	free(d->ring[oldest]);
 	d->ring[oldest] = NULL;
 	d->count--;
@@ -225,6 +240,7 @@ void hpack_forget(struct hpack_decoder *d)
 void hpack_free(struct hpack_decoder *d)
 {
 	empty(d);
+	held -= d->cap * sizeof(*d->ring);
 	free(d->ring);
 	memset(d, 0, sizeof(*d));
 }
@@ -240,11 +256,12 @@ static bool ring_room(struct hpack_decoder *d)
 	cap = d->cap ? d->cap * 2 : 16;
 	if (cap > HPACK_TABLE_MAX / 32 + 1)
 		cap = HPACK_TABLE_MAX / 32 + 1;
-	if (cap <= d->cap)
+	if (cap <= d->cap || held + (cap - d->cap) * sizeof(*ring) > HPACK_HELD_MAX)
 		return false;
 	ring = calloc(cap, sizeof(*ring));
 	if (!ring)
 		return false;
+	held += (cap - d->cap) * sizeof(*ring);
 	/* Unroll the old ring, oldest first. */
 	for (unsigned i = 0; i < d->count; i++)
 		ring[i] = d->ring[(d->head + d->cap - d->count + i) % d->cap];
@@ -280,8 +297,8 @@ static enum hpack_error insert(struct hpack_decoder *d, const struct hpack_field
 	if (size > HPACK_TABLE_MAX)
 		return HPACK_TOO_BIG;
 	evict_to(d, max_size(d) >= size ? max_size(d) - size : 0);
-	if (!ring_room(d))
-		return HPACK_NO_MEMORY;
+	if (held + sizeof(*e) + size > HPACK_HELD_MAX || !ring_room(d))
+		return HPACK_TOO_BIG; /* all tables together over their budget */
 	e = malloc(sizeof(*e) + (f->name_known ? f->name_len : 0) + f->value_len);
 	if (!e)
 		return HPACK_NO_MEMORY;
@@ -296,6 +313,7 @@ static enum hpack_error insert(struct hpack_decoder *d, const struct hpack_field
 	d->head = (d->head + 1) % d->cap;
 	d->count++;
 	d->size += size;
+	held += entry_bytes(e);
 	return HPACK_OK;
 }
 

@@ -22,9 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HPACK_TABLE_DEFAULT  4096	 /* SETTINGS_HEADER_TABLE_SIZE's default */
-#define HPACK_TABLE_MAX	     (64 * 1024) /* larger tables are refused */
-#define HPACK_LIST_MAX	     (64 * 1024) /* decoded bytes of one header block */
+#define HPACK_TABLE_DEFAULT  4096	       /* SETTINGS_HEADER_TABLE_SIZE's default */
+#define HPACK_TABLE_MAX	     (64 * 1024)       /* larger tables are refused */
+#define HPACK_LIST_MAX	     (64 * 1024)       /* decoded bytes of one header block */
+#define HPACK_HELD_MAX	     (2 * 1024 * 1024) /* all decoders' tables together */
 #define HPACK_STATIC_ENTRIES 61
 
 /* One decoded field. A part not known (see above) has known == false and
@@ -68,6 +69,10 @@ void hpack_forget(struct hpack_decoder *d);
  * fragments, padding removed). Fields go to cb in order. */
 enum hpack_error hpack_decode(struct hpack_decoder *d, const uint8_t *block, size_t len,
 			      hpack_field_cb cb, void *ctx);
+
+/* Bytes the tables of all decoders hold (bounded by HPACK_HELD_MAX: an
+ * insertion beyond it fails with HPACK_TOO_BIG). */
+size_t hpack_bytes_held(void);
 
 /* Huffman-decode (RFC 7541 Appendix B) into out (room: cap bytes);
  * returns the decoded length or -1 (invalid code, bad padding, EOS, room). */

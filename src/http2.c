@@ -70,6 +70,20 @@ struct h2_conn {
 
 static struct http2_stats no_stats;
 
+/* Memory of all connections' blocks and streams (the event loop is the
+ * only user: no lock). */
+static size_t held;
+
+size_t http2_bytes_held(void)
+{
+	return held;
+}
+
+static size_t stream_bytes(const struct stream *s)
+{
+	return sizeof(*s) + strlen(s->method) + strlen(s->authority) + strlen(s->path) + 3;
+}
+
 /* ---- streams -------------------------------------------------------------- */
 
 static struct stream **stream_slot(struct h2_conn *c, uint32_t id)
@@ -83,6 +97,7 @@ static struct stream **stream_slot(struct h2_conn *c, uint32_t id)
 
 static void stream_remove(struct h2_conn *c, struct stream **slot)
 {
+	held -= stream_bytes(*slot);
 	free((*slot)->method);
 	free(*slot);
 	*slot = c->streams[--c->nstreams];
@@ -286,10 +301,16 @@ static void on_request(struct h2_conn *c, struct dir_state *d, const uint8_t *bl
 	}
 	if (c->nstreams == c->cap) {
 		unsigned cap = c->cap ? c->cap * 2 : 8;
-		struct stream **n = realloc(c->streams, cap * sizeof(*n));
+		struct stream **n;
 
+		if (held + (cap - c->cap) * sizeof(*n) > H2_HELD_MAX) {
+			drop_conn(c, &c->stats->over_cap);
+			return;
+		}
+		n = realloc(c->streams, cap * sizeof(*n));
 		if (!n)
 			return;
+		held += (cap - c->cap) * sizeof(*n);
 		c->streams = n;
 		c->cap = cap;
 	}
@@ -303,6 +324,13 @@ static void on_request(struct h2_conn *c, struct dir_state *d, const uint8_t *bl
 		free(s);
 		return;
 	}
+	if (held + stream_bytes(s) > H2_HELD_MAX) {
+		free(s->method);
+		free(s);
+		drop_conn(c, &c->stats->over_cap);
+		return;
+	}
+	held += stream_bytes(s);
 	s->id = d->block_sid;
 	s->start_ns = d->block_ts;
 	c->streams[c->nstreams++] = s;
@@ -377,6 +405,7 @@ static void block_done(struct h2_conn *c, int dir, uint64_t ts)
 	d->block_len = 0;
 	/* Idle connections keep a small buffer only. */
 	if (d->block_cap > 4096) {
+		held -= d->block_cap;
 		free(d->block);
 		d->block = NULL;
 		d->block_cap = 0;
@@ -457,9 +486,12 @@ static bool block_room(struct dir_state *d, size_t n)
 		return true;
 	while (cap < n)
 		cap *= 2;
+	if (held + cap - d->block_cap > H2_HELD_MAX)
+		return false;
 	b = realloc(d->block, cap);
 	if (!b)
 		return false;
+	held += cap - d->block_cap;
 	d->block = b;
 	d->block_cap = cap;
 	return true;
@@ -659,8 +691,10 @@ static void conn_free(void *conn)
 		return;
 	while (c->nstreams)
 		stream_remove(c, &c->streams[0]);
+	held -= c->cap * sizeof(*c->streams);
 	free(c->streams);
 	for (int i = 0; i < 2; i++) {
+		held -= c->d[i].block_cap;
 		free(c->d[i].block);
 		hpack_free(&c->d[i].hpack);
 	}

@@ -15,6 +15,7 @@
 #ifndef HTTP2_H
 #define HTTP2_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "proto.h"
 
@@ -23,6 +24,7 @@
 #define H2_AUTHORITY_MAX 320
 #define H2_PATH_MAX	 2048
 #define H2_METHOD_MAX	 32
+#define H2_HELD_MAX	 (2 * 1024 * 1024) /* all connections' blocks and streams together */
 
 /* The parsers behind the protocol seam (proto.h): from the preface, and
  * joined late (PROTO_HTTP2_LATE: the header tables start unknown, the
@@ -38,5 +40,11 @@ struct http2_stats {
 	uint64_t lost;	      /* holes in a stream (records lost): tables forgotten */
 	uint64_t unanswered;  /* streams ended (reset, refused, closed) before a response */
 };
+
+/* Bytes all connections hold in header blocks being assembled and streams
+ * awaiting their response (bounded by H2_HELD_MAX: a connection that would
+ * go over it is dropped, counted as over_cap). The HPACK tables have their
+ * own budget (hpack_bytes_held). */
+size_t http2_bytes_held(void);
 
 #endif /* HTTP2_H */

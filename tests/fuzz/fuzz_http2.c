@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hpack.h"
 #include "http2.h"
 #include "h2_compact_ref.h"
 
@@ -222,6 +223,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 out:
 	proto_http2.close(f.c, f.ts);
 	proto_http2.conn_free(f.c);
+	/* Every byte the budgets counted is given back. */
+	CHECK(http2_bytes_held() == 0 && hpack_bytes_held() == 0);
 	if (pure && nev > 0) {
 		replay_framed(ev, nev, &f, H2_REF_STEPS, TLS_DATA_MAX);
 		/* Small limits, chosen by the input: the give-up and cut paths. */

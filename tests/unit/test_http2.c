@@ -340,7 +340,10 @@ static void test_multiplexed_streams_exactly_once(void **state)
 			assert_true(s->start < s->end);
 		}
 		assert_int_equal(st.undecodable + st.malformed + st.lost + st.over_cap, 0);
+		assert_true(http2_bytes_held() > 0 && hpack_bytes_held() > 0);
 		proto_http2.conn_free(conn);
+		assert_int_equal(http2_bytes_held(), 0);
+		assert_int_equal(hpack_bytes_held(), 0);
 		wire_close(&w);
 		free(cs);
 	}

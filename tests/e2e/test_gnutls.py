@@ -53,7 +53,6 @@ Needs (TEST_DEPS): wget, git, gnutls-bin, libgnutls28-dev, pkg-config, gcc.
 import collections
 import os
 import re
-import selectors
 import shutil
 import subprocess
 import time
@@ -61,7 +60,7 @@ import uuid
 
 import pytest
 
-from conftest import E2E_DIR, PYTHON, _stop_proc, free_tcp_port, run, wait_tcp
+from conftest import E2E_DIR, PYTHON, Server, _stop_proc, free_tcp_port, run, start_port_server
 from test_discovery import expect_calls_logged
 from test_probe_strategy import GO_OUT_RE, BpfStats, daemon_links, go_client, log_tail, measure_runs  # noqa: F401
 
@@ -333,51 +332,15 @@ tls_server.main()
 """
 
 
-class PortServer:
-    def __init__(self, proc, port, log_path):
-        self.proc = proc
-        self.pid = proc.pid
-        self.port = port
-        self.host = "127.0.0.1:%d" % port
-        self.log_path = log_path
-
-    def url(self, path):
-        return "https://127.0.0.1:%d%s" % (self.port, path)
-
-
-def start_port_printing(cmd, d, what):
-    """A server that prints "PORT <n>" when it listens."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(d / "stderr", "wb"),
-                            stdin=subprocess.DEVNULL, text=True)
-    port = None
-    deadline = time.monotonic() + 15
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    while port is None and time.monotonic() < deadline:
-        if sel.select(timeout=0.2):
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if line.startswith("PORT "):
-                port = int(line.split()[1])
-    sel.close()
-    if port is None:
-        _stop_proc(proc)
-        pytest.fail("%s did not start: %s" % (what, (d / "stderr").read_text()), pytrace=False)
-    wait_tcp(port, proc=proc)
-    return port, proc
-
-
 @pytest.fixture(scope="module")
 def small_window_server(certs, tmp_path_factory):
     d = tmp_path_factory.mktemp("small_window_server")
     log = d / "requests.log"
     cert, key = certs
-    port, proc = start_port_printing([PYTHON, "-c", SMALL_WINDOW_SERVER, str(E2E_DIR), "4096", str(cert),
-                                      str(key), str(log)], d, "tls_server.py (small window)")
-    srv = PortServer(proc, port, log)
+    srv = start_port_server([PYTHON, "-c", SMALL_WINDOW_SERVER, str(E2E_DIR), "4096", str(cert),
+                             str(key), str(log)], d, log, "tls_server.py (small window)")
     yield srv
-    _stop_proc(proc)
+    _stop_proc(srv.proc)
 
 
 REQ_RE = re.compile(r"^REQ (\d+) (\S+) (\S+) status=(\d+) body=(\d+) ms=([\d.]+) sends=(\d+) again_null=(\d+) "
@@ -504,7 +467,7 @@ def gnutls_serv(certs, tmp_path):
             pytest.fail("gnutls-serv did not listen on port %d (exit %s):\n%s" % (
                 port, proc.returncode, out.read_text(errors="replace")[-3000:]), pytrace=False)
         time.sleep(0.05)
-    srv = PortServer(proc, port, out)
+    srv = Server(proc, port, out)
     srv.netns = ["nsenter", "--net=/proc/%d/ns/net" % proc.pid]
     yield srv
     _stop_proc(proc)

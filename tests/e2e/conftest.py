@@ -564,18 +564,22 @@ NGINX_LOCATIONS = """
 """
 
 
-@pytest.fixture(scope="session")
-def nginx(certs, tmp_path_factory):
-    """nginx (one process, HTTP/1.1 only, keep-alive) on 127.0.0.1."""
+def start_nginx(d, certs, http, locations, h2=False):
+    """One nginx process serving TLS on 127.0.0.1 from d (a /static/ file of
+    204 KB under d/www), HTTP/1.1 only or offering h2 by ALPN (`listen ...
+    ssl http2`, the nginx 1.22 syntax). A Server whose log is access.log."""
     assert os.access(NGINX, os.X_OK), "%s not found (Debian package nginx-full)" % NGINX
-    d = tmp_path_factory.mktemp("nginx")
     (d / "www" / "static").mkdir(parents=True)
     (d / "www" / "static" / "file.txt").write_bytes(b"0123456789abcdef\n" * 12000)  # 204 KB
     cert, key = certs
     port = free_tcp_port()
+    listen = "listen 127.0.0.1:%d ssl;" % port
+    text = nginx_conf(d, port, cert, key, top="master_process off;", http=http, server=locations)
+    if h2:
+        assert listen in text
+        text = text.replace(listen, "listen 127.0.0.1:%d ssl http2;" % port)
     conf = d / "nginx.conf"
-    conf.write_text(nginx_conf(d, port, cert, key, top="master_process off;", http=NGINX_HTTP,
-                               server=NGINX_LOCATIONS))
+    conf.write_text(text)
     proc = subprocess.Popen([NGINX, "-p", str(d), "-c", str(conf), "-e", str(d / "error.log")],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=open(d / "stderr", "wb"))
@@ -584,9 +588,15 @@ def nginx(certs, tmp_path_factory):
     except BaseException:
         _stop_proc(proc)
         raise
-    srv = Server(proc, port, d / "access.log")
+    return Server(proc, port, d / "access.log")
+
+
+@pytest.fixture(scope="session")
+def nginx(certs, tmp_path_factory):
+    """nginx (one process, HTTP/1.1 only, keep-alive) on 127.0.0.1."""
+    srv = start_nginx(tmp_path_factory.mktemp("nginx"), certs, NGINX_HTTP, NGINX_LOCATIONS)
     yield srv
-    _stop_proc(proc, signal.SIGQUIT)
+    _stop_proc(srv.proc, signal.SIGQUIT)
 
 
 NGINX_H2_HTTP = """
@@ -602,32 +612,13 @@ NGINX_H2_LOCATIONS = NGINX_LOCATIONS + """
 
 @pytest.fixture(scope="session")
 def nginx_h2(certs, tmp_path_factory):
-    """nginx (one process) offering HTTP/2 by ALPN (`listen ... ssl http2`, the
-    nginx 1.22 syntax) on 127.0.0.1; its access log lines end with the
-    protocol (HTTP/2.0). Locations: those of `nginx`, plus /h2/... -> 200."""
-    assert os.access(NGINX, os.X_OK), "%s not found (Debian package nginx-full)" % NGINX
-    d = tmp_path_factory.mktemp("nginx_h2")
-    (d / "www" / "static").mkdir(parents=True)
-    (d / "www" / "static" / "file.txt").write_bytes(b"0123456789abcdef\n" * 12000)  # 204 KB
-    cert, key = certs
-    port = free_tcp_port()
-    listen = "listen 127.0.0.1:%d ssl;" % port
-    text = nginx_conf(d, port, cert, key, top="master_process off;", http=NGINX_H2_HTTP,
-                      server=NGINX_H2_LOCATIONS)
-    assert listen in text
-    conf = d / "nginx.conf"
-    conf.write_text(text.replace(listen, "listen 127.0.0.1:%d ssl http2;" % port))
-    proc = subprocess.Popen([NGINX, "-p", str(d), "-c", str(conf), "-e", str(d / "error.log")],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=open(d / "stderr", "wb"))
-    try:
-        wait_tcp(port, proc=proc)
-    except BaseException:
-        _stop_proc(proc)
-        raise
-    srv = Server(proc, port, d / "access.log")
+    """nginx (one process) offering HTTP/2 by ALPN on 127.0.0.1; its access
+    log lines end with the protocol (HTTP/2.0). Locations: those of `nginx`,
+    plus /h2/... -> 200."""
+    srv = start_nginx(tmp_path_factory.mktemp("nginx_h2"), certs, NGINX_H2_HTTP,
+                      NGINX_H2_LOCATIONS, h2=True)
     yield srv
-    _stop_proc(proc, signal.SIGQUIT)
+    _stop_proc(srv.proc, signal.SIGQUIT)
 
 
 H2_SERVER = str(E2E_DIR / "h2_server.js")
@@ -646,7 +637,6 @@ def h2_server(certs, tmp_path_factory):
                             "h2_server.js")
     yield srv
     _stop_proc(srv.proc)
-
 
 # ---------------------------------------------------------------------------
 # Clients

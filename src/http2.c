@@ -47,7 +47,7 @@ struct dir_state {
 	/* The header block being assembled: HEADERS or PUSH_PROMISE, then
 	 * CONTINUATIONs until END_HEADERS. */
 	uint8_t *block;
-	size_t block_len, block_cap, frag_start;
+	size_t block_len, block_cap;
 	bool in_block;
 	uint8_t block_type, block_flags;
 	uint32_t block_sid;
@@ -390,15 +390,13 @@ static void block_done(struct h2_conn *c, int dir, uint64_t ts)
 	struct dir_state *d = &c->d[dir];
 
 	d->in_block = false;
-	if (d->block_type == FT_PUSH_PROMISE || dir == PROTO_RX) {
-		if (d->block_type == FT_PUSH_PROMISE) {
-			/* Ignored, but its fields go through the decoder so
-			 * that the table stays in step. */
-			if (hpack_decode(&d->hpack, d->block, d->block_len, NULL, NULL))
-				drop_conn(c, &c->stats->malformed);
-		} else {
-			on_response(c, d, d->block, d->block_len, ts);
-		}
+	if (d->block_type == FT_PUSH_PROMISE) {
+		/* Ignored, but its fields go through the decoder so that the
+		 * table stays in step. */
+		if (hpack_decode(&d->hpack, d->block, d->block_len, NULL, NULL))
+			drop_conn(c, &c->stats->malformed);
+	} else if (dir == PROTO_RX) {
+		on_response(c, d, d->block, d->block_len, ts);
 	} else {
 		on_request(c, d, d->block, d->block_len);
 	}
@@ -551,7 +549,6 @@ static void start_frame(struct h2_conn *c, int dir, uint64_t ts)
 			drop_conn(c, &c->stats->over_cap);
 			return;
 		}
-		d->frag_start = d->block_len;
 	}
 	if (len == 0)
 		end_frame(c, dir, ts);

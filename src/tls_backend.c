@@ -160,17 +160,24 @@ static void set(struct tls_verdict *v, enum tls_kind kind, const char *status, c
 	snprintf(v->reason, sizeof(v->reason), "%s", reason);
 }
 
-bool tls_backend_lib_name(const char *path)
+/* The back end whose library this file name is ("libssl.so.3"), or NULL. */
+static const struct tls_backend *backend_of_name(const char *path)
 {
 	for (size_t b = 0; b < NELEM(backends); b++) {
 		if (name_has(path, backends[b]->lib_prefix))
-			return true;
+			return backends[b];
 	}
-	return false;
+	return NULL;
+}
+
+bool tls_backend_lib_name(const char *path)
+{
+	return backend_of_name(path) != NULL;
 }
 
 int tls_classify(int fd, const char *path, bool is_exe, struct tls_verdict *v)
 {
+	const struct tls_backend *be;
 	int err, flags;
 
 	memset(v, 0, sizeof(*v));
@@ -188,16 +195,21 @@ int tls_classify(int fd, const char *path, bool is_exe, struct tls_verdict *v)
 	}
 	if (err != -ENOENT && err != -ENOEXEC)
 		return err;
-	if (name_has(path, "libssl.so")) {
-		v->kind = TLS_KIND_OPENSSL;
+	if ((be = backend_of_name(path))) {
+		/* Named like a TLS library, without its required functions. */
+		size_t n = 0;
+
+		v->kind = be->kind;
 		v->status = "not-traced";
-		snprintf(v->reason, sizeof(v->reason), "no SSL_write/SSL_read symbols (%s)",
-			 strerror(-err));
-	} else if (name_has(path, "libgnutls.so")) {
-		v->kind = TLS_KIND_GNUTLS;
-		v->status = "not-traced";
-		snprintf(v->reason, sizeof(v->reason),
-			 "no gnutls_record_send/gnutls_record_recv symbols (%s)", strerror(-err));
+		n += snprintf(v->reason, sizeof(v->reason), "no ");
+		for (size_t i = 0; i < be->nfuncs && n < sizeof(v->reason); i++) {
+			if (be->funcs[i].required)
+				n += snprintf(v->reason + n, sizeof(v->reason) - n, "%s%s",
+					      n > 3 ? "/" : "", be->funcs[i].symbol);
+		}
+		if (n < sizeof(v->reason))
+			snprintf(v->reason + n, sizeof(v->reason) - n, " symbols (%s)",
+				 strerror(-err));
 	} else if (name_has(path, "libnss3.so") || name_has(path, "libnspr4.so")) {
 		set(v, TLS_KIND_NSS, "not-traced",
 		    "NSS/NSPR (Mozilla: PR_Write/PR_Read) is not supported");

@@ -1,0 +1,273 @@
+"""Faults around the daemon (issue 15): the Orchestrator going away and
+coming back, a side-band stream the kernel refuses, SIGTERM under load.
+
+The Orchestrator cases need an address that is unreachable, then reachable,
+and a name that does not resolve, then does, without touching the host's
+network or /etc/hosts: the daemon runs in a network namespace of its own
+(`ip netns exec`, which also bind-mounts /etc/netns/<ns>/hosts over
+/etc/hosts for it) and the test's UDP listener is opened in that namespace.
+The TLS clients and servers stay in the host's namespace: uprobes see every
+process, whatever its network namespace.
+"""
+
+import ctypes
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Daemon, Orchestrator, curl_get, daemon_path
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
+IP = shutil.which("ip") or "/usr/sbin/ip"
+
+
+class RestartableOrchestrator(Orchestrator):
+    """The test's Orchestrator, which can stop listening (the kernel then
+    answers the daemon's datagrams with ICMP port unreachable) and listen
+    again on the same address."""
+
+    def __init__(self, sock=None):
+        super().__init__()
+        if sock is not None:
+            self.down()
+            self.up(sock)
+
+    def down(self):
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+    def up(self, sock):
+        sock.settimeout(0.1)
+        self.sock = sock
+        self.port = sock.getsockname()[1]
+        self.endpoint = "127.0.0.1:%d" % self.port
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="orchestrator", daemon=True)
+        self._thread.start()
+
+
+def udp_socket(addr, netns=None):
+    """A UDP socket bound to addr, in the network namespace netns (a name
+    under /run/netns) or ours. A thread enters the namespace (setns affects
+    only the calling thread), opens the socket and ends: the socket stays in
+    that namespace."""
+    out = {}
+
+    def make():
+        try:
+            if netns:
+                fd = os.open("/run/netns/%s" % netns, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    if LIBC.setns(fd, CLONE_NEWNET) != 0:
+                        raise OSError(ctypes.get_errno(), "setns(%s)" % netns)
+                finally:
+                    os.close(fd)
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            s.bind(addr)
+            out["sock"] = s
+        except OSError as e:
+            out["err"] = e
+
+    t = threading.Thread(target=make)
+    t.start()
+    t.join()
+    if "err" in out:
+        raise out["err"]
+    return out["sock"]
+
+
+def ip(*args):
+    r = subprocess.run([IP] + list(args), capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, "ip %s: %s" % (" ".join(args), r.stderr)
+
+
+class NetNs:
+    """A network namespace with its loopback up, and the /etc/hosts and
+    /etc/resolv.conf that `ip netns exec` shows its commands."""
+
+    def __init__(self, hosts, resolv):
+        self.name = "e2e-faults-%d" % os.getpid()
+        self.etc = Path("/etc/netns") / self.name
+        self.made_etc_netns = not self.etc.parent.exists()
+        ip("netns", "add", self.name)
+        ip("-n", self.name, "link", "set", "lo", "up")
+        self.etc.mkdir(parents=True)
+        (self.etc / "hosts").write_text(hosts)
+        (self.etc / "resolv.conf").write_text(resolv)
+
+    def add_host(self, line):
+        # Written in place: the file is bind-mounted, a new inode would not show.
+        with open(self.etc / "hosts", "a") as f:
+            f.write(line + "\n")
+
+    def close(self):
+        ip("netns", "del", self.name)
+        shutil.rmtree(self.etc, ignore_errors=True)
+        if self.made_etc_netns:
+            try:
+                self.etc.parent.rmdir()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def netns():
+    made = []
+
+    def make(hosts="127.0.0.1 localhost\n", resolv="nameserver 127.0.0.1\n"):
+        # resolv.conf: nothing listens on port 53 in the namespace, so a DNS
+        # query is refused at once, not after a time-out.
+        n = NetNs(hosts, resolv)
+        made.append(n)
+        return n
+
+    yield make
+    for n in made:
+        n.close()
+
+
+@pytest.fixture
+def ns_daemons(tmp_path, bpf_mounts):
+    """start(netns, endpoint) -> Daemon running in that network namespace
+    (same pid: `ip netns exec` execs it). Stopped at teardown; each must
+    exit 0 with a clean log."""
+    started = []
+
+    def start(ns, endpoint):
+        workdir = tmp_path / ("nsdaemon%d" % len(started))
+        workdir.mkdir()
+        wrapper = workdir / "in-netns.sh"
+        wrapper.write_text('#!/bin/sh\nexec %s netns exec %s %s "$@"\n' % (IP, ns.name, daemon_path()))
+        wrapper.chmod(0o755)
+        d = Daemon(str(wrapper), endpoint, workdir)
+        started.append(d)
+        return d.wait_ready()
+
+    yield start
+    failures = []
+    for d in started:
+        try:
+            d.check_clean_exit()
+        except AssertionError as e:
+            failures.append(str(e))
+    assert not failures, "\n\n".join(failures)
+
+
+def tagged(tag):
+    return lambda c: c.path.startswith("/hello/%s-" % tag)
+
+
+def calls(server, tag, n):
+    """n keep-alive calls by one curl; their paths."""
+    paths = ["/hello/%s-%d" % (tag, i) for i in range(n)]
+    curl_get([server.url(p) for p in paths])
+    return paths
+
+
+def assert_paths(got, want, orchestrator):
+    assert sorted(c.path for c in got) == sorted(want), orchestrator.describe()
+
+
+def log_lines(daemon, regex):
+    return [l for l in daemon.log().splitlines() if re.search(regex, l)]
+
+
+def exit_stat(daemon, name):
+    m = re.search(r"stats \(exit\):.* %s=(\d+)" % name, daemon.log())
+    assert m, "no '%s' in the exit stats line\n%s" % (name, daemon.log()[-3000:])
+    return int(m.group(1))
+
+
+# ---------------------------------------------------------------------------
+# The Orchestrator down, unreachable, unresolvable, then back
+# ---------------------------------------------------------------------------
+
+def test_orchestrator_stops_listening_then_back(daemon_factory, tls_server):
+    """Nobody listens for a while (each datagram comes back as ICMP port
+    unreachable, which the kernel reports on the daemon's next send): the
+    refusals are counted and logged once, and every call made after the
+    listener is back arrives, the first one included, with no back-off."""
+    o = RestartableOrchestrator()
+    try:
+        d = daemon_factory(o.endpoint)
+        s = tls_server
+        want = calls(s, "before", 3)
+        assert_paths(o.wait_for(3, host=s.host, pred=tagged("before")), want, o)
+        o.down()
+        for i in range(4):
+            calls(s, "down%d" % i, 3)
+        d.wait_logged_calls(15, s.host)
+        o.up(udp_socket(("127.0.0.1", o.port)))
+        # At once, then in rounds over the next second.
+        want = []
+        for i in range(4):
+            want += calls(s, "back%d" % i, 2)
+            time.sleep(0.25)
+        got = o.wait_for(len(want), host=s.host, pred=lambda c: "/hello/back" in c.path)
+        assert_paths(got, want, o)
+        assert not o.matching(s.host, pred=lambda c: "/hello/down" in c.path), o.describe()
+        assert d.stop() == 0
+        assert exit_stat(d, "send_dropped") >= 1, "refusals not counted"
+        warned = log_lines(d, r"not delivered: Connection refused")
+        assert len(warned) == 1, "refusals must be logged once a minute, got:\n%s" % "\n".join(warned)
+    finally:
+        o.close()
+
+
+def test_orchestrator_unreachable_then_back(netns, ns_daemons, tls_server):
+    """The Orchestrator's address has no route, from the start (the daemon
+    must still start) until an address is added: the calls made meanwhile
+    are held (the newest 64) and sent once there is a route, with every call
+    made after it."""
+    ns = netns()
+    o = RestartableOrchestrator(udp_socket(("0.0.0.0", 0), ns.name))
+    try:
+        d = ns_daemons(ns, "10.211.0.1:%d" % o.port)
+        s = tls_server
+        held = calls(s, "unreach", 3)
+        d.wait_logged_calls(3, s.host)
+        time.sleep(0.5)  # several rounds of trying
+        assert not o.matching(s.host), o.describe()
+        ip("-n", ns.name, "addr", "add", "10.211.0.1/32", "dev", "lo")
+        want = calls(s, "routed", 3)
+        got = o.wait_for(6, host=s.host)
+        assert_paths(got, held + want, o)
+        warned = log_lines(d, r"Orchestrator.*(Network is unreachable|No route)")
+        assert len(warned) == 1, "expected one rate-limited warning, got:\n%s" % "\n".join(warned)
+    finally:
+        o.close()
+
+
+def test_orchestrator_name_resolves_later(netns, ns_daemons, tls_server):
+    """The Orchestrator's name is in neither /etc/hosts nor DNS, then appears
+    in /etc/hosts: the daemon keeps trying (once a second while calls wait),
+    holds the calls meanwhile, and sends them and every later one."""
+    ns = netns()
+    o = RestartableOrchestrator(udp_socket(("127.0.0.1", 0), ns.name))
+    name = "orchestrator.e2e-faults.invalid"
+    try:
+        d = ns_daemons(ns, "%s:%d" % (name, o.port))
+        d.wait_log(r"cannot resolve Orchestrator host %s" % re.escape(name), 10)
+        s = tls_server
+        held = calls(s, "unresolved", 3)
+        d.wait_logged_calls(3, s.host)
+        time.sleep(1.5)  # at least one more failed resolution
+        assert not o.matching(s.host), o.describe()
+        ns.add_host("127.0.0.1 %s" % name)
+        want = calls(s, "resolved", 3)
+        got = o.wait_for(6, host=s.host)
+        assert_paths(got, held + want, o)
+        warned = log_lines(d, r"cannot resolve Orchestrator host")
+        assert len(warned) == 1, "expected one rate-limited warning, got:\n%s" % "\n".join(warned)
+    finally:
+        o.close()

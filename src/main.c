@@ -407,9 +407,13 @@ static int start_discovery(struct daemon *d)
 		return -ENOMEM;
 	d->watch = proc_watch_new(&ops);
 	if (!d->watch) {
-		log_error("cannot watch new processes (perf_event_open): %s; CAP_PERFMON needed",
-			  strerror(errno));
-		return -errno;
+		err = errno;
+		log_error("cannot open the perf side-band stream that reports new processes and "
+			  "mappings (perf_event_open): %s%s%s; without it nothing started later "
+			  "would be traced: stopping",
+			  strerror(err), *proc_watch_error_hint(err) ? ": " : "",
+			  proc_watch_error_hint(err));
+		return -err;
 	}
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0 ||
@@ -633,7 +637,8 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 			if (n < 0)
 				fprintf(stderr, "%s: cannot read /proc: %s\n", PROG_NAME,
 					strerror(-n));
-			return n < 0 ? 1 : 0;
+			fflush(stdout);
+			return n < 0 || report_discovery(stderr) < 0 ? 1 : 0;
 		}
 		if (!strcmp(argv[i], "--log-calls")) {
 			d->log_calls = true;

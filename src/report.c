@@ -11,6 +11,7 @@
 #include "file_open.h"
 #include "ldcache.h"
 #include "proc_scan.h"
+#include "proc_watch.h"
 #include "report.h"
 #include "tls_backend.h"
 
@@ -176,4 +177,22 @@ int report_targets(FILE *out, const char *proc_root, const char *ldcache_file)
 	if (err)
 		return err;
 	return sc.lines + report_cached(out, ldcache_file);
+}
+
+int report_discovery(FILE *err)
+{
+	struct proc_watch_ops ops = {0};
+	struct proc_watch *w = proc_watch_new(&ops);
+	int e = errno;
+
+	if (w) {
+		proc_watch_free(w);
+		return 0;
+	}
+	fprintf(err,
+		"error: cannot open the perf side-band stream that reports new processes and "
+		"mappings (perf_event_open): %s%s%s; the daemon would not start (nothing started "
+		"after it could be traced)\n",
+		strerror(e), *proc_watch_error_hint(e) ? ": " : "", proc_watch_error_hint(e));
+	return -e;
 }

@@ -271,3 +271,65 @@ def test_orchestrator_name_resolves_later(netns, ns_daemons, tls_server):
         assert len(warned) == 1, "expected one rate-limited warning, got:\n%s" % "\n".join(warned)
     finally:
         o.close()
+
+
+# ---------------------------------------------------------------------------
+# The perf side-band stream refused by the kernel
+# ---------------------------------------------------------------------------
+
+# Runs argv[2:] with perf_event_open (x86-64 nr 298) failing with errno
+# argv[1]: what an odd kernel (EINVAL) or a missing capability does. The
+# daemon needs no perf event of its own on this kernel (uprobe_multi links
+# are bpf() calls), so only the side-band stream is refused.
+REFUSE_PERF = r"""
+import ctypes, os, sys
+class F(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                ("k", ctypes.c_uint32)]
+class P(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(F))]
+libc = ctypes.CDLL(None, use_errno=True)
+insns = [(0x20, 0, 0, 4), (0x15, 0, 3, 0xC000003E), (0x20, 0, 0, 0), (0x15, 0, 1, 298),
+         (0x06, 0, 0, 0x00050000 | int(sys.argv[1])), (0x06, 0, 0, 0x7FFF0000)]
+arr = (F * len(insns))(*[F(*i) for i in insns])
+prog = P(len(insns), arr)
+assert libc.prctl(38, 1, 0, 0, 0) == 0
+assert libc.syscall(ctypes.c_long(317), ctypes.c_long(1), ctypes.c_long(0), ctypes.byref(prog)) == 0
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def run_refused(args, errno_value, timeout=20):
+    from conftest import ENDPOINT_VAR, PYTHON
+    env = dict(os.environ)
+    env[ENDPOINT_VAR] = "127.0.0.1:9"
+    return subprocess.run([PYTHON, "-c", REFUSE_PERF, str(errno_value), daemon_path()] + args,
+                          capture_output=True, text=True, timeout=timeout, env=env,
+                          stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("err,text", [(22, "Invalid argument"), (13, "Permission denied")],
+                         ids=["EINVAL", "EACCES"])
+def test_side_band_stream_refused(err, text, bpf_mounts):
+    """perf_event_open refused: the daemon says so, naming the stream and
+    the error, and exits non-zero at once; it does not run blind to every
+    process started after it."""
+    try:
+        p = run_refused(["--verbose"], err)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the daemon kept running without its side-band stream", pytrace=False)
+    errors = [l for l in p.stderr.splitlines() if l.startswith("error:")]
+    assert p.returncode == 1, "exit status %s\n%s" % (p.returncode, p.stderr[-3000:])
+    assert len(errors) == 1 and "perf side-band stream" in errors[0] and text in errors[0], (
+        p.stderr[-3000:])
+    assert "ready" not in p.stderr, p.stderr[-3000:]
+
+
+def test_list_targets_names_refused_stream():
+    """--list-targets prints its report, then the same error on stderr, and
+    exits 1."""
+    p = run_refused(["--list-targets"], 22)
+    assert p.returncode == 1, "exit status %s\n%s\n%s" % (p.returncode, p.stdout[-2000:], p.stderr)
+    assert re.search(r"^error: cannot open the perf side-band stream .*Invalid argument", p.stderr, re.M), (
+        p.stderr)
+    assert re.search(r"^pid=\d+ comm=\S+ file=/\S+libssl\S* status=traced", p.stdout, re.M), p.stdout[-2000:]

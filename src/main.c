@@ -751,7 +751,12 @@ int main(int argc, char **argv)
 
 	run_loop(&d);
 
-	/* Detach first so nothing new arrives, then forward what is complete. */
+	/* Forward what is complete now (closing links waits for the kernel's
+	 * grace periods, longer under load), detach so nothing new arrives,
+	 * then forward what completed meanwhile. */
+	ring_buffer__consume(d.rb);
+	close_exited(&d);
+	forwarder_flush(d.forwarder);
 	uprobe_warm_stop();
 	targets_detach_all(d.targets);
 	ring_buffer__consume(d.rb);

@@ -333,3 +333,132 @@ def test_list_targets_names_refused_stream():
     assert re.search(r"^error: cannot open the perf side-band stream .*Invalid argument", p.stderr, re.M), (
         p.stderr)
     assert re.search(r"^pid=\d+ comm=\S+ file=/\S+libssl\S* status=traced", p.stdout, re.M), p.stdout[-2000:]
+
+
+# ---------------------------------------------------------------------------
+# SIGTERM under full load
+# ---------------------------------------------------------------------------
+
+LOAD_CLIENT = str(Path(__file__).resolve().parent / "load_client.py")
+UPROBE_EVENTS = "/sys/kernel/tracing/uprobe_events"
+
+
+def bpf_ids(kind):
+    """Ids of the BPF links or programs on the host (bpftool)."""
+    import json
+    r = subprocess.run(["bpftool", "-j", kind, "show"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, "bpftool %s show: %s" % (kind, r.stderr)
+    return {x["id"]: x for x in json.loads(r.stdout or "[]")}
+
+
+def uprobe_events():
+    try:
+        with open(UPROBE_EVENTS) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def uprobe_mappings(pid):
+    """The [uprobes] areas the kernel maps into a process once a probe in it
+    was hit (out-of-line execution, return trampolines)."""
+    with open("/proc/%d/maps" % pid) as f:
+        return [l for l in f.read().splitlines() if "[uprobes" in l]
+
+
+def completed(path):
+    """(i, t0, t1) of each call a load client completed."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        i, t0, t1, status = line.split()
+        if status == "200":
+            out.append((int(i), float(t0), float(t1)))
+    return out
+
+
+def test_sigterm_under_load(orchestrator, daemon_factory, nginx_h2, tmp_path):
+    """Keep-alive HTTP/1.1 and HTTP/2 clients calling back to back and a
+    one-shot curl storm, then SIGTERM: the daemon exits 0 within 1 s; no
+    link, program or tracefs uprobe of its own is left, and a process making
+    a TLS call afterwards hits no probe; every call the keep-alive clients
+    had completed before the signal was forwarded."""
+    from conftest import CURL, PYTHON, STOP_TIMEOUT
+    links0, progs0, events0 = bpf_ids("link"), bpf_ids("prog"), uprobe_events()
+    d = daemon_factory(orchestrator.endpoint)
+    s = nginx_h2
+    clients = []
+    for n, mode in enumerate(["h1", "h1", "h2"]):
+        out = tmp_path / ("load%d.txt" % n)
+        out.touch()
+        p = subprocess.Popen([PYTHON, LOAD_CLIENT, mode, str(s.port), "/h2/load%d-" % n, str(out), "60"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=open(tmp_path / ("load%d.err" % n), "wb"))
+        clients.append((p, out))
+    storm_stop = threading.Event()
+    storm_made = []
+
+    def storm(k):
+        i = 0
+        while not storm_stop.is_set():
+            r = subprocess.run([CURL, "--http1.1", "-k", "-sS", "--max-time", "10", "-o", "/dev/null",
+                                "-w", "%{http_code}", s.url("/h2/storm%d-%d" % (k, i))],
+                               capture_output=True, text=True, timeout=20)
+            if r.returncode == 0 and r.stdout == "200":
+                storm_made.append(1)
+            i += 1
+
+    storm_threads = [threading.Thread(target=storm, args=(k,)) for k in range(2)]
+    for t in storm_threads:
+        t.start()
+    try:
+        time.sleep(4)
+        for p, out in clients:
+            assert p.poll() is None, "load client exited: %s" % (out.with_suffix(".err").read_text())
+            assert completed(out), "load client %s made no call" % out
+        # The probes are live: the clients' processes have hit them.
+        assert uprobe_mappings(clients[0][0].pid), "no [uprobes] area in a traced client"
+        t_sig = time.monotonic()
+        rc = d.stop(timeout=STOP_TIMEOUT)
+        assert rc == 0, "daemon exit: %s\n%s" % (rc, d.log()[-4000:])
+        assert d.stop_seconds < 1.0, "SIGTERM -> exit took %.2f s under load (contract: 1 s)" % d.stop_seconds
+    finally:
+        storm_stop.set()
+        for t in storm_threads:
+            t.join(30)
+        for p, _ in clients:
+            p.terminate()
+            p.wait(10)
+    # Every call a keep-alive client had completed before the signal.
+    time.sleep(0.5)
+    got = {c.path for c in orchestrator.matching(s.host)}
+    for n, (p, out) in enumerate(clients):
+        done = ["/h2/load%d-%d" % (n, i) for i, t0, t1 in completed(out) if t1 < t_sig]
+        missing = [x for x in done if x not in got]
+        assert len(done) > 50, "client %d completed only %d calls" % (n, len(done))
+        assert not missing, "%d of %d completed calls of client %d not forwarded, e.g. %s\n%s" % (
+            len(missing), len(done), n, missing[:5], "\n".join(
+                l for l in d.log().splitlines() if "(exit)" in l))
+    assert len(storm_made) >= 10, "the curl storm made only %d calls" % len(storm_made)
+    print("\nSIGTERM after 4 s of load: exit in %.3f s; keep-alive calls completed before it: %s; "
+          "one-shot curls: %d\n%s" % (d.stop_seconds, [len(completed(out)) for _, out in clients],
+                                      len(storm_made), "\n".join(
+                                          l for l in d.log().splitlines() if "(exit)" in l)))
+    # Nothing of the daemon's is left in the kernel.
+    assert set(bpf_ids("link")) <= set(links0), "BPF links left: %s" % (
+        [v for k, v in bpf_ids("link").items() if k not in links0])
+    assert set(bpf_ids("prog")) <= set(progs0), "BPF programs left: %s" % (
+        [v.get("name") for k, v in bpf_ids("prog").items() if k not in progs0])
+    new_events = [l for l in uprobe_events() if l not in events0]
+    assert not new_events, "uprobe_events gained: %s" % new_events
+    r = subprocess.Popen([PYTHON, LOAD_CLIENT, "h1", str(s.port), "/h2/after-", str(tmp_path / "after.txt"), "30"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "after.txt").exists() or len(completed(tmp_path / "after.txt")) < 20:
+            assert time.monotonic() < deadline, "the client after exit made no calls"
+            time.sleep(0.05)
+        assert not uprobe_mappings(r.pid), "a TLS client started after exit hit probes: %s" % (
+            uprobe_mappings(r.pid))
+    finally:
+        r.terminate()
+        r.wait(10)

@@ -145,27 +145,18 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	return 0;
 }
 
-/* comm comes from the traced process: make it safe for one log line. */
-static void printable(char *dst, const char *src, size_t size)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < size && src[i]; i++)
-		dst[i] = src[i] > ' ' && src[i] < 0x7f ? src[i] : '?';
-	dst[i] = '\0';
-}
-
 static void on_call(const struct traced_call *tc, void *ctx)
 {
 	struct daemon *d = ctx;
 	const struct proto_call *h = tc->call;
 	uint64_t latency = h->end_ns > h->start_ns ? h->end_ns - h->start_ns : 0;
 	struct wire_call call;
-	char buf[WIRE_DATAGRAM_MAX + 1], comm[17];
+	/* comm (at most 15 bytes) is the traced process's to choose. */
+	char buf[WIRE_DATAGRAM_MAX + 1], comm[4 * 15 + 1];
 	uint64_t suppressed;
 	int n;
 
-	printable(comm, tc->comm, sizeof(comm));
+	log_field(comm, sizeof(comm), tc->comm);
 	if (wire_call_make(&call, h->method, h->host, h->target, h->target_truncated, latency) ||
 	    (n = wire_encode(&call, buf, sizeof(buf))) < 0) {
 		d->malformed++;

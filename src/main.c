@@ -25,6 +25,7 @@
 #include "forward.h"
 #include "kernel_check.h"
 #include "log.h"
+#include "privilege.h"
 #include "proc_watch.h"
 #include "report.h"
 #include "session.h"
@@ -697,8 +698,10 @@ int main(int argc, char **argv)
 	struct session_ops ops = {.call = on_call, .set_skip = on_set_skip, .ctx = &d};
 	const char *value = getenv(ENDPOINT_ENV);
 	char endpoint_text[300];
-	int ret = parse_args(argc, argv, &d), err;
+	int ret, err;
 
+	privilege_no_core_dumps(); /* before any other process's bytes are read */
+	ret = parse_args(argc, argv, &d);
 	if (ret >= 0)
 		return ret;
 	if (endpoint_parse(value, &d.endpoint)) {

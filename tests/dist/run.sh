@@ -177,6 +177,8 @@ check "tarball and .deb carry the same executable" cmp "$tdir/$NAME" "$WORK/deb-
 mkdir -p "$WORK/unit"
 sed "s|^ExecStart=.*|ExecStart=$(readlink -f "$EXE")|" "$TOP/packaging/systemd/$NAME.service" >"$WORK/unit/$NAME.service"
 check "systemd-analyze verify passes" systemd-analyze verify "$WORK/unit/$NAME.service"
+check "the unit allows no core file (LimitCORE=0: the daemon holds other processes' plaintext)" \
+	grep -qx 'LimitCORE=0' "$WORK/unit/$NAME.service"
 score=$(systemd-analyze security --offline=yes "$WORK/unit/$NAME.service" 2>/dev/null | grep 'Overall exposure level')
 echo "info: ${score#→ }"
 

@@ -137,6 +137,8 @@ mainpid=$(in_c systemctl show -p MainPID --value "$NAME")
 check "the service runs with no capabilities beyond the unit's five" sh -c "
 	caps=\$(nsenter -t $CPID -a grep '^CapEff' /proc/$mainpid/status | awk '{ print \$2 }')
 	[ \$(( 0x\$caps & ~((1<<39)|(1<<38)|(1<<19)|(1<<2)|(1<<24)) )) = 0 ]"
+check "the service can write no core file (LimitCORE=0)" sh -c "
+	nsenter -t $CPID -a cat /proc/$mainpid/limits | grep -Eq '^Max core file size +0 +0 '"
 
 # ---- a real call, traced by the hardened service -------------------------------------
 sleep 1

@@ -715,7 +715,9 @@ int main(int argc, char **argv)
 	endpoint_format(&d.endpoint, endpoint_text, sizeof(endpoint_text));
 	log_info("%s %s starting; Orchestrator endpoint %s", PROG_NAME, VERSION, endpoint_text);
 
-	take_priority();
+	take_priority(); /* needs CAP_SYS_NICE, dropped next */
+	/* Before any thread starts: capabilities are per thread. */
+	privilege_drop();
 	signal(SIGPIPE, SIG_IGN);
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);

@@ -60,7 +60,7 @@ trap stop_all EXIT
 # and perf_event_open(). Host network (no --private-network): the container
 # reaches the TLS server and the UDP listener on the host's 127.0.0.1.
 systemd-nspawn --register=no --keep-unit --console=passive -D "$R" -b \
-	--capability=CAP_BPF,CAP_PERFMON,CAP_SYS_ADMIN,CAP_SYS_PTRACE,CAP_DAC_READ_SEARCH,CAP_SYS_RESOURCE \
+	--capability=CAP_BPF,CAP_PERFMON,CAP_SYS_ADMIN,CAP_SYS_PTRACE,CAP_DAC_READ_SEARCH,CAP_SYS_RESOURCE,CAP_CHECKPOINT_RESTORE \
 	--system-call-filter='bpf perf_event_open' >"$WORK/nspawn.log" 2>&1 &
 NSPAWN_PID=$!
 # The container's PID 1 is the child of nspawn that runs systemd (nspawn's
@@ -134,9 +134,11 @@ check "systemd-analyze verify (systemd 247)" in_c systemd-analyze verify "/lib/s
 score=$(in_c systemd-analyze security "$NAME" 2>/dev/null | grep 'Overall exposure level')
 echo "info: systemd 247: ${score#→ }"
 mainpid=$(in_c systemctl show -p MainPID --value "$NAME")
-check "the service runs with no capabilities beyond the unit's five" sh -c "
+check "the service runs with no capabilities beyond the unit's six" sh -c "
 	caps=\$(nsenter -t $CPID -a grep '^CapEff' /proc/$mainpid/status | awk '{ print \$2 }')
-	[ \$(( 0x\$caps & ~((1<<39)|(1<<38)|(1<<19)|(1<<2)|(1<<24)) )) = 0 ]"
+	[ \$(( 0x\$caps & ~((1<<40)|(1<<39)|(1<<38)|(1<<19)|(1<<2)|(1<<24)) )) = 0 ]"
+check "the service has no-new-privs" sh -c "
+	nsenter -t $CPID -a grep -Eq '^NoNewPrivs:[[:space:]]+1' /proc/$mainpid/status"
 check "the service can write no core file (LimitCORE=0)" sh -c "
 	nsenter -t $CPID -a cat /proc/$mainpid/limits | grep -Eq '^Max core file size +0 +0 '"
 

@@ -62,3 +62,61 @@ def test_no_core_dump(tmp_path):
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGSEGV, status
     cores = [f for f in os.listdir(tmp_path) if f.startswith("core")]
     assert not os.WCOREDUMP(status) and not cores, "a core was dumped: %s" % cores
+
+
+# CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_SYS_RESOURCE, CAP_PERFMON, CAP_BPF,
+# CAP_CHECKPOINT_RESTORE: the unit's six.
+KEPT = (1 << 2) | (1 << 19) | (1 << 24) | (1 << 38) | (1 << 39) | (1 << 40)
+NOBODY = 65534
+SYSLIB = "/lib/x86_64-linux-gnu"
+
+
+def status_fields(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+
+
+def as_nobody(cmd, **kw):
+    return subprocess.run(["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups"] + cmd,
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, **kw)
+
+
+def test_capabilities_dropped(daemon, orchestrator, tls_server):
+    """Run as root (as from the tarball), the daemon keeps only the unit's
+    capabilities, in every set, with no-new-privs; and still discovers and
+    traces what starts afterwards: a process of another user (its maps and
+    files need CAP_SYS_PTRACE) through a private libssl copy only that user
+    can read (CAP_DAC_READ_SEARCH, no CAP_DAC_OVERRIDE)."""
+    ours = status_fields(os.getpid())
+    expected = int(ours["CapBnd"], 16) & KEPT
+    st = status_fields(daemon.pid)
+    for name in ("CapEff", "CapPrm", "CapBnd"):
+        assert int(st[name], 16) == expected, "%s %s, expected %x (test's bounding set %s)\n%s" % (
+            name, st[name], expected, ours["CapBnd"], "\n".join("%s: %s" % kv for kv in st.items()))
+    assert int(st["CapInh"], 16) == 0 and int(st["CapAmb"], 16) == 0, st
+    assert st["NoNewPrivs"].strip() == "1", st
+    assert re.search(r"^info: capabilities: kept ", daemon.log(), re.M), daemon.log()[-3000:]
+
+    # A private OpenSSL copy in a directory only nobody can enter.
+    import shutil
+    import tempfile
+    libdir = tempfile.mkdtemp(prefix="e2e-nobody-", dir="/tmp")
+    try:
+        for n in ("libssl.so.3", "libcrypto.so.3"):
+            shutil.copy2(os.path.realpath(os.path.join(SYSLIB, n)), os.path.join(libdir, n))
+            os.chown(os.path.join(libdir, n), NOBODY, NOBODY)
+            os.chmod(os.path.join(libdir, n), 0o500)
+        os.chown(libdir, NOBODY, NOBODY)
+        os.chmod(libdir, 0o700)
+        s = tls_server
+        env = dict(os.environ, LD_LIBRARY_PATH=libdir, HOME="/")
+        for i in range(3):
+            r = as_nobody(["curl", "--http1.1", "-k", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                           s.url("/hello/nobody/%d" % i)], env=env)
+            assert r.returncode == 0 and r.stdout == "200", (r.returncode, r.stdout, r.stderr)
+        calls = orchestrator.expect_calls([("GET", "/hello/nobody/%d" % i) for i in range(3)], s.host)
+        assert len(calls) == 3
+        found = re.findall(r"^info: TLS library found: %s/libssl\.so\.3 " % re.escape(libdir), daemon.log(), re.M)
+        assert len(found) == 1, "the private copy was not analysed once\n%s" % daemon.log()[-4000:]
+    finally:
+        shutil.rmtree(libdir, ignore_errors=True)

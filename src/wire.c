@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include "path_redact.h"
 #include "wire.h"
 
 static int make_method(char *out, const char *method)
@@ -93,6 +94,9 @@ static int make_path(char *out, size_t size, const char *target, bool target_cut
 		cut = true;
 	if (cut)
 		n = cut_at_slash(out, n, n - 1 + (n > 0 && out[n - 1] == '/'));
+	/* Tokens in the path (webhooks, bots) leave neither in the log nor
+	 * in the datagram. */
+	n = path_redact(out, n);
 	if (n == 0)
 		return -EINVAL;
 	out[n] = '\0';

@@ -32,7 +32,8 @@ struct wire_call {
 /*
  * Normalise a call: method must be an upper-case token; host is lower-cased
  * and must be a plain host[:port] or [v6]:port; the path loses its query and
- * fragment, and bytes outside printable ASCII are %-encoded. @target_cut says
+ * fragment, bytes outside printable ASCII are %-encoded, and segments that
+ * are secrets become ":token" (path_redact.h). @target_cut says
  * the target was already cut short, so its last segment may be partial.
  * Returns 0, or -EINVAL when no valid datagram can be made (logged as
  * malformed by the caller).

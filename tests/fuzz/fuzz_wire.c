@@ -2,11 +2,13 @@
 /*
  * Whatever method, host and target a traced process sends, a datagram we
  * encode must parse as the Orchestrator parses it, fit in 1472 bytes and
- * carry no query string.
+ * carry no query string, and its path no segment that is a secret (the
+ * redaction is complete: doing it again changes nothing).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "path_redact.h"
 #include "wire.h"
 
 static void check(const char *dgram, int n)
@@ -33,6 +35,26 @@ static void check(const char *dgram, int n)
 	}
 }
 
+static void check_redacted(const char *path)
+{
+	char again[WIRE_DATAGRAM_MAX + 1];
+	size_t len = strlen(path);
+
+	for (const char *p = path;;) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+
+		if (path_segment_is_secret(p, n))
+			abort();
+		if (!slash)
+			break;
+		p = slash + 1;
+	}
+	memcpy(again, path, len);
+	if (path_redact(again, len) != len || memcmp(again, path, len))
+		abort();
+}
+
 /* Input: method NUL host NUL target, then a byte for "target was cut". */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -53,6 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    size * 1000003ull)) {
 		int n = wire_encode(&call, out, sizeof(out));
 
+		check_redacted(call.path);
 		if (n > 0)
 			check(out, n);
 	}

@@ -51,6 +51,8 @@ struct forwarder {
 	struct log_ratelimit drop_log, send_log;
 	uint64_t last_resolve_ns;
 
+	bool closing; /* no new resolution: the daemon is exiting */
+
 	/* Hand-over from the resolver thread to the sending (main) thread. */
 	pthread_mutex_t lock;
 	pthread_t resolver;
@@ -113,7 +115,7 @@ static void start_resolve(struct forwarder *f, uint64_t interval_ns)
 	uint64_t now = monotonic_ns();
 	bool busy;
 
-	if (f->ep.kind != ENDPOINT_NAME ||
+	if (f->ep.kind != ENDPOINT_NAME || f->closing ||
 	    (f->last_resolve_ns && now - f->last_resolve_ns < interval_ns))
 		return;
 	pthread_mutex_lock(&f->lock);
@@ -234,15 +236,28 @@ struct forwarder *forwarder_new(const struct endpoint *ep)
 
 void forwarder_free(struct forwarder *f)
 {
+	bool resolving;
+
 	if (!f)
 		return;
+	f->closing = true;
 	forwarder_flush(f);
 	if (f->count)
 		log_warn("%u datagram(s) for the Orchestrator not sent at exit", f->count);
-	if (f->resolver_started)
-		pthread_join(f->resolver, NULL);
 	if (f->fd >= 0)
 		close(f->fd);
+	pthread_mutex_lock(&f->lock);
+	resolving = f->resolving;
+	pthread_mutex_unlock(&f->lock);
+	if (resolving) {
+		/* A lookup may wait seconds for a DNS server; the daemon exits
+		 * within one: leave the thread (and the memory it uses) to the
+		 * process's end. */
+		pthread_detach(f->resolver);
+		return;
+	}
+	if (f->resolver_started)
+		pthread_join(f->resolver, NULL);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }

@@ -273,6 +273,22 @@ def test_orchestrator_name_resolves_later(netns, ns_daemons, tls_server):
         o.close()
 
 
+def test_sigterm_while_name_lookup_hangs(netns, ns_daemons, tls_server):
+    """The DNS server never answers (a lookup waits out c-ares' time-outs,
+    seconds): SIGTERM still ends the daemon within 1 s, exit 0."""
+    ns = netns()
+    dns = udp_socket(("127.0.0.1", 53), ns.name)  # takes queries, answers none
+    try:
+        d = ns_daemons(ns, "orchestrator.e2e-faults.invalid:9")
+        calls(tls_server, "dns-hangs", 2)  # held, and a reason to retry the lookup
+        d.wait_logged_calls(2, tls_server.host)
+        rc = d.stop()
+        assert rc == 0 and d.stop_seconds < 1.0, "SIGTERM -> %s after %s s\n%s" % (
+            rc, d.stop_seconds, d.log()[-3000:])
+    finally:
+        dns.close()
+
+
 # ---------------------------------------------------------------------------
 # The perf side-band stream refused by the kernel
 # ---------------------------------------------------------------------------

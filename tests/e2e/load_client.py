@@ -9,8 +9,9 @@ SIGTERM or MAXSEC, recording each completed call. Run with /usr/bin/python3
     load_client.py h2 PORT PREFIX OUTFILE MAXSEC [PAUSE_MS]
         httpx with http2=True (one HTTP/2 connection), GET PREFIX<i>
 
-OUTFILE gets one line per completed call, flushed at once:
-"<i> <t0> <t1> <status>" (time.monotonic(), the same clock as the tests).
+OUTFILE gets one line per call, flushed at once: "<i> <t0> <t1> <status>"
+(time.monotonic(), the same clock as the tests), status "ERR" when the
+call failed on the client's side (the server may still have answered it).
 Hosts are 127.0.0.1; certificates are not verified.
 """
 
@@ -50,14 +51,18 @@ def h1_session(port):
 
 def h2_session(port):
     import httpx
-    client = httpx.Client(http2=True, http1=False, verify=False, timeout=30)
     base = "https://127.0.0.1:%d" % port
+    client = [httpx.Client(http2=True, http1=False, verify=False, timeout=30)]
 
     def get(path):
         try:
-            r = client.get(base + path)
+            r = client[0].get(base + path)
             return r.status_code
         except httpx.HTTPError:
+            # The server ended the connection (nginx: GOAWAY after
+            # keepalive_requests): a new client, a new connection.
+            client[0].close()
+            client[0] = httpx.Client(http2=True, http1=False, verify=False, timeout=30)
             return None
 
     return get
@@ -75,9 +80,8 @@ def main():
             t0 = time.monotonic()
             status = get("%s%d" % (prefix, i))
             t1 = time.monotonic()
-            if status is not None:
-                out.write("%d %.6f %.6f %d\n" % (i, t0, t1, status))
-                out.flush()
+            out.write("%d %.6f %.6f %s\n" % (i, t0, t1, status if status is not None else "ERR"))
+            out.flush()
             i += 1
             if pause:
                 time.sleep(pause)

@@ -184,15 +184,16 @@ for entry in $matrix; do
 		"$(res attach_avg_us)/$(res attach_max_us)" \
 		"$(res map_to_attach_avg_us)/$(res map_to_attach_max_us)" \
 		"$(res ready_s)s" "$(res sigterm_exit_s)s" "$wall")")
-	for k in data_probes known_misses return_probes warmer syscall335_direct_under_filter seccomp_late seccomp_inherited \
-		seccomp_skipped_calls_seen server_links server_probes; do
+	for k in data_probes h2_calls gnutls_calls idle_wakeups_per_s known_misses return_probes warmer syscall335_direct_under_filter \
+		seccomp_late seccomp_inherited seccomp_skipped_calls_seen server_links server_probes; do
 		v=$(res $k)
 		if [ -n "$v" ]; then echo "    $tag $k: $v"; fi
 	done
 done
 
 echo
-echo "kernel matrix ($accel; one-shot curls per run: $oneshot + 1 POST; total $(($(date +%s) - t_all)) s)"
+echo "kernel matrix ($accel; one-shot clients per run: $oneshot curl + 1 POST (HTTP/1.1)," \
+	"2 curl --http2, 1 wget (GnuTLS); total $(($(date +%s) - t_all)) s)"
 printf '%-15s %-12s %-19s %-14s %-8s %-15s %-15s %-6s %-7s %6s\n' kernel mode "attach path" \
 	"calls seen/exp" one-shot "attach us" "map->attach us" ready sigterm wall
 printf '%-15s %-12s %-19s %-14s %-8s %-15s %-15s %-6s %-7s %6s\n' "" "" "" "" "" "avg/max" "avg/max" "" "" ""

@@ -28,7 +28,7 @@ CFLAGS    ?= -O2 -g
 CFLAGS    += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE \
 	     -DVERSION='"$(VERSION)"' -Isrc -I$(BUILD) -I$(LLHTTP_INC) $(SAN_FLAGS)
 LDFLAGS   += $(SAN_FLAGS)
-LDLIBS    := -lbpf -lelf -lz -lcares -lpthread
+LDLIBS    := -lbpf -lelf -lz -lcares -lcapstone -lpthread
 
 BPF_SRC   := src/bpf/tls_trace.bpf.c
 BPF_OBJ   := $(BUILD)/tls_trace.bpf.o
@@ -46,7 +46,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 20
 
-BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev \
+BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev libcapstone-dev \
 	      libc-ares-dev node-llhttp make gcc pkg-config
 TEST_DEPS  := libcmocka-dev libclang-rt-14-dev python3 python3-pytest curl golang-go nodejs \
 	      openssl nginx-full iproute2 util-linux procps libnghttp2-dev nghttp2-client \
@@ -66,7 +66,7 @@ test-deps:
 # ---- BPF object and skeleton ------------------------------------------------
 # No kernel headers, no kernel BTF: uprobe programs only read user memory, and
 # struct pt_regs comes from the UAPI <asm/ptrace.h>.
-$(BPF_OBJ): $(BPF_SRC) src/bpf/tls_trace.h | $(BUILD)
+$(BPF_OBJ): $(BPF_SRC) $(wildcard src/bpf/*.h) | $(BUILD)
 	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(ARCH_INC) -Isrc/bpf \
 		-Wall -Wno-unused-function -Wno-gnu-variable-sized-type-not-at-end -c $< -o $@
 

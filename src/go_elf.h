@@ -38,12 +38,12 @@ struct go_build {
 };
 
 struct go_func {
-	const char *name; /* in: full Go name, "crypto/tls.(*Conn).Read" */
-	bool want_rets;	  /* in: also find its return instructions */
-	bool found;	  /* out: entry (and, if wanted, every return) proven */
-	uint64_t offset;  /* out: file offset of the entry */
-	uint64_t size;	  /* out: bytes of code */
-	unsigned nret;	  /* out: return instructions, when want_rets */
+	const char *name;		 /* in: full Go name, "crypto/tls.(*Conn).Read" */
+	bool want_rets;			 /* in: also find its return instructions */
+	bool found;			 /* out: entry (and, if wanted, every return) proven */
+	uint64_t offset;		 /* out: file offset of the entry */
+	uint64_t size;			 /* out: bytes of code */
+	unsigned nret;			 /* out: return instructions, when want_rets */
 	uint64_t ret_offset[GO_RET_MAX]; /* out: their file offsets */
 	char why[96]; /* out: when not found, why ("not in .gopclntab", "tail jump at +0x1c2") */
 };

@@ -25,6 +25,7 @@
 #include <linux/types.h>
 #include "bpf/tls_trace.h"
 #include "http1.h"
+#include "http1_pending.h"
 
 /* "PRI * HTTP/2.0": the first bytes of the HTTP/2 client connection preface. */
 #define H2_PREFACE     "PRI * HTTP/2.0"
@@ -37,7 +38,7 @@
 /* Holes are fed from here; llhttp does not read body bytes it skips. */
 static const char zeros[64 * 1024];
 
-/* A request whose head was parsed and that waits for its response. */
+/* The request whose head is being parsed. */
 struct h1_req {
 	uint64_t start_ns;
 	uint16_t target_len;
@@ -92,7 +93,7 @@ struct http1_conn {
 	/* Response being parsed. */
 	int status;
 	bool rx_final; /* it is a final (not 1xx) response */
-	bool rx_bound; /* it answers pend[pend_head] */
+	bool rx_bound; /* it answers the oldest pending request */
 
 	/* Request being parsed, and its Host header. */
 	struct h1_req cur;
@@ -104,10 +105,7 @@ struct http1_conn {
 	bool host_dup;
 	bool host_long;
 
-	/* Requests waiting for their response, oldest at pend_head. */
-	unsigned int pend_head;
-	unsigned int pend_count;
-	struct h1_req pend[HTTP1_PENDING_MAX];
+	struct h1_pending pending; /* requests waiting for their response */
 };
 
 static struct h1_dir *dir_of(llhttp_t *p)
@@ -142,45 +140,29 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
 
 /* ---- pending requests ---------------------------------------------------- */
 
-static struct h1_req *pend_front(struct http1_conn *c)
+static struct h1_pending_req *pend_front(struct http1_conn *c)
 {
-	return c->pend_count ? &c->pend[c->pend_head] : NULL;
+	return h1_pending_front(&c->pending);
 }
 
 static void pend_pop(struct http1_conn *c)
 {
-	if (!c->pend_count)
-		return;
-	c->pend_head = (c->pend_head + 1) % HTTP1_PENDING_MAX;
-	c->pend_count--;
+	h1_pending_pop(&c->pending);
 }
 
 static void pend_drop_all(struct http1_conn *c)
 {
-	c->stats->unanswered += c->pend_count;
-	c->pend_head = 0;
-	c->pend_count = 0;
+	c->stats->unanswered += h1_pending_clear(&c->pending);
 	c->rx_bound = false;
 }
 
-static void pend_push(struct http1_conn *c, const struct h1_req *req)
-{
-	if (c->pend_count == HTTP1_PENDING_MAX) {
-		/* The response being parsed, if any, answered the dropped one. */
-		c->rx_bound = false;
-		c->stats->unanswered++;
-		pend_pop(c);
-	}
-	c->pend[(c->pend_head + c->pend_count) % HTTP1_PENDING_MAX] = *req;
-	c->pend_count++;
-}
-
-static void report(struct http1_conn *c, const struct h1_req *req, int status, uint64_t end_ns)
+static void report(struct http1_conn *c, const struct h1_pending_req *req, int status,
+		   uint64_t end_ns)
 {
 	struct proto_call call = {
 	    .method = req->method <= HTTP_FLUSH ? llhttp_method_name(req->method) : "",
 	    .host = req->host,
-	    .target = req->target,
+	    .target = req->text,
 	    .target_truncated = req->target_truncated,
 	    .status = status,
 	    .start_ns = req->start_ns,
@@ -372,9 +354,12 @@ static int req_head_done(struct h1_dir *d)
 	err = split_absolute(req);
 	if (err)
 		return err;
-	req->target[req->target_len] = '\0';
-	req->host[req->host_len] = '\0';
-	pend_push(c, req);
+	err = h1_pending_push(&c->pending, req->start_ns, req->method, req->target_truncated,
+			      req->target, req->target_len, req->host, req->host_len);
+	if (err == -ENOSPC)
+		return -EOVERFLOW; /* matching responses to requests is lost */
+	if (err)
+		return -EPROTO;
 	d->body = body_after_head(&d->parser);
 	return 0;
 }
@@ -382,7 +367,7 @@ static int req_head_done(struct h1_dir *d)
 static int resp_head_done(struct h1_dir *d)
 {
 	struct http1_conn *c = d->conn;
-	struct h1_req *front = pend_front(c);
+	struct h1_pending_req *front = pend_front(c);
 	int status = d->parser.status_code;
 
 	if (status < 100)
@@ -594,17 +579,28 @@ static void leave_resync(struct http1_conn *c)
 static void go_dead(struct http1_conn *c)
 {
 	c->state = ST_DEAD;
-	c->stats->not_http1++;
 	pend_drop_all(c);
 }
 
-/* The stream broke with @err: account for it and change state. */
+/*
+ * The stream broke with @err: account for it and change state. More
+ * requests in flight than can be kept (-EOVERFLOW): the connection is no
+ * longer reported, as if it were not HTTP/1; resynchronising would pair
+ * the responses still due with later requests.
+ */
 static int fail(struct http1_conn *c, int err)
 {
-	if (err == -EPROTONOSUPPORT)
+	if (err == -EOVERFLOW) {
+		c->stats->too_deep++;
 		go_dead(c);
-	else
+		return -EPROTONOSUPPORT;
+	}
+	if (err == -EPROTONOSUPPORT) {
+		c->stats->not_http1++;
+		go_dead(c);
+	} else {
 		enter_resync(c);
+	}
 	return err;
 }
 
@@ -687,6 +683,8 @@ struct http1_conn *http1_conn_new(proto_call_cb cb, void *ctx, struct http1_stat
 
 void http1_conn_free(struct http1_conn *c)
 {
+	if (c)
+		h1_pending_free(&c->pending);
 	free(c);
 }
 

@@ -60,6 +60,8 @@
 #define EXITED_MAX 256
 /* Calls logged one by one after start, without --log-calls. */
 #define CALLS_LOGGED_AT_START 20
+/* --exclude-comm names at most. */
+#define EXCLUDE_COMM_MAX 16
 /* How many processes hold data probes before idle ones give theirs back. */
 #define MAX_ARMED_DEFAULT 64
 #define SESSION_IDLE_NS	  (30ull * 1000000000)
@@ -81,6 +83,8 @@ struct daemon {
 	bool per_process;
 	bool probe_mode_forced; /* --system-wide-probes or --per-process-probes */
 	unsigned max_armed;
+	char *exclude_comm[EXCLUDE_COMM_MAX]; /* --exclude-comm, pointers into argv */
+	size_t nexclude_comm;
 	bool log_calls;
 	pid_t exited[EXITED_MAX]; /* TLS processes gone since the ring was read */
 	unsigned nexited;
@@ -93,6 +97,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: %s [--version] [--help] [--verbose] [--log-calls] [--list-targets]\n"
 		"       [--system-wide-probes | --per-process-probes] [--max-armed N]\n"
+		"       [--exclude-comm=NAME[,NAME...]]\n"
 		"\n"
 		"Reports every outgoing HTTPS call on this host (method, host, path,\n"
 		"latency) to a Metrist Orchestrator over UDP, by tracing TLS libraries\n"
@@ -114,7 +119,10 @@ static void usage(FILE *out)
 		"--max-armed N  how many processes hold data probes (default %d; each\n"
 		"      costs every traced TLS call ~0.13 us); beyond that, processes idle\n"
 		"      the longest give theirs back and new ones get theirs at their first\n"
-		"      client connection\n",
+		"      client connection\n"
+		"--exclude-comm=NAME[,NAME...]  never trace processes with these command\n"
+		"      names (as in /proc/<pid>/comm: 15 characters at most), e.g. health\n"
+		"      checkers; they get no data probes and none of their calls is reported\n",
 		PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV, ENDPOINT_DEFAULT,
 		CALLS_LOGGED_AT_START, MAX_ARMED_DEFAULT);
 }
@@ -165,6 +173,11 @@ static void on_call(const struct traced_call *tc, void *ctx)
 	uint64_t suppressed;
 	int n;
 
+	/* With --system-wide-probes excluded processes are still probed. */
+	for (size_t i = 0; i < d->nexclude_comm; i++) {
+		if (!strncmp(tc->comm, d->exclude_comm[i], 16))
+			return;
+	}
 	printable(comm, tc->comm, sizeof(comm));
 	if (wire_call_make(&call, h->method, h->host, h->target, h->target_truncated, latency) ||
 	    (n = wire_encode(&call, buf, sizeof(buf))) < 0) {
@@ -401,6 +414,8 @@ static int start_discovery(struct daemon *d)
 	    .max_armed = d->max_armed,
 	    .proc_root = "/proc",
 	    .ldcache = "/etc/ld.so.cache",
+	    .exclude_comm = (const char *const *)d->exclude_comm,
+	    .nexclude_comm = d->nexclude_comm,
 	};
 	d->targets = targets_new(d->skel, &tcfg);
 	if (!d->targets)
@@ -498,49 +513,52 @@ static void log_stats(struct daemon *d, const char *when)
 	struct targets_stats t = targets_stats(d->targets);
 
 	read_kernel_stats(d, k);
-	log_info("targets (%s): tls_files=%llu files_probed=%llu files_expired=%llu "
-		 "files_full=%llu paths_refused=%llu plain_verdicts_evicted=%llu procs_traced=%llu "
-		 "procs_server_only=%llu procs_idle=%llu procs_evicted=%llu procs_dropped=%llu "
-		 "procs_seccomp_skipped=%llu files_per_proc_full=%llu attaches=%llu "
-		 "attach_failures=%llu attach_avg_us=%llu "
-		 "attach_max_us=%llu map_to_attach_avg_us=%llu map_to_attach_max_us=%llu "
-		 "detaches=%llu watch_lost=%llu warm_rounds=%llu roles_resent=%llu",
-		 when, (unsigned long long)t.files_tls, (unsigned long long)t.files_probed,
-		 (unsigned long long)t.files_expired, (unsigned long long)t.files_full,
-		 (unsigned long long)t.files_refused, (unsigned long long)t.plain_evicted,
-		 (unsigned long long)t.procs_armed, (unsigned long long)t.procs_server,
-		 (unsigned long long)t.procs_idle, (unsigned long long)t.procs_evicted,
-		 (unsigned long long)t.procs_dropped, (unsigned long long)t.procs_seccomp_skipped,
-		 (unsigned long long)t.files_per_proc_full, (unsigned long long)t.attaches,
-		 (unsigned long long)t.attach_failures,
-		 (unsigned long long)(t.attaches ? t.attach_ns_total / t.attaches / 1000 : 0),
-		 (unsigned long long)t.attach_ns_max / 1000,
-		 (unsigned long long)(t.map_to_attach_count
-					  ? t.map_to_attach_ns_total / t.map_to_attach_count / 1000
-					  : 0),
-		 (unsigned long long)t.map_to_attach_ns_max / 1000, (unsigned long long)t.detaches,
-		 (unsigned long long)proc_watch_lost(d->watch),
-		 (unsigned long long)uprobe_warm_rounds(),
-		 (unsigned long long)k[TLS_STAT_ROLE_RESEND]);
 	log_info(
-	    "stats (%s): calls=%llu sent=%llu send_dropped=%llu malformed_calls=%llu "
-	    "events=%llu ringbuf_lost=%llu ringbuf_bytes_dropped=%llu inflight_full=%llu "
-	    "read_faults=%llu "
-	    "connections=%llu active=%llu evicted=%llu expired=%llu http_malformed=%llu "
-	    "unanswered=%llu not_http1=%llu h2_undecodable=%llu h2_malformed=%llu "
-	    "h2_over_cap=%llu h2_lost=%llu h2_unanswered=%llu bad_records=%llu",
-	    when, (unsigned long long)d->calls, (unsigned long long)f.sent,
-	    (unsigned long long)f.dropped, (unsigned long long)d->malformed,
-	    (unsigned long long)k[TLS_STAT_EVENTS], (unsigned long long)k[TLS_STAT_RINGBUF_FULL],
-	    (unsigned long long)k[TLS_STAT_DATA_DROPPED],
-	    (unsigned long long)k[TLS_STAT_PENDING_FULL],
-	    (unsigned long long)k[TLS_STAT_READ_FAULT], (unsigned long long)k[TLS_STAT_CONN_NEW],
-	    (unsigned long long)s.active, (unsigned long long)s.evicted,
-	    (unsigned long long)s.expired, (unsigned long long)s.http1.malformed,
-	    (unsigned long long)s.http1.unanswered, (unsigned long long)s.http1.not_http1,
-	    (unsigned long long)s.http2.undecodable, (unsigned long long)s.http2.malformed,
-	    (unsigned long long)s.http2.over_cap, (unsigned long long)s.http2.lost,
-	    (unsigned long long)s.http2.unanswered, (unsigned long long)d->bad_records);
+	    "targets (%s): tls_files=%llu files_probed=%llu files_expired=%llu "
+	    "files_full=%llu paths_refused=%llu plain_verdicts_evicted=%llu procs_traced=%llu "
+	    "procs_server_only=%llu procs_idle=%llu procs_evicted=%llu procs_dropped=%llu "
+	    "procs_seccomp_skipped=%llu procs_excluded=%llu files_per_proc_full=%llu attaches=%llu "
+	    "attach_failures=%llu attach_avg_us=%llu "
+	    "attach_max_us=%llu map_to_attach_avg_us=%llu map_to_attach_max_us=%llu "
+	    "detaches=%llu watch_lost=%llu warm_rounds=%llu roles_resent=%llu",
+	    when, (unsigned long long)t.files_tls, (unsigned long long)t.files_probed,
+	    (unsigned long long)t.files_expired, (unsigned long long)t.files_full,
+	    (unsigned long long)t.files_refused, (unsigned long long)t.plain_evicted,
+	    (unsigned long long)t.procs_armed, (unsigned long long)t.procs_server,
+	    (unsigned long long)t.procs_idle, (unsigned long long)t.procs_evicted,
+	    (unsigned long long)t.procs_dropped, (unsigned long long)t.procs_seccomp_skipped,
+	    (unsigned long long)t.procs_excluded, (unsigned long long)t.files_per_proc_full,
+	    (unsigned long long)t.attaches, (unsigned long long)t.attach_failures,
+	    (unsigned long long)(t.attaches ? t.attach_ns_total / t.attaches / 1000 : 0),
+	    (unsigned long long)t.attach_ns_max / 1000,
+	    (unsigned long long)(t.map_to_attach_count
+				     ? t.map_to_attach_ns_total / t.map_to_attach_count / 1000
+				     : 0),
+	    (unsigned long long)t.map_to_attach_ns_max / 1000, (unsigned long long)t.detaches,
+	    (unsigned long long)proc_watch_lost(d->watch), (unsigned long long)uprobe_warm_rounds(),
+	    (unsigned long long)k[TLS_STAT_ROLE_RESEND]);
+	log_info("stats (%s): calls=%llu sent=%llu send_dropped=%llu malformed_calls=%llu "
+		 "events=%llu ringbuf_lost=%llu ringbuf_bytes_dropped=%llu inflight_full=%llu "
+		 "read_faults=%llu return_mismatches=%llu "
+		 "connections=%llu active=%llu evicted=%llu expired=%llu http_malformed=%llu "
+		 "unanswered=%llu not_http1=%llu pipelined_too_deep=%llu h2_undecodable=%llu "
+		 "h2_malformed=%llu "
+		 "h2_over_cap=%llu h2_lost=%llu h2_unanswered=%llu bad_records=%llu",
+		 when, (unsigned long long)d->calls, (unsigned long long)f.sent,
+		 (unsigned long long)f.dropped, (unsigned long long)d->malformed,
+		 (unsigned long long)k[TLS_STAT_EVENTS],
+		 (unsigned long long)k[TLS_STAT_RINGBUF_FULL],
+		 (unsigned long long)k[TLS_STAT_DATA_DROPPED],
+		 (unsigned long long)k[TLS_STAT_PENDING_FULL],
+		 (unsigned long long)k[TLS_STAT_READ_FAULT],
+		 (unsigned long long)k[TLS_STAT_RETURN_MISMATCH],
+		 (unsigned long long)k[TLS_STAT_CONN_NEW], (unsigned long long)s.active,
+		 (unsigned long long)s.evicted, (unsigned long long)s.expired,
+		 (unsigned long long)s.http1.malformed, (unsigned long long)s.http1.unanswered,
+		 (unsigned long long)s.http1.not_http1, (unsigned long long)s.http1.too_deep,
+		 (unsigned long long)s.http2.undecodable, (unsigned long long)s.http2.malformed,
+		 (unsigned long long)s.http2.over_cap, (unsigned long long)s.http2.lost,
+		 (unsigned long long)s.http2.unanswered, (unsigned long long)d->bad_records);
 }
 
 static void run_loop(struct daemon *d)
@@ -654,6 +672,21 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 				return 2;
 			}
 			d->max_armed = (unsigned)v;
+			continue;
+		}
+		if (!strncmp(argv[i], "--exclude-comm=", 15)) {
+			for (char *save = NULL, *name = strtok_r(argv[i] + 15, ",", &save); name;
+			     name = strtok_r(NULL, ",", &save)) {
+				if (strlen(name) > 15 || d->nexclude_comm == EXCLUDE_COMM_MAX) {
+					fprintf(
+					    stderr,
+					    "%s: --exclude-comm takes up to %d command names of "
+					    "at most 15 characters (as in /proc/<pid>/comm)\n",
+					    PROG_NAME, EXCLUDE_COMM_MAX);
+					return 2;
+				}
+				d->exclude_comm[d->nexclude_comm++] = name;
+			}
 			continue;
 		}
 		if (!strcmp(argv[i], "--per-process-probes")) {

@@ -50,7 +50,11 @@ struct go_func {
 
 /*
  * Is the ELF file open on FD a Go executable? 1 (b filled), 0 (not Go),
- * -errno (not readable, not ELF: -ENOEXEC).
+ * -errno (not readable; -ENOEXEC: not a 64-bit little-endian x86-64 ELF
+ * file). Go: build information (.go.buildinfo, or its magic at the start of
+ * a writable segment), .note.go.buildid (or the note itself), or a
+ * .gopclntab section. The version comes from the build information, in the
+ * format of Go >= 1.18 (inline) or older (pointers).
  */
 int go_elf_inspect(int fd, struct go_build *b);
 

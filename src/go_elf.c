@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "elf_symbols.h"
 #include "go_elf_impl.h"
 
 /* Section name tables are small (a few hundred bytes). */
@@ -499,4 +500,185 @@ int go_elf_inspect(int fd, struct go_build *b)
 	}
 	go_file_close(&f);
 	return is_go ? 1 : 0;
+}
+
+/* ---- .symtab ------------------------------------------------------------- */
+
+static int symtab_funcs(const struct go_file *f, const char *const *names, size_t n,
+			struct go_sym *syms)
+{
+	enum { PER_CHUNK = GO_WINDOW / sizeof(Elf64_Sym) };
+	struct go_extent symx, strx;
+	struct go_hit hits[GO_HITS_MAX];
+	Elf_Scn *scn = NULL;
+	Elf64_Sym *chunk;
+	size_t nhits;
+	GElf_Shdr sh, strsh;
+	int ret;
+
+	while ((scn = elf_nextscn(f->elf, scn)) && gelf_getshdr(scn, &sh)) {
+		if (sh.sh_type == SHT_SYMTAB)
+			break;
+	}
+	if (!scn)
+		return -ENOENT;
+	if (sh.sh_entsize != sizeof(Elf64_Sym) || !go_in_file(f, sh.sh_offset, sh.sh_size) ||
+	    !gelf_getshdr(elf_getscn(f->elf, sh.sh_link), &strsh) || strsh.sh_type != SHT_STRTAB ||
+	    !go_in_file(f, strsh.sh_offset, strsh.sh_size))
+		return -ENOEXEC;
+	if (sh.sh_size > ELF_TABLE_MAX || strsh.sh_size > ELF_TABLE_MAX)
+		return -EFBIG;
+	symx = (struct go_extent){.off = sh.sh_offset, .size = sh.sh_size};
+	strx = (struct go_extent){.off = strsh.sh_offset, .size = strsh.sh_size};
+	ret = go_find_names(f, &strx, names, n, hits, &nhits);
+	if (ret || !nhits)
+		return ret;
+	chunk = malloc(PER_CHUNK * sizeof(*chunk));
+	if (!chunk)
+		return -ENOMEM;
+	for (uint64_t first = 0; first < symx.size / sizeof(*chunk) && !ret; first += PER_CHUNK) {
+		size_t cnt = symx.size / sizeof(*chunk) - first;
+
+		cnt = cnt < PER_CHUNK ? cnt : PER_CHUNK;
+		ret = go_read(f, chunk, cnt * sizeof(*chunk), symx.off + first * sizeof(*chunk));
+		for (size_t i = 0; !ret && i < cnt; i++) {
+			const Elf64_Sym *s = &chunk[i];
+			const struct go_hit *h;
+			size_t nh;
+
+			if (ELF64_ST_TYPE(s->st_info) != STT_FUNC || s->st_shndx == SHN_UNDEF ||
+			    !s->st_value || !(h = go_hit_at(hits, nhits, s->st_name, &nh)))
+				continue;
+			for (; nh--; h++) {
+				struct go_sym *g = &syms[h->want];
+
+				if (g->found && (g->vaddr != s->st_value || g->size != s->st_size))
+					g->ambiguous = true;
+				g->found = true;
+				g->vaddr = s->st_value;
+				g->size = s->st_size;
+			}
+		}
+	}
+	free(chunk);
+	return ret;
+}
+
+/* ---- finding functions --------------------------------------------------- */
+
+#define WHY(fn, ...) snprintf((fn)->why, sizeof((fn)->why), __VA_ARGS__)
+
+/* Code larger than this is not disassembled (Go's largest functions are ~100 KiB). */
+#define GO_CODE_MAX (4 * 1024 * 1024)
+
+/*
+ * Decide FN from what the two tables say. When both were read they must
+ * agree: same entry, and the symbol's exact size within the pclntab's
+ * (which runs to the next function's entry).
+ */
+static void settle(const struct go_file *f, struct go_func *fn, const struct go_sym *st,
+		   const struct go_sym *pc, bool pcln_ok, const char *pcln_why)
+{
+	const struct go_sym *use = st->found ? st : pc;
+	uint64_t off;
+
+	if (st->ambiguous || pc->ambiguous) {
+		WHY(fn, "defined twice in %s", st->ambiguous ? ".symtab" : ".gopclntab");
+		return;
+	}
+	if (!st->found && !pc->found) {
+		if (!pcln_ok && pcln_why[0])
+			WHY(fn, "%s", pcln_why);
+		else
+			WHY(fn, "not in .symtab or .gopclntab");
+		return;
+	}
+	if (st->found && !pc->found && pcln_ok) {
+		WHY(fn, "in .symtab, not in .gopclntab");
+		return;
+	}
+	if (st->found && pc->found && (st->vaddr != pc->vaddr || st->size > pc->size)) {
+		WHY(fn, ".symtab and .gopclntab disagree (0x%llx+%llu, 0x%llx+%llu)",
+		    (unsigned long long)st->vaddr, (unsigned long long)st->size,
+		    (unsigned long long)pc->vaddr, (unsigned long long)pc->size);
+		return;
+	}
+	if (!use->size || use->size > GO_CODE_MAX) {
+		WHY(fn, "implausible size %llu", (unsigned long long)use->size);
+		return;
+	}
+	if (!go_vaddr_to_off(f, use->vaddr, use->size, true, &off)) {
+		WHY(fn, "0x%llx+%llu is not in an executable segment",
+		    (unsigned long long)use->vaddr, (unsigned long long)use->size);
+		return;
+	}
+	fn->offset = off;
+	fn->size = use->size;
+	if (fn->want_rets && go_find_rets(f, off, use->vaddr, use->size, fn))
+		return;
+	fn->found = true;
+}
+
+int go_elf_find_funcs(int fd, struct go_func *funcs, size_t n)
+{
+	struct go_sym *st = NULL, *pc = NULL;
+	const char **names = NULL;
+	char pcln_why[sizeof(funcs->why)] = "";
+	struct go_file f;
+	int ret, sret, pret, found = 0;
+
+	if (n && !funcs)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		funcs[i].found = false;
+		funcs[i].offset = funcs[i].size = 0;
+		funcs[i].nret = 0;
+		funcs[i].why[0] = '\0';
+	}
+	ret = go_file_open(&f, fd);
+	if (ret)
+		return ret;
+	names = calloc(n ? n : 1, sizeof(*names));
+	st = calloc(n ? n : 1, sizeof(*st));
+	pc = calloc(n ? n : 1, sizeof(*pc));
+	if (!names || !st || !pc) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		names[i] = funcs[i].name;
+	/*
+	 * A broken .symtab makes the file suspect: refused whole. A pclntab
+	 * that cannot be trusted tells nothing, and why goes to each function
+	 * the symbol table does not have.
+	 */
+	sret = symtab_funcs(&f, names, n, st);
+	if (sret && sret != -ENOENT) {
+		ret = sret;
+		goto out;
+	}
+	pret = go_pcln_funcs(&f, names, n, pc, pcln_why, sizeof(pcln_why));
+	if (pret == -ENOMEM || (pret == -ENOENT && sret == -ENOENT)) {
+		ret = pret == -ENOMEM ? -ENOMEM : -ENOEXEC; /* no table at all: not Go */
+		goto out;
+	}
+	if (pret) {
+		memset(pc, 0, n * sizeof(*pc));
+		if (!pcln_why[0])
+			snprintf(pcln_why, sizeof(pcln_why), "no .gopclntab");
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!funcs[i].name || strnlen(funcs[i].name, GO_NAME_MAX + 1) > GO_NAME_MAX)
+			WHY(&funcs[i], "no such name");
+		else
+			settle(&f, &funcs[i], &st[i], &pc[i], !pret, pcln_why);
+		found += funcs[i].found;
+	}
+	ret = found;
+out:
+	free(names);
+	free(st);
+	free(pc);
+	go_file_close(&f);
+	return ret;
 }

@@ -19,11 +19,13 @@
 
 /* Section name tables are small (a few hundred bytes). */
 #define SHSTRTAB_MAX (64 * 1024)
-/* How much of the data segment is searched for the build information
- * (Go's own reader, debug/buildinfo, reads the same 64 KiB). */
-#define BUILDINFO_SEARCH (64 * 1024)
-#define BUILDINFO_ALIGN	 16
-#define BUILDINFO_HDR	 32
+/* The build information is read from the first 64 KiB of its section
+ * (as Go's debug/buildinfo does); without sections, up to 16 MiB of each
+ * writable segment are searched for it. */
+#define BUILDINFO_SEARCH   (64 * 1024)
+#define BUILDINFO_SCAN_MAX (16 * 1024 * 1024)
+#define BUILDINFO_ALIGN	   16
+#define BUILDINFO_HDR	   32
 static const char buildinfo_magic[14] = "\xff Go buildinf:";
 /* Notes read when looking for Go's build ID note without sections. */
 #define NOTES_MAX (64 * 1024)
@@ -413,10 +415,41 @@ static bool buildinfo_at(const struct go_file *f, uint64_t off, uint64_t len, st
 }
 
 /*
- * The build information blob: its own section, or (sections stripped) the
- * start of a writable data segment (Go's debug/buildinfo looks at the first
- * one only; a PIE has its relro segment first). Returns whether the magic
- * was found; the version is filled if it can be read.
+ * The blob in a writable segment, sections stripped: Go's internal linker
+ * puts it at the start (Go's debug/buildinfo looks only there, in the first
+ * one); after an external link it follows .data. Up to BUILDINFO_SCAN_MAX
+ * bytes of each writable segment are searched.
+ */
+static bool buildinfo_scan(const struct go_file *f, const GElf_Phdr *ph, struct go_build *b)
+{
+	uint64_t skip = (BUILDINFO_ALIGN - ph->p_vaddr % BUILDINFO_ALIGN) % BUILDINFO_ALIGN;
+	uint64_t end = ph->p_filesz < BUILDINFO_SCAN_MAX ? ph->p_filesz : BUILDINFO_SCAN_MAX;
+	uint8_t *buf = malloc(GO_WINDOW);
+	bool found = false;
+
+	if (!buf)
+		return false;
+	for (uint64_t pos = skip; pos + BUILDINFO_HDR <= end && !found; pos += GO_WINDOW) {
+		size_t len = end - pos < GO_WINDOW ? end - pos : GO_WINDOW;
+
+		if (go_read(f, buf, len, ph->p_offset + pos))
+			break;
+		for (size_t at = 0; at + sizeof(buildinfo_magic) <= len; at += BUILDINFO_ALIGN) {
+			if (!memcmp(buf + at, buildinfo_magic, sizeof(buildinfo_magic))) {
+				found = buildinfo_at(f, ph->p_offset + pos + at,
+						     ph->p_filesz - pos - at, b);
+				break;
+			}
+		}
+	}
+	free(buf);
+	return found;
+}
+
+/*
+ * The build information blob: its own section, or (sections stripped) in a
+ * writable data segment. Returns whether the magic was found; the version
+ * is filled if it can be read.
  */
 static bool read_buildinfo(const struct go_file *f, struct go_build *b)
 {
@@ -427,8 +460,7 @@ static bool read_buildinfo(const struct go_file *f, struct go_build *b)
 	for (size_t i = 0; i < f->nloads; i++) {
 		const GElf_Phdr *ph = &f->loads[i];
 
-		if ((ph->p_flags & (PF_X | PF_W)) == PF_W && !(ph->p_vaddr % BUILDINFO_ALIGN) &&
-		    buildinfo_at(f, ph->p_offset, ph->p_filesz, b))
+		if ((ph->p_flags & (PF_X | PF_W)) == PF_W && buildinfo_scan(f, ph, b))
 			return true;
 	}
 	return false;

@@ -383,6 +383,7 @@ static void test_no_sections_go126(void **state)
 {
 	const char *paths[] = {stripped, pie};
 	struct go_func want[NFUNCS], fn[NFUNCS];
+	struct go_build bi;
 
 	plain_funcs(want);
 	for (size_t p = 0; p < 2; p++) {
@@ -401,6 +402,9 @@ static void test_no_sections_go126(void **state)
 		eh->e_shnum = 0;
 		eh->e_shstrndx = 0;
 		fd = blob_fd(&b);
+		/* The build information without its section (a PIE's is in its second RW segment). */
+		assert_int_equal(go_elf_inspect(fd, &bi), 1);
+		assert_string_equal(bi.version, go_version);
 		expect_all(fn, find(fd, fn));
 		expect_like(&b, fn, want);
 		close(fd);

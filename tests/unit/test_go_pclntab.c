@@ -513,6 +513,22 @@ static void test_buildinfo(void **state)
 		assert_false(b.has_symtab);
 		close(fd);
 	}
+	/* Without sections, the blob is found anywhere in a writable segment (after
+	 * .data when externally linked), not only at its start. */
+	synth_std(&s, 126, false);
+	{
+		Elf64_Phdr *data = (Elf64_Phdr *)(s.img + sizeof(Elf64_Ehdr)) + 2;
+		uint8_t blob[0x40];
+
+		memcpy(blob, s.img + BI_OFF, sizeof(blob));
+		memset(s.img + BI_OFF, 0x5a, sizeof(blob));
+		data->p_filesz = data->p_memsz = 0x10000 + sizeof(blob);
+		fd = synth_fd(&s, FILE_SIZE);
+		assert_int_equal(pwrite(fd, blob, sizeof(blob), DATA_OFF + 0x10000), sizeof(blob));
+		assert_int_equal(go_elf_inspect(fd, &b), 1);
+		assert_string_equal(b.version, "go1.26.0");
+		close(fd);
+	}
 	/* No build information, no Go section: not Go. */
 	synth_std(&s, 126, false);
 	memset(s.img + BI_OFF, 0, 0x40);

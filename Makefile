@@ -28,7 +28,10 @@ CFLAGS    ?= -O2 -g
 CFLAGS    += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE \
 	     -DVERSION='"$(VERSION)"' -Isrc -I$(BUILD) -I$(LLHTTP_INC) $(SAN_FLAGS)
 LDFLAGS   += $(SAN_FLAGS)
-LDLIBS    := -lbpf -lelf -lz -lcares -lcapstone -lpthread
+# Capstone (Go return instructions) is linked statically in every build: the daemon
+# needs no libcapstone at run time, and src/capstone_x86_only.c keeps the other
+# architectures out of the executable.
+LDLIBS    := -lbpf -lelf -lz -lcares -l:libcapstone.a -lpthread
 
 BPF_SRC   := src/bpf/tls_trace.bpf.c
 BPF_OBJ   := $(BUILD)/tls_trace.bpf.o
@@ -46,8 +49,8 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 20
 
-BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev libcapstone-dev \
-	      libc-ares-dev node-llhttp make gcc pkg-config
+BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev \
+	      libc-ares-dev node-llhttp libcapstone-dev make gcc pkg-config
 TEST_DEPS  := libcmocka-dev libclang-rt-14-dev python3 python3-pytest curl golang-go nodejs \
 	      openssl nginx-full iproute2 util-linux procps libnghttp2-dev nghttp2-client \
 	      python3-httpx python3-h2 wget git gnutls-bin libgnutls28-dev pkg-config
@@ -97,6 +100,41 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(LLHTTP_OBJS)
 # nghttp2 plays both peers of the HTTP/2 unit tests (the daemon does not link it).
 $(BUILD)/tests/test_http2: LDLIBS += -lnghttp2
 
+# Go programs of the tests (tests/unit/go_*/, tests/e2e/go_*/), built with Debian's
+# golang-go, offline, into $(BUILD)/tests/go/: NAME (with symbols), NAME-stripped
+# (-ldflags='-s -w'), NAME-pie-stripped, and NAME.objdump (go tool objdump of the
+# crypto/tls functions the Go back end probes, the reference test_go_elf checks against);
+# go.version is the toolchain's version.
+GO        ?= go
+GO_DIR    := $(BUILD)/tests/go
+GO_ENV    := GOCACHE=$(abspath $(GO_DIR))/cache GOPATH=$(abspath $(GO_DIR))/path \
+	     GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod
+GO_PROGS  := $(patsubst %/,%,$(dir $(wildcard tests/unit/go_*/main.go tests/e2e/go_*/main.go)))
+GO_BINS   := $(GO_DIR)/go.version $(foreach p,$(notdir $(GO_PROGS)),$(GO_DIR)/$(p) \
+	       $(addprefix $(GO_DIR)/$(p),-stripped -pie-stripped .objdump))
+GO_TLS_FUNCS := ^crypto/tls\.\(\*Conn\)\.(Read|Write|Close|clientHandshake|serverHandshake)$$
+
+define go_prog
+$(GO_DIR)/$(notdir $(1)): $(wildcard $(1)/*.go)
+	@mkdir -p $$(dir $$@)
+	$(GO_ENV) $(GO) build -o $$@ $$^
+$(GO_DIR)/$(notdir $(1))-stripped: $(wildcard $(1)/*.go)
+	@mkdir -p $$(dir $$@)
+	$(GO_ENV) $(GO) build -ldflags='-s -w' -o $$@ $$^
+$(GO_DIR)/$(notdir $(1))-pie-stripped: $(wildcard $(1)/*.go)
+	@mkdir -p $$(dir $$@)
+	$(GO_ENV) $(GO) build -buildmode=pie -ldflags='-s -w' -o $$@ $$^
+$(GO_DIR)/$(notdir $(1)).objdump: $(GO_DIR)/$(notdir $(1))
+	$(GO_ENV) $(GO) tool objdump -s '$$(GO_TLS_FUNCS)' $$< > $$@.tmp && mv $$@.tmp $$@
+endef
+$(foreach p,$(GO_PROGS),$(eval $(call go_prog,$(p))))
+$(GO_DIR)/go.version:
+	@mkdir -p $(dir $@)
+	$(GO_ENV) $(GO) env GOVERSION > $@.tmp && mv $@.tmp $@
+
+# test_go_elf analyses the Go programs above.
+$(BUILD)/tests/test_go_elf: | $(GO_BINS)
+
 unit: $(UNIT_BINS)
 	@scripts/run-unit.sh $(UNIT_BINS)
 
@@ -116,9 +154,9 @@ fuzz-short fuzz: $(FUZZ_BINS)
 # when each process got its probes, which is what a missed call needs.
 E2E_DAEMON_ARGS ?= --verbose
 
-e2e: $(BUILD)/$(NAME)
+e2e: $(BUILD)/$(NAME) $(GO_BINS)
 	@scripts/mount-bpf.sh
-	$(E2E_ENV) DAEMON_ARGS="$(E2E_DAEMON_ARGS)" DAEMON=$(abspath $(BUILD)/$(NAME)) /usr/bin/python3 -m pytest -v -p no:cacheprovider tests/e2e
+	$(E2E_ENV) GO_TEST_DIR=$(abspath $(GO_DIR)) DAEMON_ARGS="$(E2E_DAEMON_ARGS)" DAEMON=$(abspath $(BUILD)/$(NAME)) /usr/bin/python3 -m pytest -v -p no:cacheprovider tests/e2e
 
 test: test-deps
 	$(MAKE) all unit
@@ -166,7 +204,7 @@ DIST_CFLAGS   := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fcf-protec
 # c-ares' getservbyname/getservbyport_r would pull glibc's NSS (dlopen of the
 # host's libnss_*) into a static executable: replaced by stubs (packaging/static/no-nss.c).
 DIST_LDLIBS   := $(DIST_BUILD)/no-nss.o -Wl,--wrap=getservbyname,--wrap=getservbyport_r \
-		 -lbpf -lelf -lz -lzstd -lcares -lpthread
+		 -lbpf -lelf -lz -lzstd -lcares -l:libcapstone.a -lpthread
 
 .PHONY: dist dist-bin dist-deps test-dist test-dist-deps test-dist-systemd clean-dist
 

@@ -45,6 +45,14 @@ struct go_func {
 	uint64_t size;			 /* out: bytes of code */
 	unsigned nret;			 /* out: return instructions, when want_rets */
 	uint64_t ret_offset[GO_RET_MAX]; /* out: their file offsets */
+	/*
+	 * out, with the returns: the function stores its first two argument
+	 * registers (RAX, RBX: the receiver and a slice's pointer) to their
+	 * spill slots before anything else can change them, and nothing else
+	 * writes those slots: at each of its RETs they are at [RSP+8] and
+	 * [RSP+16]. Then a RET probe alone has the call's arguments.
+	 */
+	bool args_spilled;
 	char why[128]; /* out: when not found, why ("not in .gopclntab", "tail jump at +0x1c2") */
 };
 

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <capstone/capstone.h>
 #include "go_elf.h"
 
 /* Real Go executables have 3 or 4 PT_LOAD segments. */
@@ -119,6 +120,9 @@ int go_pcln_funcs(const struct go_file *f, const char *const *names, size_t n, s
  * VADDR, SIZE bytes, padding included or not): fills fn->nret and
  * fn->ret_offset, or returns -errno with fn->why set.
  */
+/* go_spill.c: sets fn->args_spilled from the function's code (see go_elf.h). */
+void go_find_spills(csh h, const uint8_t *code, uint64_t size, uint64_t vaddr, struct go_func *fn);
+
 int go_find_rets(const struct go_file *f, uint64_t off, uint64_t vaddr, uint64_t size,
 		 struct go_func *fn);
 

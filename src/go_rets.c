@@ -146,6 +146,7 @@ int go_find_rets(const struct go_file *f, uint64_t off, uint64_t vaddr, uint64_t
 	int ret;
 
 	fn->nret = 0;
+	fn->args_spilled = false;
 	s.starts = calloc(size / 8 + 1, 1);
 	s.targets = calloc(size / 8 + 1, 1);
 	if (!code || !s.starts || !s.targets) {
@@ -167,6 +168,8 @@ int go_find_rets(const struct go_file *f, uint64_t off, uint64_t vaddr, uint64_t
 		goto out;
 	}
 	ret = sweep(h, code, &s, fn, off);
+	if (!ret)
+		go_find_spills(h, code, s.code_end, vaddr, fn);
 out:
 	if (h)
 		cs_close(&h);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "elf_symbols.h"
 #include "tls_backend.h"
+#include "tls_backend_go.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -62,7 +63,8 @@ const struct tls_backend tls_backend_gnutls = {
     .nfuncs = NELEM(gnutls_funcs),
 };
 
-static const struct tls_backend *const backends[] = {&tls_backend_openssl, &tls_backend_gnutls};
+static const struct tls_backend *const backends[] = {&tls_backend_openssl, &tls_backend_gnutls,
+						     &tls_backend_go};
 /* The back ends found by their symbols in .dynsym/.symtab (libraries). */
 static const struct tls_backend *const symbol_backends[] = {&tls_backend_openssl,
 							    &tls_backend_gnutls};
@@ -202,6 +204,14 @@ int tls_classify(int fd, const char *path, bool is_exe, struct tls_verdict *v)
 	}
 	if (err != -ENOENT && err != -ENOEXEC)
 		return err;
+	if (err == -ENOENT) {
+		/* Go programs carry crypto/tls in the executable. */
+		int gerr = tls_go_classify(fd, v);
+
+		if (gerr != -ENOENT)
+			return gerr;
+		memset(v, 0, sizeof(*v));
+	}
 	if ((be = backend_of_name(path))) {
 		/* Named like a TLS library, without its required functions. */
 		size_t n = 0;
@@ -221,9 +231,8 @@ int tls_classify(int fd, const char *path, bool is_exe, struct tls_verdict *v)
 		set(v, TLS_KIND_NSS, "not-traced",
 		    "NSS/NSPR (Mozilla: PR_Write/PR_Read) is not supported");
 	} else if (is_exe && err == -ENOENT && (flags = elf_inspect_fd(fd)) >= 0) {
-		if (flags & ELF_IS_GO)
-			set(v, TLS_KIND_GO, "not-traced", "Go crypto/tls is not supported yet");
-		else if (!(flags & ELF_HAS_INTERP) && !(flags & (ELF_HAS_SYMTAB | ELF_HAS_DYNSYM)))
+		if (!(flags & ELF_IS_GO) && !(flags & ELF_HAS_INTERP) &&
+		    !(flags & (ELF_HAS_SYMTAB | ELF_HAS_DYNSYM)))
 			set(v, TLS_KIND_STATIC_STRIPPED, "unknown",
 			    "static executable without symbols: TLS linked into it cannot be "
 			    "found");

@@ -86,14 +86,16 @@ enum tls_func {
 	 * instruction of the function, where RAX holds n. In-flight calls
 	 * are keyed by goroutine, which may move between threads.
 	 */
-	TLS_FN_GO_WRITE,     /* (*Conn).Write(b []byte) (n int, err error): entry */
-	TLS_FN_GO_WRITE_RET, /* a return instruction of (*Conn).Write */
-	TLS_FN_GO_READ,	     /* (*Conn).Read(b []byte) (n int, err error): entry */
-	TLS_FN_GO_READ_RET,  /* a return instruction of (*Conn).Read */
-	TLS_FN_GO_CLOSE,     /* (*Conn).Close() error: the connection ends */
-	TLS_FN_GO_CLIENT_HS, /* (*Conn).clientHandshake: client marker */
-	TLS_FN_GO_SERVER_HS, /* (*Conn).serverHandshake: server marker */
-	TLS_FN_COUNT,	     /* for arrays indexed by enum tls_func */
+	TLS_FN_GO_WRITE,	    /* (*Conn).Write(b []byte) (n int, err error): entry */
+	TLS_FN_GO_WRITE_RET,	    /* a return instruction of (*Conn).Write */
+	TLS_FN_GO_READ,		    /* (*Conn).Read(b []byte) (n int, err error): entry */
+	TLS_FN_GO_READ_RET,	    /* a return instruction of (*Conn).Read */
+	TLS_FN_GO_READ_RET_SPILLED, /* the same, where Read keeps c and b's pointer in
+				     * their spill slots ([RSP+8], [RSP+16]): no entry probe */
+	TLS_FN_GO_CLOSE,	    /* (*Conn).Close() error: the connection ends */
+	TLS_FN_GO_CLIENT_HS,	    /* (*Conn).clientHandshake: client marker */
+	TLS_FN_GO_SERVER_HS,	    /* (*Conn).serverHandshake: server marker */
+	TLS_FN_COUNT,		    /* for arrays indexed by enum tls_func */
 };
 
 /* What a process was seen doing, host-wide (the "procs" map). */

@@ -307,6 +307,14 @@ static void test_plain_matches_objdump(void **state)
 		for (size_t r = 0; r < ref[i].nret; r++)
 			assert_int_equal(fn[i].ret_offset[r], vaddr_to_off(&b, ref[i].rets[r]));
 	}
+	/*
+	 * Read stores its receiver and b's pointer to their spill slots in its
+	 * prologue (Go 1.17+: MOVQ AX, frame+8(SP); MOVQ BX, frame+16(SP)), so
+	 * its RET probes find them at [RSP+8] and [RSP+16]. Write does not
+	 * store AX there (it keeps c elsewhere): not proven.
+	 */
+	assert_true(fn[0].args_spilled);
+	assert_false(fn[1].args_spilled);
 	free(b.p);
 }
 
@@ -402,7 +410,8 @@ static void test_no_sections_go126(void **state)
 		eh->e_shnum = 0;
 		eh->e_shstrndx = 0;
 		fd = blob_fd(&b);
-		/* The build information without its section (a PIE's is in its second RW segment). */
+		/* The build information without its section (a PIE's is in its second RW segment).
+		 */
 		assert_int_equal(go_elf_inspect(fd, &bi), 1);
 		assert_string_equal(bi.version, go_version);
 		expect_all(fn, find(fd, fn));

@@ -651,13 +651,24 @@ static int health_command(int argc, char **argv)
 	return single_instance_health(stdout, max_stall, HEALTH_START_GRACE_S);
 }
 
-/* One daemon per host: refuses, naming the other one, when it runs. */
+/*
+ * One daemon per host: refuses, naming the other one, when it runs. The
+ * claim is the first bpf() call: where it is not permitted, say what is
+ * needed (a container runtime's default seccomp profile refuses bpf() to
+ * anyone without CAP_SYS_ADMIN). Returns 0 or the exit status.
+ */
 static int claim_host(void)
 {
 	struct instance_info other;
 	char line[768];
 	int r = single_instance_claim(VERSION, &other);
 
+	if (r == -EPERM) {
+		log_error("cannot use bpf(): root or CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, "
+			  "CAP_DAC_READ_SEARCH needed, and no seccomp filter refusing bpf() (in a "
+			  "container: seccomp unconfined); nothing was loaded");
+		return 1;
+	}
 	if (r < 0) {
 		log_debug("cannot claim this host (%s): not checking for another instance",
 			  strerror(-r));
@@ -667,7 +678,7 @@ static int claim_host(void)
 		return 0;
 	single_instance_describe(&other, line, sizeof(line));
 	log_error("%s", line);
-	return -EEXIST;
+	return SINGLE_INSTANCE_EXIT;
 }
 
 static int parse_args(int argc, char **argv, struct daemon *d)
@@ -769,8 +780,9 @@ int main(int argc, char **argv)
 	}
 	if (check_kernel())
 		return 1;
-	if (claim_host())
-		return SINGLE_INSTANCE_EXIT;
+	ret = claim_host();
+	if (ret)
+		return ret;
 	endpoint_format(&d.endpoint, endpoint_text, sizeof(endpoint_text));
 	log_info("%s %s starting; Orchestrator endpoint %s", PROG_NAME, VERSION, endpoint_text);
 

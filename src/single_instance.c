@@ -243,7 +243,9 @@ static bool own_root(pid_t pid)
 	struct stat theirs, host;
 
 	snprintf(dir, sizeof(dir), "/proc/%d/root/", pid);
-	if (stat(dir, &theirs) || stat("/proc/1/root/", &host))
+	/* The host's root is pid 1's; where pid 1 cannot be looked at (some
+	 * VMs' init), ours. */
+	if (stat(dir, &theirs) || (stat("/proc/1/root/", &host) && stat("/", &host)))
 		return false;
 	return theirs.st_dev != host.st_dev || theirs.st_ino != host.st_ino;
 }

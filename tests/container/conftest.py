@@ -178,8 +178,10 @@ def containers():
         return c
 
     yield start
-    for c in started:
-        podman("rm", "-f", "-t", "5", c.name, check=False)
+    # Newest first: a container sharing another's network goes before it.
+    for c in reversed(started):
+        r = podman("rm", "-f", "-t", "5", c.name, check=False)
+        assert r.returncode == 0, "podman rm %s: %s" % (c.name, r.stderr)
 
 
 @pytest.fixture(scope="session")

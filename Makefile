@@ -7,8 +7,9 @@
 #   make run      install missing build deps, build, run with the default endpoint
 #   make test     install missing deps, build, run unit, fuzz (short) and e2e tests,
 #                 then unit and e2e again against an ASan/UBSan build, the release
-#                 files (test-dist) and the kernel matrix's quick run (5.10, 6.1,
-#                 6.12 in qemu: test-kernels-quick)
+#                 files (test-dist), the image under podman with the DaemonSet's
+#                 settings (test-container) and the kernel matrix's quick run
+#                 (5.10, 6.1, 6.12 in qemu: test-kernels-quick)
 #   make check-asan  unit and e2e tests against an ASan/UBSan build
 #   make fuzz     longer fuzz run (FUZZ_SECONDS per target)
 
@@ -164,6 +165,7 @@ test: test-deps
 	$(MAKE) e2e
 	$(MAKE) check-asan
 	$(MAKE) test-dist
+	$(MAKE) test-container
 	$(MAKE) test-kernels-quick KERNEL_TEST_DAEMON=$(DIST_BUILD)/$(NAME)
 
 check-asan: test-deps
@@ -184,20 +186,25 @@ clean:
 # ==== distribution: make dist, make test-dist ==================================
 # Release files in $(DIST)/ (see README "Install" and packaging/):
 #   make dist               static-pie executable (own build dir, own flags), tarball,
-#                           .deb for Ubuntu 20.04, latest-*.txt; signed when
-#                           METRIST_SIGNING_KEY_FILE or METRIST_SIGNING_KEY_ID is set
-#                           (packaging/keys/README)
+#                           .deb for Ubuntu 20.04, latest-*.txt, the OCI image
+#                           (scripts/image.sh); signed when METRIST_SIGNING_KEY_FILE
+#                           or METRIST_SIGNING_KEY_ID is set (packaging/keys/README)
+#   make image              only the OCI image (FROM scratch, buildah), into $(DIST)/,
+#                           signed likewise
 #   make test-dist          build everything into $(DIST_TEST_OUT) with a throw-away key
 #                           and test it (tests/dist/run.sh), then boot Debian bullseye
 #                           with systemd-nspawn, install the .deb and check the running
 #                           service (tests/dist/systemd.sh); part of make test, ~1 min
-#                           once the bullseye root is cached (/var/cache/metrist-ebpf-test)
+#                           once the bullseye root is cached (/var/cache/metrist-ebpf-test);
+#                           and the seed's install commands, verbatim, against the files
+#                           served over HTTP (tests/dist/seed.sh)
 #   make test-dist-systemd  only the systemd boot test
 DIST          ?= dist
 DIST_BUILD    := build-dist
 DIST_TEST_OUT := $(DIST_BUILD)/test-out
-DIST_DEPS     := $(BUILD_DEPS) libzstd-dev dpkg-dev file binutils gnupg
-DIST_TEST_DEPS := $(DIST_DEPS) lintian debootstrap systemd-container systemd util-linux
+DIST_DEPS     := $(BUILD_DEPS) libzstd-dev dpkg-dev file binutils gnupg buildah
+DIST_TEST_DEPS := $(DIST_DEPS) lintian debootstrap systemd-container systemd util-linux skopeo \
+		  python3 iproute2
 # Hardening for the release build; passed through the environment so the main
 # Makefile's CFLAGS (+= -Isrc ...) still apply.
 DIST_CFLAGS   := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fcf-protection
@@ -206,7 +213,7 @@ DIST_CFLAGS   := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fcf-protec
 DIST_LDLIBS   := $(DIST_BUILD)/no-nss.o -Wl,--wrap=getservbyname,--wrap=getservbyport_r \
 		 -lbpf -lelf -lz -lzstd -lcares -l:libcapstone.a -lpthread
 
-.PHONY: dist dist-bin dist-deps test-dist test-dist-deps test-dist-systemd clean-dist
+.PHONY: dist dist-bin dist-deps test-dist test-dist-deps test-dist-systemd clean-dist image
 
 dist-deps:
 	@scripts/install-deps.sh $(DIST_DEPS)
@@ -229,9 +236,17 @@ dist: dist-deps
 	$(MAKE) dist-bin
 	scripts/dist.sh $(DIST_BUILD)/$(NAME) $(DIST)
 
+image: dist-deps
+	$(MAKE) dist-bin
+	scripts/image.sh $(DIST_BUILD)/$(NAME) $(DIST)
+	@if [ -n "$$METRIST_SIGNING_KEY_FILE$$METRIST_SIGNING_KEY_ID" ]; then \
+		scripts/sign.sh $(DIST) $(DIST)/$(NAME)-*-x86_64.oci.tar; \
+	else echo "NOTE: no signing key given: the image is NOT signed (packaging/keys/README)" >&2; fi
+
 test-dist: test-dist-deps
 	$(MAKE) dist-bin
 	tests/dist/run.sh $(DIST_BUILD)/$(NAME) $(DIST_TEST_OUT)
+	tests/dist/seed.sh $(DIST_BUILD)/$(NAME) $(DIST_TEST_OUT)
 	tests/dist/systemd.sh $(DIST_BUILD)/$(NAME) $(DIST_TEST_OUT)
 
 test-dist-systemd: test-dist-deps
@@ -241,6 +256,26 @@ test-dist-systemd: test-dist-deps
 clean: clean-dist
 clean-dist:
 	rm -rf $(DIST_BUILD)
+
+# ---- containers and Kubernetes (issue 16): make test-container ------------------
+# The release image (scripts/image.sh) run by podman with exactly the settings
+# of deploy/kubernetes/daemonset.yaml (tests/container/manifest_to_podman.py):
+# host and container curls reported, a TLS server in a container pays nothing,
+# one instance per host across containers, each capability needed; and the
+# manifests checked offline against the Kubernetes API schema. ~3 min. The
+# image is built unsigned into $(CONTAINER_TEST_OUT).
+CONTAINER_TEST_DEPS := podman buildah runc skopeo python3-pytest python3-yaml python3-kubernetes \
+		       yamllint curl openssl util-linux debootstrap
+CONTAINER_TEST_OUT  := $(DIST_BUILD)/image-test
+.PHONY: test-container
+test-container: test-dist-deps
+	@scripts/install-deps.sh $(CONTAINER_TEST_DEPS)
+	$(MAKE) dist-bin
+	rm -f $(CONTAINER_TEST_OUT)/*.oci.tar
+	scripts/image.sh $(DIST_BUILD)/$(NAME) $(CONTAINER_TEST_OUT)
+	IMAGE_ARCHIVE=$$(ls $(abspath $(CONTAINER_TEST_OUT))/*.oci.tar) HOST_DAEMON=$(abspath $(DIST_BUILD)/$(NAME)) \
+		/usr/bin/python3 -m pytest -v -rs -p no:cacheprovider tests/container
+# ---- end containers --------------------------------------------------------------
 
 # ---- bench (issue 6; maintained with bench/) ---------------------------------
 # make bench                 full benchmark, as root, ~12 min: prints a summary,

@@ -28,6 +28,7 @@
 #include "proc_watch.h"
 #include "report.h"
 #include "session.h"
+#include "single_instance.h"
 #include "targets.h"
 #include "uprobe_warm.h"
 #include "wire.h"
@@ -66,6 +67,10 @@
 #define MAX_ARMED_DEFAULT 64
 #define SESSION_IDLE_NS	  (30ull * 1000000000)
 #define STATS_PERIOD_NS	  (60ull * 1000000000)
+
+/* `health [--max-stall SECONDS]`: the liveness probe (single_instance.h). */
+#define HEALTH_MAX_STALL_S   30.0
+#define HEALTH_START_GRACE_S 300.0
 
 static volatile sig_atomic_t stop_requested;
 
@@ -122,14 +127,23 @@ static void usage(FILE *out)
 		"      client connection\n"
 		"--exclude-comm=NAME[,NAME...]  never trace processes with these command\n"
 		"      names (as in /proc/<pid>/comm: 15 characters at most), e.g. health\n"
-		"      checkers; they get no data probes and none of their calls is reported\n",
+		"      checkers; they get no data probes and none of their calls is reported\n"
+		"\n"
+		"%s health [--max-stall SECONDS]  exit 0 when the daemon runs on this host and\n"
+		"      its event loop went round in the last SECONDS (default %.0f), else 1\n"
+		"\n"
+		"Exit status: 0 stopped by SIGTERM/SIGINT; 1 cannot run (kernel, privileges);\n"
+		"2 invalid arguments or endpoint; %d another instance already runs on this host\n",
 		PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV, ENDPOINT_DEFAULT,
-		CALLS_LOGGED_AT_START, MAX_ARMED_DEFAULT);
+		CALLS_LOGGED_AT_START, MAX_ARMED_DEFAULT, PROG_NAME, HEALTH_MAX_STALL_S,
+		SINGLE_INSTANCE_EXIT);
 }
 
 static void on_signal(int sig)
 {
 	stop_requested = 1;
+	/* A successor started right after this signal waits for us. */
+	single_instance_stopping();
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -605,6 +619,7 @@ static void run_loop(struct daemon *d)
 		forwarder_flush(d->forwarder);
 		log_flush();
 		now = monotonic_ns();
+		single_instance_beat(now); /* what `health` checks */
 		if (now >= next_housekeeping) {
 			targets_tick(d->targets, now);
 			next_housekeeping = now + HOUSEKEEPING_NS;
@@ -634,6 +649,56 @@ static void cleanup(struct daemon *d)
 	tls_trace__destroy(d->skel);
 }
 
+static int health_command(int argc, char **argv)
+{
+	double max_stall = HEALTH_MAX_STALL_S;
+
+	if (argc == 3 && !strcmp(argv[1], "--max-stall")) {
+		char *end;
+
+		max_stall = strtod(argv[2], &end);
+		if (*end || end == argv[2] || !(max_stall > 0)) {
+			fprintf(stderr, "%s: --max-stall wants a number of seconds, not '%s'\n",
+				PROG_NAME, argv[2]);
+			return 2;
+		}
+	} else if (argc != 1) {
+		fprintf(stderr, "Usage: %s health [--max-stall SECONDS]\n", PROG_NAME);
+		return 2;
+	}
+	return single_instance_health(stdout, max_stall, HEALTH_START_GRACE_S);
+}
+
+/*
+ * One daemon per host: refuses, naming the other one, when it runs. The
+ * claim is the first bpf() call: where it is not permitted, say what is
+ * needed (a container runtime's default seccomp profile refuses bpf() to
+ * anyone without CAP_SYS_ADMIN). Returns 0 or the exit status.
+ */
+static int claim_host(void)
+{
+	struct instance_info other;
+	char line[768];
+	int r = single_instance_claim(VERSION, &other);
+
+	if (r == -EPERM) {
+		log_error("cannot use bpf(): root or CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, "
+			  "CAP_DAC_READ_SEARCH needed, and no seccomp filter refusing bpf() (in a "
+			  "container: seccomp unconfined); nothing was loaded");
+		return 1;
+	}
+	if (r < 0) {
+		log_debug("cannot claim this host (%s): not checking for another instance",
+			  strerror(-r));
+		return 0;
+	}
+	if (r == 0)
+		return 0;
+	single_instance_describe(&other, line, sizeof(line));
+	log_error("%s", line);
+	return SINGLE_INSTANCE_EXIT;
+}
+
 static int parse_args(int argc, char **argv, struct daemon *d)
 {
 	for (int i = 1; i < argc; i++) {
@@ -653,6 +718,8 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 					strerror(-n));
 			return n < 0 ? 1 : 0;
 		}
+		if (!strcmp(argv[i], "health") && i == 1)
+			return health_command(argc - 1, argv + 1);
 		if (!strcmp(argv[i], "--log-calls")) {
 			d->log_calls = true;
 			continue;
@@ -746,6 +813,9 @@ int main(int argc, char **argv)
 	}
 	if (check_kernel())
 		return 1;
+	ret = claim_host();
+	if (ret)
+		return ret;
 	endpoint_format(&d.endpoint, endpoint_text, sizeof(endpoint_text));
 	log_info("%s %s starting; Orchestrator endpoint %s", PROG_NAME, VERSION, endpoint_text);
 
@@ -776,6 +846,7 @@ int main(int argc, char **argv)
 	if (err)
 		goto cleanup;
 	log_info("ready: watching processes for TLS libraries");
+	single_instance_running();
 
 	run_loop(&d);
 
@@ -790,5 +861,6 @@ int main(int argc, char **argv)
 	ret = 0;
 cleanup:
 	cleanup(&d);
+	single_instance_release();
 	return ret;
 }

@@ -149,7 +149,8 @@ size_t suggest_monitor_name(const char *host, char *buf, size_t size)
 	} else {
 		port = memchr(host, ':', hlen);
 		name_len = port ? (size_t)(port - host) : hlen;
-		if (all_of(host, name_len, "0123456789.")) {
+		if (all_of(host, name_len, "0123456789.") &&
+		    strcspn(host, "0123456789") < name_len) {
 			put_label(&n, "ip", 2);
 			put_label(&n, host, hlen);
 		} else {

@@ -15,7 +15,7 @@
 
 /* Bounds on what is read: a line, and rows in all. */
 #define CALL_ROWS_JSON_LINE_MAX (64 * 1024)
-#define CALL_ROWS_MAX		(1024 * 1024)
+#define CALL_ROWS_MAX		65536
 
 /* Rows whose strings the set owns (freed by call_rows_free). */
 struct call_rows {

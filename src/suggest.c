@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <search.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,9 @@ enum row_fate {
 struct suggestion {
 	const struct call_row *row;
 	enum row_fate fate;
+	size_t nsegments, template_len;
+	size_t prefix_len, suffix_len; /* text before the first, after the last {id} */
+	bool literal;	/* no placeholder: no template more specific can overlap it */
 	char *url_body; /* the template's regex, unanchored, no exclusions */
 	char *url;	/* the regex written: anchored, with exclusions */
 	size_t nexcluded;
@@ -91,6 +93,15 @@ static size_t segment_len(const char *s)
 	const char *slash = strchr(s, '/');
 
 	return slash ? (size_t)(slash - s) : strlen(s);
+}
+
+static size_t segments(const char *t)
+{
+	size_t n = 1;
+
+	for (; *t; t++)
+		n += *t == '/';
+	return n;
 }
 
 /* 0: literal text, 1: text and placeholders, 2: placeholders only. */
@@ -256,21 +267,46 @@ static char *template_regex(const char *t)
 }
 
 /* ^(?!(?:A|B)$)R$ : R, except the paths of the more specific A and B. */
+/* What any path of both templates must start and end with: a quick "no"
+ * for most pairs before the segment by segment test. */
+static bool ends_agree(const struct suggestion *a, const struct suggestion *b)
+{
+	const char *ta = a->row->template, *tb = b->row->template;
+	size_t p = a->prefix_len < b->prefix_len ? a->prefix_len : b->prefix_len;
+	size_t s = a->suffix_len < b->suffix_len ? a->suffix_len : b->suffix_len;
+
+	return a->nsegments == b->nsegments && !memcmp(ta, tb, p) &&
+	       !memcmp(ta + a->template_len - s, tb + b->template_len - s, s);
+}
+
+static bool excludes(const struct suggestion *e, const struct suggestion *more_specific)
+{
+	return ends_agree(e, more_specific) &&
+	       suggest_templates_may_overlap(more_specific->row->template, e->row->template);
+}
+
+/* ^(?!(?:A|B)$)R$ : R, except the paths of the more specific A and B. Past
+ * SUGGEST_URL_REGEX_MAX the row is left out: only counted, not written. */
 static int build_url(struct suggestion *e, struct suggestion *group, size_t ngroup)
 {
-	size_t size, i = e - group;
+	size_t size, i = e - group, len = 1 + strlen(e->url_body) + 1;
 	FILE *f = open_memstream(&e->url, &size);
 
 	if (!f)
 		return -ENOMEM;
 	fputc('^', f);
-	for (size_t j = 0; j < i; j++) {
-		if (!suggest_templates_may_overlap(group[j].row->template, e->row->template))
+	/* Where a literal template and another differ first, the literal one
+	 * has a literal segment: it comes first, and excludes nothing. */
+	for (size_t j = 0; j < i && !e->literal; j++) {
+		if (!excludes(e, &group[j]))
 			continue;
-		fputs(e->nexcluded ? "|" : "(?!(?:", f);
-		fputs(group[j].url_body, f);
 		if (e->nexcluded < EXCLUDED_SHOWN)
 			e->shown[e->nexcluded] = &group[j];
+		len += (e->nexcluded ? 1 : 6) + strlen(group[j].url_body);
+		if (len + 3 <= SUGGEST_URL_REGEX_MAX) {
+			fputs(e->nexcluded ? "|" : "(?!(?:", f);
+			fputs(group[j].url_body, f);
+		}
 		e->nexcluded++;
 	}
 	if (e->nexcluded)
@@ -281,7 +317,7 @@ static int build_url(struct suggestion *e, struct suggestion *group, size_t ngro
 		e->url = NULL;
 		return -ENOMEM;
 	}
-	if (size > SUGGEST_URL_REGEX_MAX)
+	if (len + (e->nexcluded ? 3 : 0) > SUGGEST_URL_REGEX_MAX)
 		e->fate = ROW_TOO_WIDE;
 	return 0;
 }
@@ -349,37 +385,66 @@ static int output_order(const void *pa, const void *pb)
 	return c ? c : strcmp(ea->row->template, eb->row->template);
 }
 
+/* The keys given so far; for a key that others wanted too, the next
+ * number to try after it (so n rows of one name cost n lookups, not n^2). */
+struct key_slot {
+	const char *key;
+	unsigned next;
+};
+
+struct key_set {
+	struct key_slot *slots;
+	size_t mask;
+};
+
+static struct key_slot *key_slot(struct key_set *set, const char *key)
+{
+	uint64_t h = 14695981039346656037ull; /* FNV-1a */
+	size_t i;
+
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	for (i = h & set->mask; set->slots[i].key; i = (i + 1) & set->mask) {
+		if (!strcmp(set->slots[i].key, key))
+			break;
+	}
+	return &set->slots[i];
+}
+
 /* Unique keys: monitor.check, then monitor.check2, monitor.check3... */
 static int assign_keys(struct suggestion **order, size_t n)
 {
-	struct hsearch_data used = {0};
-	int err = 0;
+	struct key_set set = {0};
+	size_t size = 16;
 
-	if (!hcreate_r(n * 2 + 16, &used))
+	while (size < 2 * n + 1)
+		size *= 2;
+	set.slots = calloc(size, sizeof(*set.slots));
+	if (!set.slots)
 		return -ENOMEM;
-	for (size_t i = 0; i < n && !err; i++) {
+	set.mask = size - 1;
+	for (size_t i = 0; i < n; i++) {
 		struct suggestion *e = order[i];
 		char check[SUGGEST_CHECK_MAX + 1];
 		size_t base = strlen(e->monitor) + 1;
-		ENTRY item, *found;
+		struct key_slot *wanted, *slot;
 
-		snprintf(e->key, sizeof(e->key), "%s.", e->monitor);
 		suggest_check_name(e->row->method, e->row->template, check, sizeof(check));
-		for (unsigned k = 1;; k++) {
-			if (k == 1)
-				snprintf(e->key + base, sizeof(e->key) - base, "%s", check);
-			else
-				snprintf(e->key + base, sizeof(e->key) - base, "%s%u", check, k);
-			item.key = e->key;
-			item.data = e;
-			if (!hsearch_r(item, FIND, &found, &used))
-				break;
+		snprintf(e->key, sizeof(e->key), "%s.%s", e->monitor, check);
+		wanted = slot = key_slot(&set, e->key);
+		if (wanted->key) {
+			unsigned k = wanted->next ? wanted->next : 2;
+
+			do {
+				snprintf(e->key + base, sizeof(e->key) - base, "%s%u", check, k++);
+				slot = key_slot(&set, e->key);
+			} while (slot->key);
+			wanted->next = k;
 		}
-		if (!hsearch_r(item, ENTER, &found, &used))
-			err = -ENOMEM;
+		slot->key = e->key;
 	}
-	hdestroy_r(&used);
-	return err;
+	free(set.slots);
+	return 0;
 }
 
 /* ---- writing ---------------------------------------------------------------- */
@@ -556,6 +621,13 @@ int suggest_config(FILE *out, const struct call_row *rows, size_t n,
 		    rows[i].count >= opts->min_count ? ROW_PATTERN : ROW_BELOW_COUNT;
 		suggest_monitor_name(rows[i].host, entries[nentries].monitor,
 				     sizeof(entries[nentries].monitor));
+		entries[nentries].nsegments = segments(rows[i].template);
+		entries[nentries].template_len = strlen(rows[i].template);
+		entries[nentries].prefix_len =
+		    text_before_placeholder(rows[i].template, entries[nentries].template_len);
+		entries[nentries].suffix_len =
+		    text_after_placeholder(rows[i].template, entries[nentries].template_len);
+		entries[nentries].literal = !strstr(rows[i].template, PLACEHOLDER);
 		entries[nentries].url_body = template_regex(rows[i].template);
 		if (!entries[nentries++].url_body)
 			goto out;

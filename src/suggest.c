@@ -360,7 +360,11 @@ static int group_order(const void *pa, const void *pb)
 
 	if (!c)
 		c = strcmp(a->host, b->host);
-	return c ? c : specificity_cmp(a->template, b->template);
+	if (!c)
+		c = specificity_cmp(a->template, b->template);
+	if (!c && a->count != b->count)
+		c = a->count > b->count ? -1 : 1; /* of the same call twice, the busier first */
+	return c;
 }
 
 static bool same_call(const struct call_row *a, const struct call_row *b)
@@ -566,11 +570,9 @@ static void write_left_out(FILE *f, const struct call_row *rows, size_t n,
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct call_row *r = &rows[i];
+		bool other = !strcmp(r->template, CALL_TEMPLATE_OTHER) && host_ok(r->host);
 
-		bool other = !strcmp(r->template, CALL_TEMPLATE_OTHER);
-
-		if (!host_wanted(r->host, opts) || (other && !host_ok(r->host)) ||
-		    (!other && row_kept(r, opts)))
+		if (!host_wanted(r->host, opts) || (!other && row_kept(r, opts)))
 			continue;
 		left_out_line(f, &header);
 		put_comment_text(f, r->method, 32);
@@ -633,7 +635,7 @@ int suggest_config(FILE *out, const struct call_row *rows, size_t n,
 			goto out;
 	}
 	qsort(entries, nentries, sizeof(*entries), group_order);
-	/* The same call twice (two summaries joined): the first row stands. */
+	/* The same call twice (two summaries joined): the busier row stands. */
 	for (size_t i = 0; i < nentries; i++) {
 		if (kept && same_call(entries[kept - 1].row, entries[i].row)) {
 			free(entries[i].url_body);

@@ -62,7 +62,7 @@ int suggest_config(FILE *out, const struct call_row *rows, size_t n,
  * Monitor from host: the name's label before its top-level domain
  * (api.stripe.com -> stripe, www.bbc.co.uk -> bbc), the port dropped; an IP
  * literal keeps address and port (127.0.0.1:8443 -> ip-127-0-0-1-8443).
- * Lower case letters, digits and '-', starting with a letter.
+ * Lower case letters, digits and '-', neither starting nor ending with '-'.
  */
 size_t suggest_monitor_name(const char *host, char *buf, size_t size);
 

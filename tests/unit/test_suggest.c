@@ -607,6 +607,7 @@ static void test_hostile_rows(void **state)
 	     .programs = {{.comm = "ev\nil: 'x\\"}, {.comm = "0123456789abcdef"}},
 	     .nprograms = 9},
 	    {.method = "GET", .host = "a.com", .template = "/ok'{id}", .count = 1},
+	    {.method = "GET", .host = "a\tb", .template = CALL_TEMPLATE_OTHER, .count = 1},
 	};
 	struct suggest_opts opts = {.generator = "gen\nerated: 'x"};
 	char *text = run_suggest(rows, ARRAY_SIZE(rows), &opts);
@@ -619,6 +620,7 @@ static void test_hostile_rows(void **state)
 	for (const char *p = text; *p; p++)
 		assert_true(*p == '\n' || (*p >= 0x20 && *p < 0x7f));
 	assert_non_null(strstr(text, "programs: ev\\x0ail: 'x\\x5c 0123456789abcdef"));
+	assert_non_null(strstr(text, "# GET a\\x09b (other): not a call as sent on the wire"));
 	op_free(&cfg);
 	free(text);
 }
@@ -658,6 +660,29 @@ static void test_too_wide(void **state)
 	free(templates);
 }
 
+/* The same call in two rows (summaries joined): one pattern, the busier
+ * row's, whatever the order. */
+static void test_duplicate_rows(void **state)
+{
+	struct call_row rows[] = {
+	    {.method = "GET", .host = "h.io", .template = "/a/{id}", .count = 1},
+	    {.method = "GET", .host = "h.io", .template = "/a/{id}", .count = 9},
+	    {.method = "GET", .host = "h.io", .template = "/a/{id}", .count = 2},
+	};
+	struct call_row reversed[] = {rows[2], rows[1], rows[0]};
+	struct suggest_opts opts = {.min_count = 5};
+	char *a = run_suggest(rows, 3, &opts), *b = run_suggest(reversed, 3, &opts);
+	struct op_config cfg;
+
+	assert_string_equal(a, b);
+	load(&cfg, a);
+	assert_int_equal(cfg.n, 1);
+	assert_non_null(strstr(a, "# 9 calls"));
+	op_free(&cfg);
+	free(a);
+	free(b);
+}
+
 static void test_write_error(void **state)
 {
 	FILE *f = fopen("/dev/full", "w");
@@ -686,6 +711,7 @@ int main(void)
 	    cmocka_unit_test(test_other_row),
 	    cmocka_unit_test(test_hostile_rows),
 	    cmocka_unit_test(test_too_wide),
+	    cmocka_unit_test(test_duplicate_rows),
 	    cmocka_unit_test(test_write_error),
 	};
 

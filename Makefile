@@ -32,7 +32,7 @@ LDFLAGS   += $(SAN_FLAGS)
 # Capstone (Go return instructions) is linked statically in every build: the daemon
 # needs no libcapstone at run time, and src/capstone_x86_only.c keeps the other
 # architectures out of the executable.
-LDLIBS    := -lbpf -lelf -lz -lcares -l:libcapstone.a -lpthread
+LDLIBS    := -lbpf -lelf -lz -lcares -ljansson -l:libcapstone.a -lpthread
 
 BPF_SRC   := src/bpf/tls_trace.bpf.c
 BPF_OBJ   := $(BUILD)/tls_trace.bpf.o
@@ -51,10 +51,11 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 20
 
 BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev \
-	      libc-ares-dev node-llhttp libcapstone-dev make gcc pkg-config
+	      libc-ares-dev libjansson-dev node-llhttp libcapstone-dev make gcc pkg-config
 TEST_DEPS  := libcmocka-dev libclang-rt-14-dev python3 python3-pytest curl golang-go nodejs \
 	      openssl nginx-full iproute2 util-linux procps libnghttp2-dev nghttp2-client \
-	      python3-httpx python3-h2 wget git gnutls-bin libgnutls28-dev pkg-config
+	      python3-httpx python3-h2 wget git gnutls-bin libgnutls28-dev pkg-config \
+	      libpcre2-dev libyaml-dev python3-yaml
 
 .PHONY: all run test check-asan unit fuzz fuzz-short e2e deps test-deps clean format
 
@@ -100,6 +101,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(LLHTTP_OBJS)
 
 # nghttp2 plays both peers of the HTTP/2 unit tests (the daemon does not link it).
 $(BUILD)/tests/test_http2: LDLIBS += -lnghttp2
+# suggest-config's output read back as the Orchestrator reads it: YAML, PCRE.
+$(BUILD)/tests/test_suggest: LDLIBS += -lpcre2-8 -lyaml
 
 # Go programs of the tests (tests/unit/go_*/, tests/e2e/go_*/), built with Debian's
 # golang-go, offline, into $(BUILD)/tests/go/: NAME (with symbols), NAME-stripped
@@ -146,6 +149,8 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(filter-out src/main.c,$(SRCS)) $(LLHTTP_DIR)/a
 		$(LLHTTP_DIR)/http.c $(LLHTTP_DIR)/llhttp.c $(SKEL)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@ $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_suggest: LDLIBS += -lpcre2-8 -lyaml
 
 fuzz-short: FUZZ_SECONDS = 15
 fuzz-short fuzz: $(FUZZ_BINS)
@@ -211,7 +216,7 @@ DIST_CFLAGS   := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fcf-protec
 # c-ares' getservbyname/getservbyport_r would pull glibc's NSS (dlopen of the
 # host's libnss_*) into a static executable: replaced by stubs (packaging/static/no-nss.c).
 DIST_LDLIBS   := $(DIST_BUILD)/no-nss.o -Wl,--wrap=getservbyname,--wrap=getservbyport_r \
-		 -lbpf -lelf -lz -lzstd -lcares -l:libcapstone.a -lpthread
+		 -lbpf -lelf -lz -lzstd -lcares -ljansson -l:libcapstone.a -lpthread
 
 .PHONY: dist dist-bin dist-deps test-dist test-dist-deps test-dist-systemd clean-dist image
 

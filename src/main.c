@@ -29,6 +29,7 @@
 #include "report.h"
 #include "session.h"
 #include "single_instance.h"
+#include "suggest_cmd.h"
 #include "targets.h"
 #include "uprobe_warm.h"
 #include "wire.h"
@@ -103,6 +104,7 @@ static void usage(FILE *out)
 		"Usage: %s [--version] [--help] [--verbose] [--log-calls] [--list-targets]\n"
 		"       [--system-wide-probes | --per-process-probes] [--max-armed N]\n"
 		"       [--exclude-comm=NAME[,NAME...]]\n"
+		"       %s suggest-config [--help] [--host HOST]... [--min-count N]\n"
 		"\n"
 		"Reports every outgoing HTTPS call on this host (method, host, path,\n"
 		"latency) to a Metrist Orchestrator over UDP, by tracing TLS libraries\n"
@@ -134,9 +136,9 @@ static void usage(FILE *out)
 		"\n"
 		"Exit status: 0 stopped by SIGTERM/SIGINT; 1 cannot run (kernel, privileges);\n"
 		"2 invalid arguments or endpoint; %d another instance already runs on this host\n",
-		PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV, ENDPOINT_DEFAULT,
-		CALLS_LOGGED_AT_START, MAX_ARMED_DEFAULT, PROG_NAME, HEALTH_MAX_STALL_S,
-		SINGLE_INSTANCE_EXIT);
+		PROG_NAME, PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV,
+		ENDPOINT_DEFAULT, CALLS_LOGGED_AT_START, MAX_ARMED_DEFAULT, PROG_NAME,
+		HEALTH_MAX_STALL_S, SINGLE_INSTANCE_EXIT);
 }
 
 static void on_signal(int sig)
@@ -801,8 +803,13 @@ int main(int argc, char **argv)
 	struct session_ops ops = {.call = on_call, .set_skip = on_set_skip, .ctx = &d};
 	const char *value = getenv(ENDPOINT_ENV);
 	char endpoint_text[300];
-	int ret = parse_args(argc, argv, &d), err;
+	int ret, err;
 
+	/* Client commands of the same executable: no daemon set-up. The
+	 * daemon's control socket is not wired yet: NULL fetch. */
+	if (argc > 1 && !strcmp(argv[1], "suggest-config"))
+		return suggest_config_command(argc - 1, argv + 1, NULL, NULL);
+	ret = parse_args(argc, argv, &d);
 	if (ret >= 0)
 		return ret;
 	if (endpoint_parse(value, &d.endpoint)) {

@@ -28,7 +28,7 @@ CFLAGS    ?= -O2 -g
 CFLAGS    += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE \
 	     -DVERSION='"$(VERSION)"' -Isrc -I$(BUILD) -I$(LLHTTP_INC) $(SAN_FLAGS)
 LDFLAGS   += $(SAN_FLAGS)
-LDLIBS    := -lbpf -lelf -lz -lcares -lpthread
+LDLIBS    := -lbpf -lelf -lz -lcares -ljansson -lpthread
 
 BPF_SRC   := src/bpf/tls_trace.bpf.c
 BPF_OBJ   := $(BUILD)/tls_trace.bpf.o
@@ -47,10 +47,10 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 20
 
 BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev \
-	      libc-ares-dev node-llhttp make gcc pkg-config
+	      libc-ares-dev node-llhttp libjansson-dev make gcc pkg-config
 TEST_DEPS  := libcmocka-dev libclang-rt-14-dev python3 python3-pytest curl golang-go nodejs \
 	      openssl nginx-full iproute2 util-linux procps libnghttp2-dev nghttp2-client \
-	      python3-httpx python3-h2 wget git gnutls-bin libgnutls28-dev pkg-config
+	      python3-httpx python3-h2 wget git gnutls-bin libgnutls28-dev pkg-config tmux
 
 .PHONY: all run test check-asan unit fuzz fuzz-short e2e deps test-deps clean format
 
@@ -166,7 +166,7 @@ DIST_CFLAGS   := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fcf-protec
 # c-ares' getservbyname/getservbyport_r would pull glibc's NSS (dlopen of the
 # host's libnss_*) into a static executable: replaced by stubs (packaging/static/no-nss.c).
 DIST_LDLIBS   := $(DIST_BUILD)/no-nss.o -Wl,--wrap=getservbyname,--wrap=getservbyport_r \
-		 -lbpf -lelf -lz -lzstd -lcares -lpthread
+		 -lbpf -lelf -lz -lzstd -lcares -ljansson -lpthread
 
 .PHONY: dist dist-bin dist-deps test-dist test-dist-deps test-dist-systemd clean-dist
 

@@ -145,29 +145,28 @@ static void hist_merge(uint16_t *into, const uint16_t *from)
 	}
 }
 
-/* The q-quantile in ms: the midpoint of the bucket holding it, at most max. */
-static double hist_quantile_ms(const uint16_t *h, double q, uint64_t max_ns)
+/*
+ * The quantiles qs[0..n) (ascending) in ms, in one pass: for each, the
+ * midpoint of the bucket holding it, at most the row's max.
+ */
+static void hist_quantiles_ms(const uint16_t *h, const double *qs, double *out, unsigned n,
+			      uint64_t max_ns)
 {
-	uint64_t total = 0, seen = 0, rank;
+	uint64_t total = 0, seen = 0;
+	unsigned q = 0;
 
 	for (unsigned i = 0; i < HIST_BUCKETS; i++)
 		total += h[i];
-	if (!total)
-		return 0;
-	rank = (uint64_t)(q * (double)total);
-	if ((double)rank < q * (double)total)
-		rank++;
-	if (rank == 0)
-		rank = 1;
-	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+	for (unsigned i = 0; i < HIST_BUCKETS && q < n; i++) {
 		seen += h[i];
-		if (seen >= rank) {
+		while (q < n && total && (double)seen >= qs[q] * (double)total) {
 			double ns = hist_mid_ns(i);
 
-			return (ns < (double)max_ns ? ns : (double)max_ns) / 1e6;
+			out[q++] = (ns < (double)max_ns ? ns : (double)max_ns) / 1e6;
 		}
 	}
-	return (double)max_ns / 1e6;
+	for (; q < n; q++)
+		out[q] = total ? (double)max_ns / 1e6 : 0;
 }
 
 /* ---- programs --------------------------------------------------------------- */
@@ -544,9 +543,13 @@ static void row_view(const struct call_summary *s, const struct row *r, struct c
 	out->template = r->template;
 	out->count = r->count;
 	out->errors = r->errors;
-	out->p50_ms = hist_quantile_ms(r->hist, 0.50, r->max_ns);
-	out->p95_ms = hist_quantile_ms(r->hist, 0.95, r->max_ns);
-	out->p99_ms = hist_quantile_ms(r->hist, 0.99, r->max_ns);
+	static const double qs[] = {0.50, 0.95, 0.99};
+	double v[3];
+
+	hist_quantiles_ms(r->hist, qs, v, 3, r->max_ns);
+	out->p50_ms = v[0];
+	out->p95_ms = v[1];
+	out->p99_ms = v[2];
 	out->max_ms = (double)r->max_ns / 1e6;
 	out->first_seen_ns = r->first_ns;
 	out->last_seen_ns = r->last_ns;

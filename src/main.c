@@ -14,15 +14,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include "attach.h"
+#include "call_summary.h"
+#include "cli.h"
 #include "config.h"
+#include "control.h"
 #include "kernel_features.h"
 #include "file_analysis.h"
 #include "forward.h"
+#include "json_stream.h"
 #include "kernel_check.h"
 #include "log.h"
 #include "proc_watch.h"
@@ -82,7 +88,10 @@ struct daemon {
 	bool probe_mode_forced; /* --system-wide-probes or --per-process-probes */
 	unsigned max_armed;
 	bool log_calls;
-	pid_t exited[EXITED_MAX]; /* TLS processes gone since the ring was read */
+	bool json_out;		      /* --json: each call as a JSON line on stdout */
+	struct call_summary *summary; /* what `calls` and `watch` read */
+	struct control *control;      /* NULL when the socket could not be served */
+	pid_t exited[EXITED_MAX];     /* TLS processes gone since the ring was read */
 	unsigned nexited;
 	uint64_t calls, malformed, bad_records;
 	struct log_ratelimit malformed_log;
@@ -92,7 +101,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: %s [--version] [--help] [--verbose] [--log-calls] [--list-targets]\n"
-		"       [--system-wide-probes | --per-process-probes] [--max-armed N]\n"
+		"       [--system-wide-probes | --per-process-probes] [--max-armed N] [--json]\n"
+		"       %s calls [--json] | watch   (read the running daemon; see --help of each)\n"
 		"\n"
 		"Reports every outgoing HTTPS call on this host (method, host, path,\n"
 		"latency) to a Metrist Orchestrator over UDP, by tracing TLS libraries\n"
@@ -103,6 +113,7 @@ static void usage(FILE *out)
 		"      host is an IPv4 address, [IPv6] address or DNS name\n"
 		"\n"
 		"--log-calls  log every call reported (default: the first %d)\n"
+		"--json  also print each call as one JSON line on stdout (logs stay on stderr)\n"
 		"--list-targets  print what is traced on this host and what is not, and why,\n"
 		"      per process and TLS library (loads no eBPF), then exit\n"
 		"--system-wide-probes  probe the data functions of each TLS library once,\n"
@@ -115,8 +126,8 @@ static void usage(FILE *out)
 		"      costs every traced TLS call ~0.13 us); beyond that, processes idle\n"
 		"      the longest give theirs back and new ones get theirs at their first\n"
 		"      client connection\n",
-		PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV, ENDPOINT_DEFAULT,
-		CALLS_LOGGED_AT_START, MAX_ARMED_DEFAULT);
+		PROG_NAME, PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV,
+		ENDPOINT_DEFAULT, CALLS_LOGGED_AT_START, MAX_ARMED_DEFAULT);
 }
 
 static void on_signal(int sig)
@@ -155,6 +166,35 @@ static void printable(char *dst, const char *src, size_t size)
 	dst[i] = '\0';
 }
 
+/* A kernel timestamp (CLOCK_MONOTONIC) as wall-clock time. */
+static uint64_t realtime_of(uint64_t mono_ns)
+{
+	struct timespec ts;
+	uint64_t now = monotonic_ns(), real;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	real = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return mono_ns && mono_ns <= now && now - mono_ns <= real ? real - (now - mono_ns) : real;
+}
+
+/* The call as sent (normalised, redacted) into the summary and --json. */
+static void note_call(struct daemon *d, const struct wire_call *call, const struct traced_call *tc,
+		      const char *comm, uint64_t latency)
+{
+	struct call_seen seen = {.method = call->method,
+				 .host = call->host,
+				 .path = call->path,
+				 .status = tc->call->status,
+				 .latency_ns = latency,
+				 .pid = tc->pid,
+				 .comm = comm,
+				 .when_ns = realtime_of(tc->call->end_ns)};
+
+	call_summary_add(d->summary, &seen);
+	if (d->json_out && json_stream_call(&seen) < 0)
+		stop_requested = 1; /* stdout closed: see stop_on_closed_stdout */
+}
+
 static void on_call(const struct traced_call *tc, void *ctx)
 {
 	struct daemon *d = ctx;
@@ -177,6 +217,7 @@ static void on_call(const struct traced_call *tc, void *ctx)
 	}
 	d->calls++;
 	forwarder_send(d->forwarder, buf, n);
+	note_call(d, &call, tc, comm, latency);
 	/*
 	 * A line per call would cost ~1 us each and flood the journal at
 	 * thousands of calls a second: the first few show that tracing works,
@@ -543,6 +584,45 @@ static void log_stats(struct daemon *d, const char *when)
 	    (unsigned long long)s.http2.unanswered, (unsigned long long)d->bad_records);
 }
 
+/*
+ * The control socket, served from this loop. Not having it (another daemon
+ * answers on it, /run not writable) costs only the client commands.
+ */
+static void start_control(struct daemon *d)
+{
+	int err = control_open(CONTROL_SOCKET, d->summary, geteuid(), &d->control);
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	if (!err) {
+		ev.data.fd = control_fd(d->control);
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0) {
+			err = -errno;
+			control_close(d->control);
+			d->control = NULL;
+		}
+	}
+	if (err)
+		log_warn("control socket %s not served (`calls` and `watch` cannot read this "
+			 "daemon): %s%s",
+			 CONTROL_SOCKET, strerror(-err),
+			 err == -EADDRINUSE ? ": another daemon answers on it" : "");
+	else
+		log_info("control socket %s (root only): `%s calls`, `%s watch`", CONTROL_SOCKET,
+			 PROG_NAME, PROG_NAME);
+}
+
+/* --json whose reader went away: stop, as a filter does when its output closes. */
+static void stop_on_closed_stdout(struct daemon *d)
+{
+	int err;
+
+	if (!d->json_out || !(err = json_stream_flush()))
+		return;
+	log_info("stdout: %s; stopping (--json)", strerror(-err));
+	d->json_out = false;
+	stop_requested = 1;
+}
+
 static void run_loop(struct daemon *d)
 {
 	uint64_t next_housekeeping = 0, next_stats = monotonic_ns() + STATS_PERIOD_NS;
@@ -559,6 +639,9 @@ static void run_loop(struct daemon *d)
 			log_error("epoll_wait: %s", strerror(errno));
 			break;
 		}
+		for (int i = 0; i < n && d->control; i++)
+			if (evs[i].data.fd == control_fd(d->control))
+				control_serve(d->control, monotonic_ns());
 		/* New mappings first: a new process's first call is near. */
 		proc_watch_drain(d->watch);
 		targets_collect_analyses(d->targets);
@@ -586,9 +669,12 @@ static void run_loop(struct daemon *d)
 		/* The round's datagrams in one sendmmsg, its lines in one write. */
 		forwarder_flush(d->forwarder);
 		log_flush();
+		stop_on_closed_stdout(d);
 		now = monotonic_ns();
 		if (now >= next_housekeeping) {
 			targets_tick(d->targets, now);
+			if (d->control && control_busy(d->control))
+				control_serve(d->control, now); /* clients' deadlines */
 			next_housekeeping = now + HOUSEKEEPING_NS;
 		}
 		if (now >= next_expiry) {
@@ -606,6 +692,7 @@ static void run_loop(struct daemon *d)
 static void cleanup(struct daemon *d)
 {
 	uprobe_warm_stop();
+	control_close(d->control);
 	targets_free(d->targets);
 	proc_watch_free(d->watch);
 	if (d->epfd >= 0)
@@ -614,6 +701,7 @@ static void cleanup(struct daemon *d)
 	session_table_free(d->sessions);
 	forwarder_free(d->forwarder);
 	tls_trace__destroy(d->skel);
+	call_summary_free(d->summary);
 }
 
 static int parse_args(int argc, char **argv, struct daemon *d)
@@ -634,6 +722,10 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 				fprintf(stderr, "%s: cannot read /proc: %s\n", PROG_NAME,
 					strerror(-n));
 			return n < 0 ? 1 : 0;
+		}
+		if (!strcmp(argv[i], "--json")) {
+			d->json_out = true;
+			continue;
 		}
 		if (!strcmp(argv[i], "--log-calls")) {
 			d->log_calls = true;
@@ -701,8 +793,14 @@ int main(int argc, char **argv)
 	struct session_ops ops = {.call = on_call, .set_skip = on_set_skip, .ctx = &d};
 	const char *value = getenv(ENDPOINT_ENV);
 	char endpoint_text[300];
-	int ret = parse_args(argc, argv, &d), err;
+	int ret, err;
 
+	/* Client commands: they read a running daemon and start nothing. */
+	if (argc > 1 && !strcmp(argv[1], "calls"))
+		return cli_calls(PROG_NAME, argc - 2, argv + 2);
+	if (argc > 1 && !strcmp(argv[1], "watch"))
+		return cli_watch(PROG_NAME, argc - 2, argv + 2);
+	ret = parse_args(argc, argv, &d);
 	if (ret >= 0)
 		return ret;
 	if (endpoint_parse(value, &d.endpoint)) {
@@ -730,7 +828,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	d.sessions = session_table_new(SESSION_MAX, &ops);
-	if (!d.sessions)
+	d.summary = call_summary_new(CALL_SUMMARY_ROWS_MAX, CALL_SUMMARY_HOSTS_MAX);
+	if (!d.sessions || !d.summary)
 		goto cleanup;
 	err = check_features();
 	if (!err)
@@ -742,6 +841,7 @@ int main(int argc, char **argv)
 	err = start_discovery(&d);
 	if (err)
 		goto cleanup;
+	start_control(&d);
 	log_info("ready: watching processes for TLS libraries");
 
 	run_loop(&d);
@@ -752,6 +852,8 @@ int main(int argc, char **argv)
 	ring_buffer__consume(d.rb);
 	close_exited(&d);
 	forwarder_flush(d.forwarder);
+	if (d.json_out)
+		json_stream_flush();
 	log_stats(&d, "exit");
 	log_flush();
 	ret = 0;

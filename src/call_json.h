@@ -38,7 +38,8 @@ int call_row_json(char *out, size_t size, const struct call_row *row);
  */
 int call_event_json(char *out, size_t size, const struct call_seen *call);
 
-/* A row read back from its line; row's strings point into this struct. */
+/* A row read back from its line; row's strings point into this struct, so
+ * a copy that moves (realloc, qsort) must have them pointed again. */
 struct call_row_copy {
 	struct call_row row;
 	char method[WIRE_METHOD_MAX + 1];

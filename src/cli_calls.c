@@ -53,8 +53,8 @@ static int print_line(const char *line, size_t len, void *ctx, struct control_er
 /* Hosts in name order, the (other) host last; in a host, most calls first. */
 static int row_order(const void *a, const void *b)
 {
-	const struct call_row *x = &((const struct call_row_copy *)a)->row;
-	const struct call_row *y = &((const struct call_row_copy *)b)->row;
+	const struct call_row *x = *(const struct call_row *const *)a;
+	const struct call_row *y = *(const struct call_row *const *)b;
 	bool xo = !strcmp(x->host, CALL_TEMPLATE_OTHER), yo = !strcmp(y->host, CALL_TEMPLATE_OTHER);
 	int c = xo != yo ? xo - yo : strcmp(x->host, y->host);
 
@@ -66,14 +66,20 @@ static int row_order(const void *a, const void *b)
 	return c ? c : strcmp(x->method, y->method);
 }
 
-static void print_table(struct call_rows *rows)
+static int print_table(struct call_rows *rows)
 {
+	/* Sorted by pointer: a row copy points into itself, it must not move. */
+	const struct call_row **sorted = calloc(rows->n + 1, sizeof(*sorted));
 	int wh = 4, wt = 8;
 	char progs[160];
 
-	qsort(rows->v, rows->n, sizeof(rows->v[0]), row_order);
+	if (!sorted)
+		return CLI_EXIT_ERROR;
+	for (size_t i = 0; i < rows->n; i++)
+		sorted[i] = &rows->v[i].row;
+	qsort(sorted, rows->n, sizeof(*sorted), row_order);
 	for (size_t i = 0; i < rows->n; i++) {
-		int h = (int)strlen(rows->v[i].row.host), t = (int)strlen(rows->v[i].row.template);
+		int h = (int)strlen(sorted[i]->host), t = (int)strlen(sorted[i]->template);
 
 		wh = h > wh ? h : wh;
 		wt = t > wt ? t : wt;
@@ -81,7 +87,7 @@ static void print_table(struct call_rows *rows)
 	printf("%-7s %-*s %-*s %9s %7s %9s %9s %9s %9s  %s\n", "METHOD", wh, "HOST", wt, "TEMPLATE",
 	       "CALLS", "ERRORS", "P50_MS", "P95_MS", "P99_MS", "MAX_MS", "PROGRAMS");
 	for (size_t i = 0; i < rows->n; i++) {
-		const struct call_row *r = &rows->v[i].row;
+		const struct call_row *r = sorted[i];
 
 		cli_programs(r, true, progs, sizeof(progs));
 		printf("%-7s %-*s %-*s %9llu %7llu %9.1f %9.1f %9.1f %9.1f  %s\n", r->method, wh,
@@ -91,6 +97,8 @@ static void print_table(struct call_rows *rows)
 	}
 	if (!rows->n)
 		printf("(no calls seen since the daemon started)\n");
+	free(sorted);
+	return CLI_EXIT_OK;
 }
 
 int cli_calls(const char *prog, int argc, char **argv)
@@ -117,7 +125,7 @@ int cli_calls(const char *prog, int argc, char **argv)
 	} else {
 		ret = control_fetch_rows(CONTROL_SOCKET, &rows, &e);
 		if (ret == CLI_EXIT_OK)
-			print_table(&rows);
+			ret = print_table(&rows);
 		call_rows_free(&rows);
 	}
 	if (ret != CLI_EXIT_OK)

@@ -277,6 +277,11 @@ def host_lines(screen, suffix):
     return out
 
 
+def restored(screen):
+    """The output line (not the command line that echoes it)."""
+    return re.search(r"^TTY-RESTORED$", screen, re.M)
+
+
 def run_watch(tmux, mix):
     # The terminal's settings before and after: restored means equal.
     tmux.text("S=$(stty -g); %s watch; echo EXIT=$?; [ \"$S\" = \"$(stty -g)\" ] && echo TTY-RESTORED"
@@ -317,8 +322,8 @@ def test_watch_in_tmux(mix, tmux):
     assert host_lines(screen, "") == [mix.c], screen
 
     tmux.keys("q")
-    screen = tmux.wait(lambda s: "TTY-RESTORED" in s, "watch's exit on q, the terminal restored")
-    assert "EXIT=0" in screen and "filter" not in screen, screen  # the alternate screen is gone
+    screen = tmux.wait(restored, "watch's exit on q, the terminal restored")
+    assert re.search(r"^EXIT=0$", screen, re.M) and "filter" not in screen, screen  # the alternate screen is gone
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
@@ -334,8 +339,8 @@ def test_watch_restores_terminal(mix, tmux, how):
         with open("/proc/%d/comm" % children[0]) as f:
             assert f.read().strip().startswith("metrist"), "not watch: pid %d" % children[0]
         os.kill(children[0], signal.SIGTERM)
-    screen = tmux.wait(lambda s: "TTY-RESTORED" in s, "watch's exit on %s, the terminal restored" % how)
-    assert "EXIT=0" in screen, screen
+    screen = tmux.wait(restored, "watch's exit on %s, the terminal restored" % how)
+    assert re.search(r"^EXIT=0$", screen, re.M), screen
 
 
 def test_watch_not_a_terminal_prints_one_snapshot(mix):

@@ -563,9 +563,14 @@ static bool on_keys(struct view *v, const char *keys, size_t n)
 
 static void install_signals(void)
 {
-	struct sigaction quit = {.sa_handler = on_quit}, winch = {.sa_handler = on_winch};
+	struct sigaction quit = {.sa_handler = on_quit},
+			 winch = {.sa_handler = on_winch, .sa_flags = SA_RESTART};
 
-	/* No SA_RESTART: poll and recv return, and the loop sees the flag. */
+	/*
+	 * Quitting: no SA_RESTART, so that a fetch in progress returns and the
+	 * loop sees the flag. A resize restarts a fetch (poll wakes anyway:
+	 * it is never restarted).
+	 */
 	sigaction(SIGINT, &quit, NULL);
 	sigaction(SIGTERM, &quit, NULL);
 	sigaction(SIGHUP, &quit, NULL);

@@ -343,6 +343,17 @@ def test_watch_restores_terminal(mix, tmux, how):
     assert re.search(r"^EXIT=0$", screen, re.M), screen
 
 
+def test_watch_daemon_stopped(mix, daemon, tmux):
+    """The daemon stops under watch: the last screen stays, with why above it."""
+    run_watch(tmux, mix)
+    daemon.check_clean_exit()
+    screen = tmux.wait(lambda s: "! cannot reach the daemon at %s" % SOCKET in s, "the error line")
+    assert host_lines(screen, mix.suffix()) == [mix.a, mix.b, mix.c], screen
+    tmux.keys("q")
+    screen = tmux.wait(restored, "watch's exit on q")
+    assert re.search(r"^EXIT=0$", screen, re.M), screen
+
+
 def test_watch_not_a_terminal_prints_one_snapshot(mix):
     t0 = time.monotonic()
     r = cli("watch")  # stdout is a pipe

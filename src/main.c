@@ -14,21 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
-#include <time.h>
-#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include "attach.h"
-#include "call_summary.h"
 #include "cli.h"
 #include "config.h"
-#include "control.h"
+#include "discovered.h"
 #include "kernel_features.h"
 #include "file_analysis.h"
 #include "forward.h"
-#include "json_stream.h"
 #include "kernel_check.h"
 #include "log.h"
 #include "proc_watch.h"
@@ -88,10 +84,9 @@ struct daemon {
 	bool probe_mode_forced; /* --system-wide-probes or --per-process-probes */
 	unsigned max_armed;
 	bool log_calls;
-	bool json_out;		      /* --json: each call as a JSON line on stdout */
-	struct call_summary *summary; /* what `calls` and `watch` read */
-	struct control *control;      /* NULL when the socket could not be served */
-	pid_t exited[EXITED_MAX];     /* TLS processes gone since the ring was read */
+	bool json_out;		       /* --json */
+	struct discovered *discovered; /* the summary, --json, the control socket */
+	pid_t exited[EXITED_MAX];      /* TLS processes gone since the ring was read */
 	unsigned nexited;
 	uint64_t calls, malformed, bad_records;
 	struct log_ratelimit malformed_log;
@@ -166,35 +161,6 @@ static void printable(char *dst, const char *src, size_t size)
 	dst[i] = '\0';
 }
 
-/* A kernel timestamp (CLOCK_MONOTONIC) as wall-clock time. */
-static uint64_t realtime_of(uint64_t mono_ns)
-{
-	struct timespec ts;
-	uint64_t now = monotonic_ns(), real;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	real = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	return mono_ns && mono_ns <= now && now - mono_ns <= real ? real - (now - mono_ns) : real;
-}
-
-/* The call as sent (normalised, redacted) into the summary and --json. */
-static void note_call(struct daemon *d, const struct wire_call *call, const struct traced_call *tc,
-		      const char *comm, uint64_t latency)
-{
-	struct call_seen seen = {.method = call->method,
-				 .host = call->host,
-				 .path = call->path,
-				 .status = tc->call->status,
-				 .latency_ns = latency,
-				 .pid = tc->pid,
-				 .comm = comm,
-				 .when_ns = realtime_of(tc->call->end_ns)};
-
-	call_summary_add(d->summary, &seen);
-	if (d->json_out && json_stream_call(&seen) < 0)
-		stop_requested = 1; /* stdout closed: see stop_on_closed_stdout */
-}
-
 static void on_call(const struct traced_call *tc, void *ctx)
 {
 	struct daemon *d = ctx;
@@ -217,7 +183,7 @@ static void on_call(const struct traced_call *tc, void *ctx)
 	}
 	d->calls++;
 	forwarder_send(d->forwarder, buf, n);
-	note_call(d, &call, tc, comm, latency);
+	discovered_call(d->discovered, &call, h->status, latency, tc->pid, comm, h->end_ns);
 	/*
 	 * A line per call would cost ~1 us each and flood the journal at
 	 * thousands of calls a second: the first few show that tracing works,
@@ -584,45 +550,6 @@ static void log_stats(struct daemon *d, const char *when)
 	    (unsigned long long)s.http2.unanswered, (unsigned long long)d->bad_records);
 }
 
-/*
- * The control socket, served from this loop. Not having it (another daemon
- * answers on it, /run not writable) costs only the client commands.
- */
-static void start_control(struct daemon *d)
-{
-	int err = control_open(CONTROL_SOCKET, d->summary, geteuid(), &d->control);
-	struct epoll_event ev = {.events = EPOLLIN};
-
-	if (!err) {
-		ev.data.fd = control_fd(d->control);
-		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0) {
-			err = -errno;
-			control_close(d->control);
-			d->control = NULL;
-		}
-	}
-	if (err)
-		log_warn("control socket %s not served (`calls` and `watch` cannot read this "
-			 "daemon): %s%s",
-			 CONTROL_SOCKET, strerror(-err),
-			 err == -EADDRINUSE ? ": another daemon answers on it" : "");
-	else
-		log_info("control socket %s (root only): `%s calls`, `%s watch`", CONTROL_SOCKET,
-			 PROG_NAME, PROG_NAME);
-}
-
-/* --json whose reader went away: stop, as a filter does when its output closes. */
-static void stop_on_closed_stdout(struct daemon *d)
-{
-	int err;
-
-	if (!d->json_out || !(err = json_stream_flush()))
-		return;
-	log_info("stdout: %s; stopping (--json)", strerror(-err));
-	d->json_out = false;
-	stop_requested = 1;
-}
-
 static void run_loop(struct daemon *d)
 {
 	uint64_t next_housekeeping = 0, next_stats = monotonic_ns() + STATS_PERIOD_NS;
@@ -639,9 +566,8 @@ static void run_loop(struct daemon *d)
 			log_error("epoll_wait: %s", strerror(errno));
 			break;
 		}
-		for (int i = 0; i < n && d->control; i++)
-			if (evs[i].data.fd == control_fd(d->control))
-				control_serve(d->control, monotonic_ns());
+		for (int i = 0; i < n; i++)
+			discovered_event(d->discovered, evs[i].data.fd, monotonic_ns());
 		/* New mappings first: a new process's first call is near. */
 		proc_watch_drain(d->watch);
 		targets_collect_analyses(d->targets);
@@ -669,12 +595,12 @@ static void run_loop(struct daemon *d)
 		/* The round's datagrams in one sendmmsg, its lines in one write. */
 		forwarder_flush(d->forwarder);
 		log_flush();
-		stop_on_closed_stdout(d);
+		if (!discovered_flush(d->discovered))
+			stop_requested = 1;
 		now = monotonic_ns();
 		if (now >= next_housekeeping) {
 			targets_tick(d->targets, now);
-			if (d->control && control_busy(d->control))
-				control_serve(d->control, now); /* clients' deadlines */
+			discovered_tick(d->discovered, now);
 			next_housekeeping = now + HOUSEKEEPING_NS;
 		}
 		if (now >= next_expiry) {
@@ -692,7 +618,6 @@ static void run_loop(struct daemon *d)
 static void cleanup(struct daemon *d)
 {
 	uprobe_warm_stop();
-	control_close(d->control);
 	targets_free(d->targets);
 	proc_watch_free(d->watch);
 	if (d->epfd >= 0)
@@ -701,7 +626,7 @@ static void cleanup(struct daemon *d)
 	session_table_free(d->sessions);
 	forwarder_free(d->forwarder);
 	tls_trace__destroy(d->skel);
-	call_summary_free(d->summary);
+	discovered_free(d->discovered);
 }
 
 static int parse_args(int argc, char **argv, struct daemon *d)
@@ -828,8 +753,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	d.sessions = session_table_new(SESSION_MAX, &ops);
-	d.summary = call_summary_new(CALL_SUMMARY_ROWS_MAX, CALL_SUMMARY_HOSTS_MAX);
-	if (!d.sessions || !d.summary)
+	d.discovered = discovered_new(d.json_out);
+	if (!d.sessions || !d.discovered)
 		goto cleanup;
 	err = check_features();
 	if (!err)
@@ -841,7 +766,7 @@ int main(int argc, char **argv)
 	err = start_discovery(&d);
 	if (err)
 		goto cleanup;
-	start_control(&d);
+	discovered_start(d.discovered, d.epfd);
 	log_info("ready: watching processes for TLS libraries");
 
 	run_loop(&d);
@@ -852,8 +777,7 @@ int main(int argc, char **argv)
 	ring_buffer__consume(d.rb);
 	close_exited(&d);
 	forwarder_flush(d.forwarder);
-	if (d.json_out)
-		json_stream_flush();
+	discovered_flush(d.discovered);
 	log_stats(&d, "exit");
 	log_flush();
 	ret = 0;

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import CURL, E2E_DIR, NODE, PYTHON, daemon_path, run, start_nginx
+from conftest import CURL, E2E_DIR, NODE, PYTHON, READY_RE, curl, daemon_path, run, start_nginx
 
 SOCKET = "/run/metrist-orchestrator-ebpf-plugin/control.sock"
 TMUX = shutil.which("tmux") or "/usr/bin/tmux"
@@ -426,6 +426,32 @@ def test_daemon_json_lines(orchestrator, daemon_factory, tls_server):
     assert "SECRET" not in d.stdout()
     assert "info:" not in d.stdout() and '{"timestamp"' not in d.log()
     assert re.search(r"^info: call GET %s /hello/json " % re.escape(host), d.log(), re.M)
+
+
+def test_daemon_json_reader_gone_stops_daemon(orchestrator, tls_server, tmp_path, bpf_mounts):
+    """`--json | head -1`: the daemon stops cleanly once its stdout is closed."""
+    r, w = os.pipe()
+    log = tmp_path / "daemon.stderr"
+    env = dict(os.environ, METRIST_ORCHESTRATOR_ENDPOINT=orchestrator.endpoint)
+    p = subprocess.Popen([daemon_path(), "--json"], env=env, stdin=subprocess.DEVNULL, stdout=w,
+                         stderr=open(log, "wb"), start_new_session=True)
+    os.close(w)
+    try:
+        deadline = time.monotonic() + 30
+        while not READY_RE.search(log.read_text()) and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert READY_RE.search(log.read_text()), log.read_text()
+        curl("-o", "/dev/null", tls_server.url("/hello/first"))
+        with os.fdopen(r, "rb") as out:
+            first = json.loads(out.readline())
+        assert first["path"] == "/hello/first", first
+        curl("-o", "/dev/null", tls_server.url("/hello/second"))  # written into a closed pipe
+        assert p.wait(timeout=10) == 0, log.read_text()[-3000:]
+        assert re.search(r"^info: stdout: Broken pipe; stopping \(--json\)$", log.read_text(), re.M)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 # ---------------------------------------------------------------------------

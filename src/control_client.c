@@ -137,6 +137,15 @@ int control_query(const char *path, const char *request, control_line_cb line_cb
 	return ret;
 }
 
+/* Rows end up on a terminal: whatever a string holds, no byte of it may
+ * be a control (an escape sequence) there. */
+static void printable_only(char *s, size_t size)
+{
+	for (size_t i = 0; i < size && s[i]; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			s[i] = '?';
+}
+
 static int fetch_line(const char *line, size_t len, void *ctx, struct control_error *e)
 {
 	struct call_rows *rows = ctx;
@@ -158,7 +167,13 @@ static int fetch_line(const char *line, size_t len, void *ctx, struct control_er
 			 (int)(len > 200 ? 200 : len), line);
 		return CLI_EXIT_ERROR;
 	}
-	rows->n++;
+	struct call_row_copy *r = &rows->v[rows->n++];
+
+	printable_only(r->method, sizeof(r->method));
+	printable_only(r->host, sizeof(r->host));
+	printable_only(r->template, sizeof(r->template));
+	for (unsigned i = 0; i < r->row.nprograms; i++)
+		printable_only(r->row.programs[i].comm, sizeof(r->row.programs[i].comm));
 	return 0;
 }
 

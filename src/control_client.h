@@ -35,7 +35,8 @@ typedef int (*control_line_cb)(const char *line, size_t len, void *ctx, struct c
 int control_query(const char *path, const char *request, control_line_cb line_cb, void *ctx,
 		  struct control_error *e);
 
-/* Every row of the summary, parsed (rows->v[i].row). */
+/* Every row of the summary, parsed (rows->v[i].row), its strings made
+ * printable (a control byte becomes '?'). */
 struct call_rows {
 	struct call_row_copy *v;
 	size_t n, cap;

@@ -286,6 +286,33 @@ static void test_live_socket_not_stolen(void **state)
 	assert_int_equal(control_open(f->path, f->summary, geteuid(), &f->control), 0);
 }
 
+/* Strings come from traced processes: none reaches a terminal with a
+ * control byte in it (the JSON escapes them; the client replaces them). */
+static void test_rows_made_printable(void **state)
+{
+	struct fixture *f = *state;
+	struct call_seen c = {"GET", "h\x1b[2J",    "/x/\x1b]0;pwned\x07",	  200, MS,
+			      1,     "ev\x1b[1mil", 1764662400ull * 1000000000ull};
+	pid_t pid;
+
+	call_summary_add(f->summary, &c);
+	pid = fork();
+	if (pid == 0) {
+		struct call_rows rows = {0};
+		struct control_error e = {0};
+		const struct call_row *r;
+
+		if (control_fetch_rows(f->path, &rows, &e) || rows.n != 1)
+			_exit(1);
+		r = &rows.v[0].row;
+		_exit(strcmp(r->host, "h?[2J") || strcmp(r->template, "/x/?]0;pwned?") ||
+			      strcmp(r->programs[0].comm, "ev?[1mil")
+			  ? 2
+			  : 0);
+	}
+	assert_int_equal(serve_until_exit(f, pid), 0);
+}
+
 static void test_client_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -357,6 +384,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_one_buffer_per_round, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_live_socket_not_stolen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rows_made_printable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_client_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_other_user_refused, setup, teardown),
 	};

@@ -403,11 +403,12 @@ static void draw(struct view *v, struct screen *sc)
 	if (sc->tty)
 		fputs("\033[H", sc->out);
 	sc->lines = 0;
-	snprintf(line, sizeof(line),
-		 "metrist-orchestrator-ebpf-plugin watch  %s  %llu calls  %s/s  "
-		 "%llu errors  %zu hosts",
-		 when, (unsigned long long)v->total, rate, (unsigned long long)v->total_errors,
-		 v->nhosts);
+	/* The numbers first: a narrow terminal cuts the name, not them. */
+	snprintf(
+	    line, sizeof(line),
+	    "%s  %llu calls  %s/s  %llu errors  %zu hosts  metrist-orchestrator-ebpf-plugin watch",
+	    when, (unsigned long long)v->total, rate, (unsigned long long)v->total_errors,
+	    v->nhosts);
 	put_line(sc, "", line);
 	if (v->error[0])
 		snprintf(line, sizeof(line), "! %s", v->error);

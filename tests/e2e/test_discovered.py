@@ -287,14 +287,15 @@ def run_watch(tmux, mix):
     tmux.text("S=$(stty -g); %s watch; echo EXIT=$?; [ \"$S\" = \"$(stty -g)\" ] && echo TTY-RESTORED"
               % daemon_path())
     tmux.keys("Enter")
-    return tmux.wait(lambda s: "metrist-orchestrator-ebpf-plugin watch" in s and mix.c in s,
+    return tmux.wait(lambda s: "hosts  metrist-orchestrator-eb" in s and mix.c in s,
                      "the watch screen with %s" % mix.c)
 
 
 def test_watch_in_tmux(mix, tmux):
     screen = run_watch(tmux, mix)
     lines = screen.splitlines()
-    assert lines[0].startswith("metrist-orchestrator-ebpf-plugin watch"), screen
+    assert re.match(r"\d\d:\d\d:\d\d  \d+ calls  \S+/s  \d+ errors  \d+ hosts  metrist-orchestrator-eb",
+                    lines[0]), screen
     assert lines[1].startswith("sort: calls"), screen
     assert lines[2].split()[:5] == ["CALLS", "/S", "P50ms", "P99ms", "ERR"], screen
     assert all(len(l) <= 80 for l in lines)
@@ -362,7 +363,7 @@ def test_watch_not_a_terminal_prints_one_snapshot(mix):
     assert "\x1b" not in r.stdout, "escape sequences in a snapshot: %r" % r.stdout[:500]
     assert 0.9 < wall < 10, "one snapshot took %.1f s" % wall
     lines = r.stdout.splitlines()
-    assert lines[0].startswith("metrist-orchestrator-ebpf-plugin watch"), r.stdout
+    assert lines[0].endswith("metrist-orchestrator-ebpf-plugin watch"), r.stdout
     assert host_lines(r.stdout, mix.suffix()) == [mix.a, mix.b, mix.c], r.stdout
     assert re.search(r"^\s+1\s+0\.0\s+[0-9.]+\s+[0-9.]+\s+0\s+POST /v1/customers/\{id\}/invoices\s+curl$",
                      r.stdout, re.M), r.stdout

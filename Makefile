@@ -55,7 +55,7 @@ BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev \
 TEST_DEPS  := libcmocka-dev libclang-rt-14-dev python3 python3-pytest curl golang-go nodejs \
 	      openssl nginx-full iproute2 util-linux procps libnghttp2-dev nghttp2-client \
 	      python3-httpx python3-h2 wget git gnutls-bin libgnutls28-dev pkg-config \
-	      libpcre2-dev libyaml-dev python3-yaml
+	      libpcre2-dev libyaml-dev python3-yaml tmux
 
 .PHONY: all run test check-asan unit fuzz fuzz-short e2e deps test-deps clean format
 

@@ -19,7 +19,9 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include "attach.h"
+#include "cli.h"
 #include "config.h"
+#include "discovered.h"
 #include "kernel_features.h"
 #include "file_analysis.h"
 #include "forward.h"
@@ -92,7 +94,9 @@ struct daemon {
 	char *exclude_comm[EXCLUDE_COMM_MAX]; /* --exclude-comm, pointers into argv */
 	size_t nexclude_comm;
 	bool log_calls;
-	pid_t exited[EXITED_MAX]; /* TLS processes gone since the ring was read */
+	bool json_out;		       /* --json */
+	struct discovered *discovered; /* the summary, --json, the control socket */
+	pid_t exited[EXITED_MAX];      /* TLS processes gone since the ring was read */
 	unsigned nexited;
 	uint64_t calls, malformed, bad_records;
 	struct log_ratelimit malformed_log;
@@ -102,9 +106,10 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: %s [--version] [--help] [--verbose] [--log-calls] [--list-targets]\n"
-		"       [--system-wide-probes | --per-process-probes] [--max-armed N]\n"
+		"       [--system-wide-probes | --per-process-probes] [--max-armed N] [--json]\n"
 		"       [--exclude-comm=NAME[,NAME...]]\n"
 		"       %s suggest-config [--help] [--host HOST]... [--min-count N]\n"
+		"       %s calls [--json] | watch   (read the running daemon; see --help of each)\n"
 		"\n"
 		"Reports every outgoing HTTPS call on this host (method, host, path,\n"
 		"latency) to a Metrist Orchestrator over UDP, by tracing TLS libraries\n"
@@ -115,6 +120,7 @@ static void usage(FILE *out)
 		"      host is an IPv4 address, [IPv6] address or DNS name\n"
 		"\n"
 		"--log-calls  log every call reported (default: the first %d)\n"
+		"--json  also print each call as one JSON line on stdout (logs stay on stderr)\n"
 		"--list-targets  print what is traced on this host and what is not, and why,\n"
 		"      per process and TLS library (loads no eBPF), then exit\n"
 		"--system-wide-probes  probe the data functions of each TLS library once,\n"
@@ -136,7 +142,7 @@ static void usage(FILE *out)
 		"\n"
 		"Exit status: 0 stopped by SIGTERM/SIGINT; 1 cannot run (kernel, privileges);\n"
 		"2 invalid arguments or endpoint; %d another instance already runs on this host\n",
-		PROG_NAME, PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV,
+		PROG_NAME, PROG_NAME, PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV,
 		ENDPOINT_DEFAULT, CALLS_LOGGED_AT_START, MAX_ARMED_DEFAULT, PROG_NAME,
 		HEALTH_MAX_STALL_S, SINGLE_INSTANCE_EXIT);
 }
@@ -206,6 +212,7 @@ static void on_call(const struct traced_call *tc, void *ctx)
 	}
 	d->calls++;
 	forwarder_send(d->forwarder, buf, n);
+	discovered_call(d->discovered, &call, h->status, latency, tc->pid, comm, h->end_ns);
 	/*
 	 * A line per call would cost ~1 us each and flood the journal at
 	 * thousands of calls a second: the first few show that tracing works,
@@ -593,6 +600,8 @@ static void run_loop(struct daemon *d)
 			log_error("epoll_wait: %s", strerror(errno));
 			break;
 		}
+		for (int i = 0; i < n; i++)
+			discovered_event(d->discovered, evs[i].data.fd, monotonic_ns());
 		/* New mappings first: a new process's first call is near. */
 		proc_watch_drain(d->watch);
 		targets_collect_analyses(d->targets);
@@ -620,10 +629,13 @@ static void run_loop(struct daemon *d)
 		/* The round's datagrams in one sendmmsg, its lines in one write. */
 		forwarder_flush(d->forwarder);
 		log_flush();
+		if (!discovered_flush(d->discovered))
+			stop_requested = 1;
 		now = monotonic_ns();
 		single_instance_beat(now); /* what `health` checks */
 		if (now >= next_housekeeping) {
 			targets_tick(d->targets, now);
+			discovered_tick(d->discovered, now);
 			next_housekeeping = now + HOUSEKEEPING_NS;
 		}
 		if (now >= next_expiry) {
@@ -649,6 +661,7 @@ static void cleanup(struct daemon *d)
 	session_table_free(d->sessions);
 	forwarder_free(d->forwarder);
 	tls_trace__destroy(d->skel);
+	discovered_free(d->discovered);
 }
 
 static int health_command(int argc, char **argv)
@@ -722,6 +735,10 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 		}
 		if (!strcmp(argv[i], "health") && i == 1)
 			return health_command(argc - 1, argv + 1);
+		if (!strcmp(argv[i], "--json")) {
+			d->json_out = true;
+			continue;
+		}
 		if (!strcmp(argv[i], "--log-calls")) {
 			d->log_calls = true;
 			continue;
@@ -809,6 +826,11 @@ int main(int argc, char **argv)
 	 * daemon's control socket is not wired yet: NULL fetch. */
 	if (argc > 1 && !strcmp(argv[1], "suggest-config"))
 		return suggest_config_command(argc - 1, argv + 1, NULL, NULL);
+	/* Client commands: they read a running daemon and start nothing. */
+	if (argc > 1 && !strcmp(argv[1], "calls"))
+		return cli_calls(PROG_NAME, argc - 2, argv + 2);
+	if (argc > 1 && !strcmp(argv[1], "watch"))
+		return cli_watch(PROG_NAME, argc - 2, argv + 2);
 	ret = parse_args(argc, argv, &d);
 	if (ret >= 0)
 		return ret;
@@ -840,7 +862,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	d.sessions = session_table_new(SESSION_MAX, &ops);
-	if (!d.sessions)
+	d.discovered = discovered_new(d.json_out);
+	if (!d.sessions || !d.discovered)
 		goto cleanup;
 	err = check_features();
 	if (!err)
@@ -852,6 +875,7 @@ int main(int argc, char **argv)
 	err = start_discovery(&d);
 	if (err)
 		goto cleanup;
+	discovered_start(d.discovered, d.epfd);
 	log_info("ready: watching processes for TLS libraries");
 	single_instance_running();
 
@@ -863,6 +887,7 @@ int main(int argc, char **argv)
 	ring_buffer__consume(d.rb);
 	close_exited(&d);
 	forwarder_flush(d.forwarder);
+	discovered_flush(d.discovered);
 	log_stats(&d, "exit");
 	log_flush();
 	ret = 0;

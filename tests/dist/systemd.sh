@@ -154,6 +154,12 @@ traced() {
 }
 check "the call is in the journal and its datagram reached 127.0.0.1:51713" traced
 check_not "the query string never left the host" grep -q secret "$WORK/udp.out"
+# The control socket lives in the unit's RuntimeDirectory, under its hardening.
+check "calls --json reads the service's summary through its control socket" sh -c "
+	nsenter -t $CPID -a /usr/bin/$NAME calls --json | grep -q '\"template\":\"/metrist-dist-test\"'"
+check "the control socket is root's alone (0600, in a 0700 directory)" sh -c "
+	[ \"\$(nsenter -t $CPID -a stat -c '%a %U' /run/$NAME /run/$NAME/control.sock | tr '\\n' ' ')\" = \
+	  '700 root 600 root ' ]"
 
 # ---- one instance per host: the service in the container, a daemon by hand on the host --------
 # The host sees the service's process (nspawn's pid namespace is a child of

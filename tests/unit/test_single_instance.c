@@ -112,8 +112,9 @@ static void test_describe_containers(void **state)
 	describe(buf, true, "podman container 4f3c2b1a0987");
 	snprintf(buf, sizeof(buf), "0::/system.slice/docker-%s.scope\n", id);
 	describe(buf, true, "docker container 4f3c2b1a0987");
-	snprintf(buf, sizeof(buf), "0::/kubepods.slice/kubepods-burstable.slice/"
-				   "kubepods-burstable-pod1234.slice/cri-containerd-%s.scope\n",
+	snprintf(buf, sizeof(buf),
+		 "0::/kubepods.slice/kubepods-burstable.slice/"
+		 "kubepods-burstable-pod1234.slice/cri-containerd-%s.scope\n",
 		 id);
 	describe(buf, true, "Kubernetes pod container 4f3c2b1a0987");
 	snprintf(buf, sizeof(buf), "0::/kubepods/besteffort/pod0c1d/%s\n", id);

@@ -26,6 +26,7 @@
 #include "bpf/tls_trace.h"
 #include "http1.h"
 #include "http1_pending.h"
+#include "http1_target.h"
 
 /* "PRI * HTTP/2.0": the first bytes of the HTTP/2 client connection preface. */
 #define H2_PREFACE     "PRI * HTTP/2.0"
@@ -121,16 +122,6 @@ static bool is_tx(const struct h1_dir *d)
 static bool is_ws(char ch)
 {
 	return ch == ' ' || ch == '\t';
-}
-
-static bool is_alpha(char ch)
-{
-	return (unsigned char)((ch | 0x20) - 'a') < 26;
-}
-
-static bool is_scheme_char(char ch)
-{
-	return is_alpha(ch) || (ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.';
 }
 
 static uint64_t sat_add(uint64_t a, uint64_t b)
@@ -276,49 +267,6 @@ static int on_header_value_complete(llhttp_t *p)
 	return 0;
 }
 
-/*
- * An absolute-form target (scheme://authority/path) names the host itself and
- * a server must ignore Host then (RFC 9112 3.2.2): report the authority as
- * host (without userinfo, which may hold credentials) and the rest as target.
- */
-static int split_absolute(struct h1_req *req)
-{
-	char *t = req->target;
-	size_t n = req->target_len, i = 0, a, e, k, rest;
-
-	if (!n || !is_alpha(t[0]))
-		return 0;
-	while (i < n && is_scheme_char(t[i]))
-		i++;
-	if (n - i < 3 || memcmp(t + i, "://", 3) != 0)
-		return 0;
-	a = i + 3;
-	for (e = a; e < n && t[e] != '/' && t[e] != '?' && t[e] != '#'; e++)
-		;
-	/* The authority was cut: it is far longer than any host. */
-	if (e == n && req->target_truncated)
-		return -EPROTO;
-	for (k = a; k < e; k++)
-		if (t[k] == '@')
-			a = k + 1;
-	if (e - a > HTTP1_HOST_MAX)
-		return -EPROTO;
-	memcpy(req->host, t + a, e - a);
-	req->host_len = e - a;
-
-	/* e >= 4, so the path plus a leading '/' still fits. */
-	rest = n - e;
-	if (rest && t[e] == '/') {
-		memmove(t, t + e, rest);
-		req->target_len = rest;
-	} else {
-		memmove(t + 1, t + e, rest);
-		t[0] = '/';
-		req->target_len = rest + 1;
-	}
-	return 0;
-}
-
 /* ---- body kind ------------------------------------------------------------ */
 
 /* What llhttp__after_headers_complete() will make of the body, so that the
@@ -351,7 +299,8 @@ static int req_head_done(struct h1_dir *d)
 	if (c->host_dup || c->host_long)
 		return -EPROTO;
 	req->method = d->parser.method;
-	err = split_absolute(req);
+	err = http1_split_absolute(req->target, &req->target_len, req->target_truncated, req->host,
+				   &req->host_len);
 	if (err)
 		return err;
 	err = h1_pending_push(&c->pending, req->start_ns, req->method, req->target_truncated,

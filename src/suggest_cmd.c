@@ -23,7 +23,10 @@ static void usage(FILE *out)
 		"--min-count N    only templates called at least N times (the others stay\n"
 		"                 unmatched rather than counted under another check)\n"
 		"--from-json FILE read the rows from FILE ('-': stdin) as `calls --json`\n"
-		"                 writes them, instead of asking the daemon\n",
+		"                 writes them, instead of asking the daemon\n"
+		"\n"
+		"Exit status: 0 ok, 2 usage, 3 no daemon running, 4 permission denied (run\n"
+		"as root), 1 other errors (no rows to be had).\n",
 		PROG);
 }
 
@@ -71,7 +74,7 @@ int suggest_config_command(int argc, char **argv, call_rows_fetch_fn fetch, void
 	struct suggest_opts opts = {.hosts = hosts, .generator = PROG " suggest-config"};
 	struct call_rows rows = {0};
 	char err[512] = "";
-	int ret;
+	int ret, status = 1;
 
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -104,6 +107,8 @@ int suggest_config_command(int argc, char **argv, call_rows_fetch_fn fetch, void
 		snprintf(err, sizeof(err),
 			 "this build cannot ask the daemon; use --from-json FILE");
 	}
+	if (ret > 0) /* the daemon's exit status: no daemon, not root, ... */
+		status = ret;
 	if (!ret) {
 		ret = suggest_config(stdout, rows.v, rows.n, &opts);
 		if (ret)
@@ -113,5 +118,5 @@ int suggest_config_command(int argc, char **argv, call_rows_fetch_fn fetch, void
 	if (ret)
 		fprintf(stderr, "%s suggest-config: %s\n", PROG, err);
 	call_rows_free(&rows);
-	return ret ? 1 : 0;
+	return ret ? status : 0;
 }

@@ -74,7 +74,7 @@ int suggest_config_command(int argc, char **argv, call_rows_fetch_fn fetch, void
 	struct suggest_opts opts = {.hosts = hosts, .generator = PROG " suggest-config"};
 	struct call_rows rows = {0};
 	char err[512] = "";
-	int ret, status = 1;
+	int ret;
 
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -107,16 +107,16 @@ int suggest_config_command(int argc, char **argv, call_rows_fetch_fn fetch, void
 		snprintf(err, sizeof(err),
 			 "this build cannot ask the daemon; use --from-json FILE");
 	}
-	if (ret > 0) /* the daemon's exit status: no daemon, not root, ... */
-		status = ret;
 	if (!ret) {
 		ret = suggest_config(stdout, rows.v, rows.n, &opts);
 		if (ret)
 			snprintf(err, sizeof(err), "cannot write the configuration: %s",
 				 strerror(-ret));
 	}
-	if (ret)
+	if (ret > 0) /* the daemon not reached: told, and the status, as by `calls` */
+		fprintf(stderr, "%s: %s\n", PROG, err);
+	else if (ret)
 		fprintf(stderr, "%s suggest-config: %s\n", PROG, err);
 	call_rows_free(&rows);
-	return ret ? status : 0;
+	return ret > 0 ? ret : ret ? 1 : 0;
 }

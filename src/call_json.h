@@ -2,8 +2,8 @@
 /*
  * JSON lines for calls: the summary's rows (the control socket, `calls
  * --json`; the form is in call_summary.h) and single calls (the daemon's
- * --json). Written by hand (the daemon writes one per call, without
- * allocating); read back by the client commands with jansson.
+ * --json). Written by hand: the daemon writes one per call, without
+ * allocating. Rows are read back by call_rows_json.h.
  */
 #ifndef CALL_JSON_H
 #define CALL_JSON_H
@@ -37,17 +37,5 @@ int call_row_json(char *out, size_t size, const struct call_row *row);
  * "pid":1234,"comm":"curl"}. Returns its length or -ENOSPC.
  */
 int call_event_json(char *out, size_t size, const struct call_seen *call);
-
-/* A row read back from its line; row's strings point into this struct, so
- * a copy that moves (realloc, qsort) must have them pointed again. */
-struct call_row_copy {
-	struct call_row row;
-	char method[WIRE_METHOD_MAX + 1];
-	char host[WIRE_HOST_MAX + 1];
-	char template[CALL_TEMPLATE_MAX + 1];
-};
-
-/* Parse one line of call_row_json. Returns 0, or -EINVAL for anything else. */
-int call_row_parse(const char *line, size_t len, struct call_row_copy *out);
 
 #endif /* CALL_JSON_H */

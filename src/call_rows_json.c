@@ -226,6 +226,23 @@ static long read_line(FILE *in, char *buf)
 	return c == EOF && len == 0 ? -1 : len;
 }
 
+int call_rows_add_json(struct call_rows *rows, const char *text, size_t len, char *err,
+		       size_t err_size)
+{
+	struct call_row row;
+	int ret;
+
+	if (rows->n >= CALL_ROWS_MAX)
+		return fail(err, err_size, "more than %d rows", CALL_ROWS_MAX);
+	ret = call_row_from_json(text, len, &row, err, err_size);
+	if (ret)
+		return ret;
+	ret = append(rows, &row);
+	if (ret)
+		call_row_release(&row);
+	return ret;
+}
+
 int call_rows_read_json(FILE *in, struct call_rows *rows, char *err, size_t err_size)
 {
 	char *line = malloc(CALL_ROWS_JSON_LINE_MAX), reason[200];
@@ -236,30 +253,40 @@ int call_rows_read_json(FILE *in, struct call_rows *rows, char *err, size_t err_
 	if (!line)
 		return -ENOMEM;
 	while (!ret && (len = read_line(in, line)) >= 0) {
-		struct call_row row;
-
 		lineno++;
 		if (len > CALL_ROWS_JSON_LINE_MAX)
 			ret = fail(reason, sizeof(reason), "longer than %d bytes",
 				   CALL_ROWS_JSON_LINE_MAX);
-		else if (blank(line, len))
-			continue;
-		else if (rows->n >= CALL_ROWS_MAX)
-			ret = fail(reason, sizeof(reason), "more than %d rows", CALL_ROWS_MAX);
-		else
-			ret = call_row_from_json(line, len, &row, reason, sizeof(reason));
-		if (!ret) {
-			ret = append(rows, &row);
-			if (ret)
-				call_row_release(&row);
-		} else if (ret == -EINVAL) {
+		else if (!blank(line, len))
+			ret = call_rows_add_json(rows, line, len, reason, sizeof(reason));
+		if (ret == -EINVAL)
 			snprintf(err, err_size, "line %zu: %s", lineno, reason);
-		}
 	}
 	if (!ret && ferror(in))
 		ret = -EIO;
 	free(line);
 	return ret;
+}
+
+/* The strings are the set's own (strdup'ed by call_row_from_json). */
+static void printable_only(const char *s)
+{
+	for (char *p = (char *)s; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+}
+
+void call_rows_printable(struct call_rows *rows)
+{
+	for (size_t i = 0; i < rows->n; i++) {
+		struct call_row *r = &rows->v[i];
+
+		printable_only(r->method);
+		printable_only(r->host);
+		printable_only(r->template);
+		for (unsigned j = 0; j < r->nprograms; j++)
+			printable_only(r->programs[j].comm);
+	}
 }
 
 void call_rows_free(struct call_rows *rows)

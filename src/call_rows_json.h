@@ -32,10 +32,25 @@ int call_row_from_json(const char *text, size_t len, struct call_row *row, char 
 void call_row_release(struct call_row *row);
 
 /*
+ * Parse one JSON object (call_row_from_json) and append it to @rows, at
+ * most CALL_ROWS_MAX in all. Returns 0, -EINVAL with a reason, or -ENOMEM.
+ */
+int call_rows_add_json(struct call_rows *rows, const char *text, size_t len, char *err,
+		       size_t err_size);
+
+/*
  * Append every row of @in (JSON lines; blank lines skipped) to @rows. On a
  * bad line, returns -EINVAL with "line N: reason" in @err; -ENOMEM, -EIO.
  */
 int call_rows_read_json(FILE *in, struct call_rows *rows, char *err, size_t err_size);
 void call_rows_free(struct call_rows *rows);
+
+/*
+ * For a terminal: every byte of the rows' strings that is not printable
+ * ASCII (a control byte could start an escape sequence) becomes '?'. Not
+ * for rows that are turned into configuration, which must keep the strings
+ * as the daemon sent them.
+ */
+void call_rows_printable(struct call_rows *rows);
 
 #endif /* CALL_ROWS_JSON_H */

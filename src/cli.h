@@ -16,6 +16,10 @@ int cli_calls(const char *prog, int argc, char **argv);
 /* `watch`: a live top-like view; one snapshot when stdout is not a terminal. */
 int cli_watch(const char *prog, int argc, char **argv);
 
+/* `suggest-config`: the Orchestrator's configuration for the daemon's rows
+ * (argv[0] is "suggest-config"; see suggest_cmd.h). */
+int cli_suggest_config(int argc, char **argv);
+
 /* "curl[1234,1301] python3[88]", or the comms alone; cut to fit size. */
 void cli_programs(const struct call_row *row, bool with_pids, char *out, size_t size);
 

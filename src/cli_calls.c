@@ -66,7 +66,7 @@ static int row_order(const void *a, const void *b)
 	return c ? c : strcmp(x->method, y->method);
 }
 
-static int print_table(struct control_rows *rows)
+static int print_table(struct call_rows *rows)
 {
 	/* Sorted by pointer: a row copy points into itself, it must not move. */
 	const struct call_row **sorted = calloc(rows->n + 1, sizeof(*sorted));
@@ -76,7 +76,7 @@ static int print_table(struct control_rows *rows)
 	if (!sorted)
 		return CLI_EXIT_ERROR;
 	for (size_t i = 0; i < rows->n; i++)
-		sorted[i] = &rows->v[i].row;
+		sorted[i] = &rows->v[i];
 	qsort(sorted, rows->n, sizeof(*sorted), row_order);
 	for (size_t i = 0; i < rows->n; i++) {
 		int h = (int)strlen(sorted[i]->host), t = (int)strlen(sorted[i]->template);
@@ -104,7 +104,7 @@ static int print_table(struct control_rows *rows)
 int cli_calls(const char *prog, int argc, char **argv)
 {
 	struct control_error e = {0};
-	struct control_rows rows = {0};
+	struct call_rows rows = {0};
 	bool json = false;
 	int ret;
 
@@ -124,9 +124,11 @@ int cli_calls(const char *prog, int argc, char **argv)
 		ret = control_query(CONTROL_SOCKET, "calls", print_line, NULL, &e);
 	} else {
 		ret = control_fetch_rows(CONTROL_SOCKET, &rows, &e);
-		if (ret == CLI_EXIT_OK)
+		if (ret == CLI_EXIT_OK) {
+			call_rows_printable(&rows);
 			ret = print_table(&rows);
-		control_rows_free(&rows);
+		}
+		call_rows_free(&rows);
 	}
 	if (ret != CLI_EXIT_OK)
 		fprintf(stderr, "%s: %s\n", prog, e.msg);

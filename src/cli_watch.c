@@ -54,7 +54,7 @@ struct seen {
 };
 
 struct view {
-	struct control_rows rows;
+	struct call_rows rows;
 	struct seen *prev;
 	size_t nprev;
 	bool have_snapshot, have_prev;
@@ -134,7 +134,7 @@ static int remember(struct view *v)
 		return -1;
 	v->prev = prev;
 	for (size_t i = 0; i < v->rows.n; i++)
-		prev[i] = (struct seen){row_hash(&v->rows.v[i].row), v->rows.v[i].row.count};
+		prev[i] = (struct seen){row_hash(&v->rows.v[i]), v->rows.v[i].count};
 	v->nprev = v->rows.n;
 	qsort(prev, v->nprev, sizeof(*prev), seen_order);
 	v->prev_ns = v->now_ns;
@@ -147,17 +147,18 @@ static int remember(struct view *v)
 static int fetch(struct view *v)
 {
 	struct control_error e = {0};
-	struct control_rows fresh = {0};
+	struct call_rows fresh = {0};
 	int ret = control_fetch_rows(CONTROL_SOCKET, &fresh, &e);
 
 	if (ret != CLI_EXIT_OK) {
 		snprintf(v->error, sizeof(v->error), "%s", e.msg);
-		control_rows_free(&fresh);
+		call_rows_free(&fresh);
 		return ret;
 	}
+	call_rows_printable(&fresh);
 	if (v->have_snapshot)
 		remember(v);
-	control_rows_free(&v->rows);
+	call_rows_free(&v->rows);
 	v->rows = fresh;
 	v->now_ns = now_ns();
 	v->have_snapshot = true;
@@ -221,7 +222,7 @@ static void build(struct view *v)
 	if (!v->row_entries || !v->hosts)
 		return;
 	for (size_t i = 0; i < v->rows.n; i++) {
-		const struct call_row *r = &v->rows.v[i].row;
+		const struct call_row *r = &v->rows.v[i];
 		struct entry *e = &v->row_entries[n];
 
 		v->total += r->count;
@@ -679,7 +680,7 @@ int cli_watch(const char *prog, int argc, char **argv)
 			ret = CLI_EXIT_ERROR;
 	}
 out:
-	control_rows_free(&v.rows);
+	call_rows_free(&v.rows);
 	free(v.prev);
 	free(v.row_entries);
 	free(v.hosts);

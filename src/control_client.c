@@ -8,6 +8,7 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <jansson.h>
+#include "call_json.h"
 #include "control.h"
 #include "control_client.h"
 
@@ -137,63 +138,24 @@ int control_query(const char *path, const char *request, control_line_cb line_cb
 	return ret;
 }
 
-/* Rows end up on a terminal: whatever a string holds, no byte of it may
- * be a control (an escape sequence) there. */
-static void printable_only(char *s, size_t size)
-{
-	for (size_t i = 0; i < size && s[i]; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
-			s[i] = '?';
-}
-
 static int fetch_line(const char *line, size_t len, void *ctx, struct control_error *e)
 {
-	struct control_rows *rows = ctx;
-	struct call_row_copy *v;
+	char reason[256];
+	int ret = call_rows_add_json(ctx, line, len, reason, sizeof(reason));
 
-	if (rows->n == rows->cap) {
-		size_t cap = rows->cap ? 2 * rows->cap : 256;
-
-		v = realloc(rows->v, cap * sizeof(*v));
-		if (!v) {
-			snprintf(e->msg, sizeof(e->msg), "out of memory");
-			return CLI_EXIT_ERROR;
-		}
-		rows->v = v;
-		rows->cap = cap;
-	}
-	if (call_row_parse(line, len, &rows->v[rows->n])) {
-		snprintf(e->msg, sizeof(e->msg), "unexpected line from the daemon: %.*s",
-			 (int)(len > 200 ? 200 : len), line);
+	if (ret == -ENOMEM) {
+		snprintf(e->msg, sizeof(e->msg), "out of memory");
 		return CLI_EXIT_ERROR;
 	}
-	struct call_row_copy *r = &rows->v[rows->n++];
-
-	printable_only(r->method, sizeof(r->method));
-	printable_only(r->host, sizeof(r->host));
-	printable_only(r->template, sizeof(r->template));
-	for (unsigned i = 0; i < r->row.nprograms; i++)
-		printable_only(r->row.programs[i].comm, sizeof(r->row.programs[i].comm));
+	if (ret) {
+		snprintf(e->msg, sizeof(e->msg), "unexpected line from the daemon (%s): %.*s",
+			 reason, (int)(len > 200 ? 200 : len), line);
+		return CLI_EXIT_ERROR;
+	}
 	return 0;
 }
 
-int control_fetch_rows(const char *path, struct control_rows *rows, struct control_error *e)
+int control_fetch_rows(const char *path, struct call_rows *rows, struct control_error *e)
 {
-	int ret;
-
-	rows->n = 0;
-	ret = control_query(path, "calls", fetch_line, rows, e);
-	/* The copies moved with realloc: point their rows at their own strings. */
-	for (size_t i = 0; i < rows->n; i++) {
-		rows->v[i].row.method = rows->v[i].method;
-		rows->v[i].row.host = rows->v[i].host;
-		rows->v[i].row.template = rows->v[i].template;
-	}
-	return ret;
-}
-
-void control_rows_free(struct control_rows *rows)
-{
-	free(rows->v);
-	memset(rows, 0, sizeof(*rows));
+	return control_query(path, "calls", fetch_line, rows, e);
 }

@@ -9,7 +9,7 @@
 #define CONTROL_CLIENT_H
 
 #include <stddef.h>
-#include "call_json.h"
+#include "call_rows_json.h"
 
 /* Exit statuses of the client commands. */
 #define CLI_EXIT_OK	   0
@@ -35,14 +35,11 @@ typedef int (*control_line_cb)(const char *line, size_t len, void *ctx, struct c
 int control_query(const char *path, const char *request, control_line_cb line_cb, void *ctx,
 		  struct control_error *e);
 
-/* Every row of the summary, parsed (rows->v[i].row), its strings made
- * printable (a control byte becomes '?'). */
-struct control_rows {
-	struct call_row_copy *v;
-	size_t n, cap;
-};
-
-int control_fetch_rows(const char *path, struct control_rows *rows, struct control_error *e);
-void control_rows_free(struct control_rows *rows);
+/*
+ * Append every row of the summary to @rows (call_rows_free releases them),
+ * with the strings exactly as the daemon sent them: call_rows_printable
+ * before they go to a terminal. Returns as control_query.
+ */
+int control_fetch_rows(const char *path, struct call_rows *rows, struct control_error *e);
 
 #endif /* CONTROL_CLIENT_H */

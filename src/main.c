@@ -31,7 +31,6 @@
 #include "report.h"
 #include "session.h"
 #include "single_instance.h"
-#include "suggest_cmd.h"
 #include "targets.h"
 #include "uprobe_warm.h"
 #include "wire.h"
@@ -825,7 +824,7 @@ int main(int argc, char **argv)
 	/* Client commands of the same executable: no daemon set-up. The
 	 * daemon's control socket is not wired yet: NULL fetch. */
 	if (argc > 1 && !strcmp(argv[1], "suggest-config"))
-		return suggest_config_command(argc - 1, argv + 1, NULL, NULL);
+		return cli_suggest_config(argc - 1, argv + 1);
 	/* Client commands: they read a running daemon and start nothing. */
 	if (argc > 1 && !strcmp(argv[1], "calls"))
 		return cli_calls(PROG_NAME, argc - 2, argv + 2);

@@ -23,7 +23,10 @@ static void usage(FILE *out)
 		"--min-count N    only templates called at least N times (the others stay\n"
 		"                 unmatched rather than counted under another check)\n"
 		"--from-json FILE read the rows from FILE ('-': stdin) as `calls --json`\n"
-		"                 writes them, instead of asking the daemon\n",
+		"                 writes them, instead of asking the daemon\n"
+		"\n"
+		"Exit status: 0 ok, 2 usage, 3 no daemon running, 4 permission denied (run\n"
+		"as root), 1 other errors (no rows to be had).\n",
 		PROG);
 }
 
@@ -110,8 +113,10 @@ int suggest_config_command(int argc, char **argv, call_rows_fetch_fn fetch, void
 			snprintf(err, sizeof(err), "cannot write the configuration: %s",
 				 strerror(-ret));
 	}
-	if (ret)
+	if (ret > 0) /* the daemon not reached: told, and the status, as by `calls` */
+		fprintf(stderr, "%s: %s\n", PROG, err);
+	else if (ret)
 		fprintf(stderr, "%s suggest-config: %s\n", PROG, err);
 	call_rows_free(&rows);
-	return ret ? 1 : 0;
+	return ret > 0 ? ret : ret ? 1 : 0;
 }

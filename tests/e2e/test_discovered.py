@@ -21,6 +21,7 @@ import time
 import pytest
 
 from conftest import CURL, E2E_DIR, NODE, PYTHON, READY_RE, curl, daemon_path, run, start_nginx
+from test_suggest_config import IDS, concrete, load_patterns, matches
 
 SOCKET = "/run/metrist-orchestrator-ebpf-plugin/control.sock"
 TMUX = shutil.which("tmux") or "/usr/bin/tmux"
@@ -110,6 +111,7 @@ class Mix:
         self.port = port
         self.a, self.b, self.c = ("%s:%d" % (n, port) for n in ("api.a.example", "b.example", "c.example"))
         self.pids = {}
+        self.calls = []  # (method, host, path) as sent, once made
 
     def url(self, host, path):
         return "https://%s%s" % (host, path)
@@ -141,15 +143,18 @@ class Mix:
         for name, p in procs.items():
             self.pids[name] = p.pid
             finish(p, name)
-        orchestrator.expect_calls([("GET", "/hello/cus_9s6XKzkNRiz8i3"), ("GET", "/hello/cus_NffrFeUfNVxHib"),
-                                   ("GET", "/hello/12345"), ("GET", "/hello/999"),
-                                   ("POST", "/v1/customers/cus_9s6XKzkNRiz8i3/invoices"),
-                                   ("GET", "/missing/123e4567-e89b-12d3-a456-426614174000")], a)
-        orchestrator.expect_calls([("GET", "/hello/42"), ("GET", "/hello/jane.doe@example.com"),
-                                   ("GET", "/hello/john%40example.org"), ("GET", "/users"),
-                                   ("GET", "/users")], b, quiet=0)
-        orchestrator.expect_calls([("GET", "/hello/5f3a9c1e2b7d"), ("GET", "/hello/a1b2c3d4e5f6")], c,
-                                  quiet=0)
+        calls = {
+            a: [("GET", "/hello/cus_9s6XKzkNRiz8i3"), ("GET", "/hello/cus_NffrFeUfNVxHib"),
+                ("GET", "/hello/12345"), ("GET", "/hello/999"),
+                ("POST", "/v1/customers/cus_9s6XKzkNRiz8i3/invoices"),
+                ("GET", "/missing/123e4567-e89b-12d3-a456-426614174000")],
+            b: [("GET", "/hello/42"), ("GET", "/hello/jane.doe@example.com"),
+                ("GET", "/hello/john%40example.org"), ("GET", "/users"), ("GET", "/users")],
+            c: [("GET", "/hello/5f3a9c1e2b7d"), ("GET", "/hello/a1b2c3d4e5f6")],
+        }
+        for host, expected in calls.items():
+            orchestrator.expect_calls(expected, host, **({} if host == a else {"quiet": 0}))
+            self.calls += [(method, host, path) for method, path in expected]
         # Forwarded means summarised (the same loop round): no wait needed.
 
     def suffix(self):
@@ -203,6 +208,28 @@ def test_calls_json_templates_counts_programs(mix):
         assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"] <= r["max_ms"] < 30000, r
         first, last = parse_time(r["first_seen"]), parse_time(r["last_seen"])
         assert now - datetime.timedelta(seconds=120) < first <= last <= now + datetime.timedelta(seconds=2), r
+
+
+def test_suggest_config_from_the_daemon(mix):
+    """suggest-config with no --from-json asks the running daemon. Every call
+    of the mix, as sent, and every discovered row (its {id}s filled in) falls
+    under exactly one pattern, as the Orchestrator matches (each field
+    searched, the first match taken), and no pattern takes another host's."""
+    rows = rows_json(mix.suffix())
+    r = cli("suggest-config")
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    patterns = load_patterns(r.stdout)  # YAML; every key monitor.check
+    calls = mix.calls + [(row["method"], row["host"], concrete(row["template"], k))
+                         for row in rows for k in range(len(IDS))]
+    hosts = {host for _, host, _ in calls}
+    assert len(rows) == 6 and len(hosts) == 3, rows
+    for method, host, path in calls:
+        found = matches(patterns, method, host, path)
+        assert len(found) == 1, (method, host, path, found, r.stdout)
+        for other in hosts - {host}:
+            assert found[0] not in matches(patterns, method, other, path), (found, other, path)
+    for key, p in patterns.items():
+        assert len([h for h in hosts if re.search(p["host"], h)]) <= 1, (key, p)
 
 
 def test_calls_table(mix):
@@ -378,7 +405,7 @@ def test_socket_root_only(mix, daemon):
     assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0
     st = os.lstat(os.path.dirname(SOCKET))
     assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == 0
-    for args in (["calls", "--json"], ["calls"], ["watch"]):
+    for args in (["calls", "--json"], ["calls"], ["watch"], ["suggest-config"]):
         r = cli(*args, user=65534)
         assert r.returncode == 4, (args, r.returncode, r.stdout, r.stderr)
         assert r.stdout == ""
@@ -386,10 +413,11 @@ def test_socket_root_only(mix, daemon):
                             "Permission denied (run as root)\n" % SOCKET), r.stderr
     daemon.check_clean_exit()
     assert not os.path.exists(SOCKET), "the daemon left its socket behind"
-    r = cli("calls", "--json")
-    assert r.returncode == 3 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
-    assert r.stderr.startswith("metrist-orchestrator-ebpf-plugin: cannot reach the daemon at %s: "
-                               "No such file or directory" % SOCKET), r.stderr
+    for args in (["calls", "--json"], ["suggest-config"]):
+        r = cli(*args)
+        assert r.returncode == 3 and r.stdout == "", (args, r.returncode, r.stdout, r.stderr)
+        assert r.stderr.startswith("metrist-orchestrator-ebpf-plugin: cannot reach the daemon at "
+                                   "%s: No such file or directory" % SOCKET), r.stderr
 
 
 # ---------------------------------------------------------------------------

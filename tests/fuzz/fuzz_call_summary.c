@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "call_json.h"
+#include "call_rows_json.h"
 #include "call_summary.h"
 #include "call_template.h"
 #include "wire.h"
@@ -42,14 +43,16 @@ static int check_row(const struct call_row *row, void *ctx)
 {
 	struct totals *t = ctx;
 	char line[CALL_ROW_JSON_MAX];
-	struct call_row_copy back;
+	struct call_row back;
+	char err[200];
 	int n = call_row_json(line, sizeof(line), row);
 
 	CHECK(n > 0 && line[n - 1] == '\n');
-	CHECK(call_row_parse(line, (size_t)n - 1, &back) == 0);
+	CHECK(call_row_from_json(line, (size_t)n - 1, &back, err, sizeof(err)) == 0);
 	CHECK(!strcmp(back.method, row->method) && !strcmp(back.host, row->host) &&
 	      !strcmp(back.template, row->template));
-	CHECK(back.row.count == row->count && back.row.errors == row->errors);
+	CHECK(back.count == row->count && back.errors == row->errors);
+	call_row_release(&back);
 	CHECK(row->count > 0 && row->errors <= row->count);
 	CHECK(row->p50_ms <= row->p95_ms && row->p95_ms <= row->p99_ms &&
 	      row->p99_ms <= row->max_ms);

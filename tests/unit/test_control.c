@@ -103,7 +103,7 @@ static pid_t fetch_in_child(const char *path, size_t want)
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		struct control_rows rows = {0};
+		struct call_rows rows = {0};
 		struct control_error e = {0};
 		int ret = control_fetch_rows(path, &rows, &e);
 
@@ -286,8 +286,9 @@ static void test_live_socket_not_stolen(void **state)
 	assert_int_equal(control_open(f->path, f->summary, geteuid(), &f->control), 0);
 }
 
-/* Strings come from traced processes: none reaches a terminal with a
- * control byte in it (the JSON escapes them; the client replaces them). */
+/* Strings come from traced processes: fetched, they are exactly what the
+ * daemon saw (suggest-config's patterns must match them); none reaches a
+ * terminal with a control byte in it (call_rows_printable replaces them). */
 static void test_rows_made_printable(void **state)
 {
 	struct fixture *f = *state;
@@ -298,16 +299,20 @@ static void test_rows_made_printable(void **state)
 	call_summary_add(f->summary, &c);
 	pid = fork();
 	if (pid == 0) {
-		struct control_rows rows = {0};
+		struct call_rows rows = {0};
 		struct control_error e = {0};
 		const struct call_row *r;
 
 		if (control_fetch_rows(f->path, &rows, &e) || rows.n != 1)
 			_exit(1);
-		r = &rows.v[0].row;
+		r = &rows.v[0];
+		if (strcmp(r->host, c.host) || strcmp(r->template, c.path) ||
+		    strcmp(r->programs[0].comm, c.comm))
+			_exit(2);
+		call_rows_printable(&rows);
 		_exit(strcmp(r->host, "h?[2J") || strcmp(r->template, "/x/?]0;pwned?") ||
 			      strcmp(r->programs[0].comm, "ev?[1mil")
-			  ? 2
+			  ? 3
 			  : 0);
 	}
 	assert_int_equal(serve_until_exit(f, pid), 0);
@@ -317,7 +322,7 @@ static void test_client_errors(void **state)
 {
 	struct fixture *f = *state;
 	struct control_error e = {0};
-	struct control_rows rows = {0};
+	struct call_rows rows = {0};
 	char missing[160];
 
 	snprintf(missing, sizeof(missing), "%s/none/control.sock", f->dir);
@@ -328,7 +333,7 @@ static void test_client_errors(void **state)
 	control_close(f->control);
 	assert_int_equal(control_fetch_rows(f->path, &rows, &e), CLI_EXIT_NO_DAEMON);
 	assert_int_equal(control_open(f->path, f->summary, geteuid(), &f->control), 0);
-	control_rows_free(&rows);
+	call_rows_free(&rows);
 }
 
 /*
@@ -357,7 +362,7 @@ static void test_other_user_refused(void **state)
 		pid = fork();
 		if (pid == 0) {
 			struct control_error e = {0};
-			struct control_rows rows = {0};
+			struct call_rows rows = {0};
 			int ret;
 
 			if (setgid(65534) || setuid(65534))

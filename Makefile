@@ -286,7 +286,7 @@ test-container: test-dist-deps
 # make bench                 full benchmark, as root, ~12 min: prints a summary,
 #                            writes bench/results.json and the table in BENCHMARKS.md
 # BENCH_QUICK=1 make bench   short version for iteration (~3 min)
-BENCH_DEPS := wrk nghttp2-client bpftrace nginx-full openssl libssl-dev python3 gcc \
+BENCH_DEPS := wrk nghttp2-client bpftrace nginx-full openssl libssl-dev python3 gcc golang-go \
 	      binutils linux-libc-dev
 .PHONY: bench
 bench: deps

@@ -306,7 +306,7 @@ bench: deps
 #   make test-kernels-quick  the bounded subset (KERNEL_TEST_QUICK=1 in run.sh)
 #   KERNEL_TEST_DAEMON=path  test that executable instead of building dist-bin
 # Other knobs (matrix, accelerator, extra daemon args): tests/kernels/run.sh.
-KERNEL_TEST_DEPS := qemu-system-x86 debootstrap e2fsprogs
+KERNEL_TEST_DEPS := qemu-system-x86 debootstrap e2fsprogs golang-go
 KERNEL_TEST_DAEMON ?=
 .PHONY: test-kernels test-kernels-quick test-kernels-deps
 

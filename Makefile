@@ -286,7 +286,7 @@ test-container: test-dist-deps
 # make bench                 full benchmark, as root, ~12 min: prints a summary,
 #                            writes bench/results.json and the table in BENCHMARKS.md
 # BENCH_QUICK=1 make bench   short version for iteration (~3 min)
-BENCH_DEPS := wrk nghttp2-client bpftrace nginx-full openssl libssl-dev python3 gcc \
+BENCH_DEPS := wrk nghttp2-client bpftrace nginx-full openssl libssl-dev python3 gcc golang-go \
 	      binutils linux-libc-dev
 .PHONY: bench
 bench: deps
@@ -306,7 +306,7 @@ bench: deps
 #   make test-kernels-quick  the bounded subset (KERNEL_TEST_QUICK=1 in run.sh)
 #   KERNEL_TEST_DAEMON=path  test that executable instead of building dist-bin
 # Other knobs (matrix, accelerator, extra daemon args): tests/kernels/run.sh.
-KERNEL_TEST_DEPS := qemu-system-x86 debootstrap e2fsprogs
+KERNEL_TEST_DEPS := qemu-system-x86 debootstrap e2fsprogs golang-go
 KERNEL_TEST_DAEMON ?=
 .PHONY: test-kernels test-kernels-quick test-kernels-deps
 

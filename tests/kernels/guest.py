@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """The kernel-matrix test, run inside a qemu guest (Debian bullseye userland:
 curl 7.74 / OpenSSL 1.1 with nghttp2, wget 1.21 / GnuTLS 3.7, nghttpd,
-python3 3.9) on the kernel under test, by guest-init.sh. Standard library
-only.
+python3 3.9) on the kernel under test, by guest-init.sh, and go_calls
+(tests/e2e/go_calls, static, with symbols and -s -w, from run.sh). Standard
+library only.
 
 Reports to the serial console, for tests/kernels/run.sh to parse:
 
@@ -263,7 +264,8 @@ def main():
     event("tls server pid %d port %d" % (server.pid, port))
     h2_oneshot_paths = ["/hello/h2-oneshot-%d" % i for i in range(2)]
     h2_keepalive_paths = ["/hello/h2-keepalive-%d" % i for i in range(3)]
-    h2_server, h2_port = start_h2_server(h2_oneshot_paths + h2_keepalive_paths)
+    go_h2_paths = ["/hello/go-h2-%d" % i for i in range(3)]
+    h2_server, h2_port = start_h2_server(h2_oneshot_paths + h2_keepalive_paths + go_h2_paths)
     if not check(h2_server is not None, "guest_h2_server", "nghttpd pid %d port %d" % (
             h2_server.pid, h2_port) if h2_server else h2_port):
         return
@@ -394,7 +396,38 @@ def main():
     check(connects == 1 and reused == 1, "gnutls_keepalive_one_connection",
           "wget connected %d time(s), reused the connection %d time(s) for 2 URLs" % (connects, reused))
     expected += gnutls_expected
-    check(not client_errors, "clients_ok", "; ".join(client_errors) or "%d client runs" % (ONESHOT + 8))
+
+    # Go crypto/tls (tests/e2e/go_calls, built static on the host by run.sh):
+    # one-shot HTTP/1.1 clients (one with symbols, one -s -w), three calls on
+    # one keep-alive connection, and HTTP/2 streams on one connection.
+    go_expected = []
+    go_runs = 0
+
+    def go_client(binary, proto, base, paths, label):
+        nonlocal go_runs
+        go_runs += 1
+        urls = ["https://%s%s?api_key=secret" % (base, p) for p in paths]
+        event("start %s %s" % (label, " ".join(urls)))
+        r = run([PAYLOAD + "/" + binary, "-proto", proto] + urls, 120 * SCALE)
+        event("end %s rc=%d %s" % (label, r.returncode, " ".join(r.stdout.split())[-300:]))
+        got = [l.split()[0] for l in r.stdout.splitlines() if re.match(r"^HTTP/\S+ 200 GET ", l)]
+        want = "HTTP/2.0" if proto == "h2" else "HTTP/1.1"
+        if r.returncode != 0 or got != [want] * len(paths) or "unexpected return pc" in r.stderr:
+            client_errors.append("%s: rc=%d %s %s" % (label, r.returncode, r.stdout.strip()[-300:],
+                                                    r.stderr[-300:]))
+        go_expected.extend(("GET", base, p) for p in paths)
+
+    if os.path.exists(PAYLOAD + "/go_calls"):
+        go_client("go_calls", "h1", lh, ["/hello/go-oneshot"], "go-oneshot")
+        oneshot.append(("GET", lh, "/hello/go-oneshot"))
+        go_client("go_calls-stripped", "h1", lh, ["/hello/go-stripped-oneshot"], "go-stripped-oneshot")
+        oneshot.append(("GET", lh, "/hello/go-stripped-oneshot"))
+        go_client("go_calls", "h1", lh, ["/hello/go-keepalive-%d" % i for i in range(3)], "go-keepalive")
+        go_client("go_calls", "h2", h2_lh, go_h2_paths, "go-h2")
+        expected += go_expected
+    else:
+        check(False, "go_client_in_payload", "no go_calls in the payload (run.sh builds it with golang-go)")
+    check(not client_errors, "clients_ok", "; ".join(client_errors) or "%d client runs" % (ONESHOT + 8 + go_runs))
 
     # ---- seccomp: clients killed by their filter on syscall 335 -----------------
     # Two ways a client comes to run under such a filter: it installs it
@@ -481,7 +514,7 @@ def main():
     result("calls_expected", len(expected))
     result("calls_seen", matched)
     result("oneshot", "%d/%d" % (sum(1 for c in oneshot if seen[c] >= 1), len(oneshot)))
-    for key, calls in (("h2_calls", h2_expected), ("gnutls_calls", gnutls_expected)):
+    for key, calls in (("h2_calls", h2_expected), ("gnutls_calls", gnutls_expected), ("go_calls", go_expected)):
         result(key, "%d/%d exactly once" % (sum(1 for c in calls if seen[c] == 1), len(calls)))
     if seccomp_skipped:
         result("seccomp_skipped_calls_seen", "%d of %d (clients not traced by the daemon's choice)"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include "log.h"
 
@@ -37,21 +38,69 @@ bool log_enabled(enum log_level level)
 	return level >= min_level;
 }
 
+/* A byte written as \xNN: control bytes and non-ASCII (a UTF-8 sequence
+ * can encode C1 controls); in a field also the space, which separates
+ * fields, and the backslash, so that a field reads back unambiguously. Not
+ * the backslash in the rest of a line: fields escaped before are kept. */
+static bool escaped(unsigned char c, bool field)
+{
+	return c < 0x20 || c > 0x7e || (field && (c == ' ' || c == '\\'));
+}
+
+/* Copy src (len bytes) escaped into dst; returns the bytes written (at most
+ * room, never half an escape). */
+static size_t escape(char *dst, size_t room, const char *src, size_t len, bool field)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (!escaped(c, field)) {
+			if (n + 1 > room)
+				break;
+			dst[n++] = (char)c;
+			continue;
+		}
+		if (n + 4 > room)
+			break;
+		dst[n++] = '\\';
+		dst[n++] = 'x';
+		dst[n++] = hex[c >> 4];
+		dst[n++] = hex[c & 15];
+	}
+	return n;
+}
+
+char *log_field(char *dst, size_t size, const char *src)
+{
+	size_t n;
+
+	if (size == 0)
+		return dst;
+	n = escape(dst, size - 1, src, strlen(src), true);
+	dst[n] = '\0';
+	return dst;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	char line[2048];
+	char raw[2048], line[2048];
 	va_list ap;
 	int head, n;
 
 	if (!log_enabled(level))
 		return;
-	head = snprintf(line, sizeof(line), "%s: ", level_names[level]);
 	va_start(ap, fmt);
-	n = vsnprintf(line + head, sizeof(line) - head - 1, fmt, ap);
+	n = vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	n = head + (n < (int)sizeof(line) - head - 1 ? n : (int)sizeof(line) - head - 2);
+	if (n >= (int)sizeof(raw))
+		n = sizeof(raw) - 1;
+	head = snprintf(line, sizeof(line), "%s: ", level_names[level]);
+	n = head + (int)escape(line + head, sizeof(line) - head - 1, raw, n, false);
 	line[n++] = '\n';
 	/* Whole lines into the buffer (stdio locks the stream per call), so
 	 * lines from two threads never interleave mid-line. */

@@ -7,6 +7,7 @@
 #define LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
@@ -20,7 +21,22 @@ void log_set_level(enum log_level level);
  */
 void log_flush(void);
 bool log_enabled(enum log_level level);
+
+/*
+ * Every line is sanitised as a whole: strings from outside (paths of mapped
+ * files, process names, hosts, paths, libbpf's messages) cannot forge a line
+ * (newline), drive a terminal (escape sequences) or hide text (NUL, CR).
+ * Bytes outside printable ASCII are written as \xNN.
+ */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * The same escaping for one field of a space-separated "key=value" line
+ * (a comm, a path), the space and the backslash escaped too (so the field
+ * reads back unambiguously); cut at a whole escape to fit size.
+ * Returns dst.
+ */
+char *log_field(char *dst, size_t size, const char *src);
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)

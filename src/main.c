@@ -174,23 +174,14 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	return 0;
 }
 
-/* comm comes from the traced process: make it safe for one log line. */
-static void printable(char *dst, const char *src, size_t size)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < size && src[i]; i++)
-		dst[i] = src[i] > ' ' && src[i] < 0x7f ? src[i] : '?';
-	dst[i] = '\0';
-}
-
 static void on_call(const struct traced_call *tc, void *ctx)
 {
 	struct daemon *d = ctx;
 	const struct proto_call *h = tc->call;
 	uint64_t latency = h->end_ns > h->start_ns ? h->end_ns - h->start_ns : 0;
 	struct wire_call call;
-	char buf[WIRE_DATAGRAM_MAX + 1], comm[17];
+	/* comm (at most 15 bytes) is the traced process's to choose. */
+	char buf[WIRE_DATAGRAM_MAX + 1], comm[4 * 15 + 1];
 	uint64_t suppressed;
 	int n;
 
@@ -199,7 +190,7 @@ static void on_call(const struct traced_call *tc, void *ctx)
 		if (!strncmp(tc->comm, d->exclude_comm[i], 16))
 			return;
 	}
-	printable(comm, tc->comm, sizeof(comm));
+	log_field(comm, sizeof(comm), tc->comm);
 	if (wire_call_make(&call, h->method, h->host, h->target, h->target_truncated, latency) ||
 	    (n = wire_encode(&call, buf, sizeof(buf))) < 0) {
 		d->malformed++;
@@ -444,9 +435,13 @@ static int start_discovery(struct daemon *d)
 		return -ENOMEM;
 	d->watch = proc_watch_new(&ops);
 	if (!d->watch) {
-		log_error("cannot watch new processes (perf_event_open): %s; CAP_PERFMON needed",
-			  strerror(errno));
-		return -errno;
+		err = errno;
+		log_error("cannot open the perf side-band stream that reports new processes and "
+			  "mappings (perf_event_open): %s%s%s; without it nothing started later "
+			  "would be traced: stopping",
+			  strerror(err), *proc_watch_error_hint(err) ? ": " : "",
+			  proc_watch_error_hint(err));
+		return -err;
 	}
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0 ||
@@ -730,7 +725,8 @@ static int parse_args(int argc, char **argv, struct daemon *d)
 			if (n < 0)
 				fprintf(stderr, "%s: cannot read /proc: %s\n", PROG_NAME,
 					strerror(-n));
-			return n < 0 ? 1 : 0;
+			fflush(stdout);
+			return n < 0 || report_discovery(stderr) < 0 ? 1 : 0;
 		}
 		if (!strcmp(argv[i], "health") && i == 1)
 			return health_command(argc - 1, argv + 1);
@@ -880,7 +876,12 @@ int main(int argc, char **argv)
 
 	run_loop(&d);
 
-	/* Detach first so nothing new arrives, then forward what is complete. */
+	/* Forward what is complete now (closing links waits for the kernel's
+	 * grace periods, longer under load), detach so nothing new arrives,
+	 * then forward what completed meanwhile. */
+	ring_buffer__consume(d.rb);
+	close_exited(&d);
+	forwarder_flush(d.forwarder);
 	uprobe_warm_stop();
 	targets_detach_all(d.targets);
 	ring_buffer__consume(d.rb);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/perf_event.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -68,33 +70,101 @@ static int open_stream(int cpu, struct stream *s)
 	return 0;
 }
 
+/* Mark the CPUs listed in a sysfs CPU list ("0-3,5"). Returns 0 or -errno. */
+static int read_cpu_list(const char *file, bool *cpus, int ncpu)
+{
+	char buf[4096], *p = buf;
+	ssize_t n;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	while (*p >= '0' && *p <= '9') {
+		long lo = strtol(p, &p, 10), hi = lo;
+
+		if (*p == '-')
+			hi = strtol(p + 1, &p, 10);
+		for (long c = lo; c <= hi && c < ncpu; c++)
+			cpus[c] = true;
+		if (*p != ',')
+			break;
+		p++;
+	}
+	return 0;
+}
+
+/*
+ * One stream per online CPU, every one required: a CPU without its stream
+ * would hide the processes that run there. Only a CPU that is not online (or
+ * went offline meanwhile: ENODEV) is skipped. Some kernel refusing the
+ * stream (EINVAL for an attribute it lacks, EACCES without CAP_PERFMON) is
+ * an error the caller reports, never a quiet run without discovery.
+ */
 struct proc_watch *proc_watch_new(const struct proc_watch_ops *ops)
 {
 	struct proc_watch *w = calloc(1, sizeof(*w));
 	int ncpu = sysconf(_SC_NPROCESSORS_CONF), err = 0;
+	bool *online;
 
 	if (!w)
 		return NULL;
+	if (ncpu < 1)
+		ncpu = 1;
 	w->ops = *ops;
-	w->streams = calloc(ncpu > 0 ? ncpu : 1, sizeof(*w->streams));
-	if (!w->streams) {
-		free(w);
-		return NULL;
+	w->streams = calloc(ncpu, sizeof(*w->streams));
+	online = calloc(ncpu, sizeof(*online));
+	if (!w->streams || !online) {
+		err = -ENOMEM;
+		goto fail;
 	}
+	if (read_cpu_list("/sys/devices/system/cpu/online", online, ncpu))
+		memset(online, true, ncpu * sizeof(*online)); /* try them all */
 	for (int cpu = 0; cpu < ncpu; cpu++) {
+		if (!online[cpu])
+			continue;
 		err = open_stream(cpu, &w->streams[w->nstreams]);
-		if (err == -ENODEV || err == -EINVAL)
-			continue; /* offline or absent CPU */
+		if (err == -ENODEV)
+			continue; /* went offline */
 		if (err)
-			break;
+			goto fail;
 		w->nstreams++;
 	}
-	if (err && err != -ENODEV && err != -EINVAL) {
-		proc_watch_free(w);
-		errno = -err;
-		return NULL;
+	if (w->nstreams == 0) {
+		err = -ENODEV;
+		goto fail;
 	}
+	free(online);
 	return w;
+fail:
+	free(online);
+	proc_watch_free(w);
+	errno = -err;
+	return NULL;
+}
+
+const char *proc_watch_error_hint(int err)
+{
+	switch (err) {
+	case EACCES:
+	case EPERM:
+		return "CAP_PERFMON (or root) is needed, and kernel.perf_event_paranoid may forbid "
+		       "it";
+	case EINVAL:
+	case EOPNOTSUPP:
+	case ENOENT:
+		return "this kernel refuses a dummy software perf event with mmap2, task and "
+		       "comm_exec records on a CPU";
+	case EMFILE:
+	case ENFILE:
+		return "out of file descriptors";
+	default:
+		return "";
+	}
 }
 
 void proc_watch_free(struct proc_watch *w)

@@ -33,8 +33,12 @@ struct proc_watch_ops {
 
 struct proc_watch;
 
-/* Open the per-CPU streams. NULL with errno set on failure. */
+/* Open the per-CPU streams, one for every online CPU. NULL with errno set
+ * when any cannot be opened (discovery would be blind there). */
 struct proc_watch *proc_watch_new(const struct proc_watch_ops *ops);
+
+/* What a user can do about proc_watch_new's errno (may be ""). */
+const char *proc_watch_error_hint(int err);
 void proc_watch_free(struct proc_watch *w);
 
 /* Register every stream's fd (EPOLLIN) in an epoll set. */

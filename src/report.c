@@ -10,7 +10,9 @@
 #include <unistd.h>
 #include "file_open.h"
 #include "ldcache.h"
+#include "log.h"
 #include "proc_scan.h"
+#include "proc_watch.h"
 #include "report.h"
 #include "tls_backend.h"
 
@@ -59,30 +61,32 @@ static const struct tls_verdict *lookup(struct cache *c, const char *proc_root,
 	return cv->ok ? &cv->v : NULL;
 }
 
+/* comm and paths are the processes' to choose: escaped (log.h), so each
+ * line keeps its fields. */
 static void read_comm(const char *proc_root, pid_t pid, char *comm, size_t size)
 {
-	char file[64];
+	char file[64], raw[64] = "?";
 	FILE *f;
+	size_t n;
 
-	snprintf(comm, size, "?");
 	snprintf(file, sizeof(file), "%s/%d/comm", proc_root, pid);
 	f = fopen(file, "re");
-	if (!f)
-		return;
-	if (fgets(comm, size, f))
-		comm[strcspn(comm, "\n")] = '\0';
-	fclose(f);
-	for (char *p = comm; *p; p++) {
-		if (*p <= ' ' || *p >= 0x7f)
-			*p = '?';
+	if (f) {
+		/* The kernel ends it with a newline; it may hold others. */
+		n = fread(raw, 1, sizeof(raw) - 1, f);
+		if (n > 0 && raw[n - 1] == '\n')
+			n--;
+		raw[n] = '\0';
+		fclose(f);
 	}
+	log_field(comm, size, raw);
 }
 
 struct process_ctx {
 	FILE *out;
 	struct cache *cache;
 	const char *proc_root;
-	char comm[32];
+	char comm[4 * 15 + 1];
 	struct file_id exe;
 	ino_t seen[64];
 	int nseen, lines;
@@ -94,6 +98,7 @@ static void report_mapping(const struct proc_mapping *m, void *ctx)
 	struct process_ctx *pc = ctx;
 	struct file_id id = {m->maj, m->min, m->ino};
 	const struct tls_verdict *v;
+	char path[4 * PATH_MAX];
 
 	for (int i = 0; i < pc->nseen; i++) {
 		if (pc->seen[i] == (ino_t)m->ino)
@@ -105,7 +110,8 @@ static void report_mapping(const struct proc_mapping *m, void *ctx)
 	if (!v || v->kind == TLS_KIND_NONE)
 		return;
 	fprintf(pc->out, "pid=%d comm=%s file=%s status=%s kind=%s reason=\"%s\"\n", m->pid,
-		pc->comm, m->path, v->status, tls_kind_name(v->kind), v->reason);
+		pc->comm, log_field(path, sizeof(path), m->path), v->status, tls_kind_name(v->kind),
+		v->reason);
 	pc->lines++;
 }
 
@@ -146,6 +152,7 @@ static int report_cached(FILE *out, const char *ldcache_file)
 	for (size_t i = 0; i < l.n; i++) {
 		struct tls_verdict v;
 		struct file_id id;
+		char path[4 * PATH_MAX];
 		int fd;
 
 		if (!tls_backend_lib_name(l.v[i].soname))
@@ -157,7 +164,8 @@ static int report_cached(FILE *out, const char *ldcache_file)
 			fprintf(out,
 				"pid=- comm=- file=%s status=%s kind=%s reason=\"in the ld.so "
 				"cache: %s\"\n",
-				l.v[i].path, v.status, tls_kind_name(v.kind),
+				log_field(path, sizeof(path), l.v[i].path), v.status,
+				tls_kind_name(v.kind),
 				v.traced ? "probed in each process that maps it" : v.reason);
 			lines++;
 		}
@@ -176,4 +184,22 @@ int report_targets(FILE *out, const char *proc_root, const char *ldcache_file)
 	if (err)
 		return err;
 	return sc.lines + report_cached(out, ldcache_file);
+}
+
+int report_discovery(FILE *err)
+{
+	struct proc_watch_ops ops = {0};
+	struct proc_watch *w = proc_watch_new(&ops);
+	int e = errno;
+
+	if (w) {
+		proc_watch_free(w);
+		return 0;
+	}
+	fprintf(err,
+		"error: cannot open the perf side-band stream that reports new processes and "
+		"mappings (perf_event_open): %s%s%s; the daemon would not start (nothing started "
+		"after it could be traced)\n",
+		strerror(e), *proc_watch_error_hint(e) ? ": " : "", proc_watch_error_hint(e));
+	return -e;
 }

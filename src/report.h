@@ -15,4 +15,12 @@
 /* Returns the number of lines printed, or a negative errno. */
 int report_targets(FILE *out, const char *proc_root, const char *ldcache_file);
 
+/*
+ * Can the daemon watch processes start and map files (proc_watch.h)? If
+ * not, one "error: ..." line on err, and a negative errno: the daemon
+ * would refuse to run, so the report above it is what it could trace, not
+ * what it traces.
+ */
+int report_discovery(FILE *err);
+
 #endif /* REPORT_H */

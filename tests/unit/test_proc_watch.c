@@ -7,7 +7,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+#include <errno.h>
+#include <linux/filter.h>
 #include <linux/perf_event.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "proc_watch.h"
 
 struct seen {
@@ -186,12 +193,65 @@ static void test_comm_exec_time(void **state)
 	assert_int_equal(s.exec_ts, 123456789);
 }
 
+/* The kernel refusing perf_event_open with err, as an odd kernel (EINVAL)
+ * or a missing capability (EACCES) would: a seccomp filter, in a child. */
+static int refuse_perf_event_open(int err)
+{
+	struct sock_filter f[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_perf_event_open, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | err),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -errno;
+	return syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) ? -errno : 0;
+}
+
+/* Exit status of a child that opens the streams, with perf_event_open
+ * refused with err (0: not refused): 0 when proc_watch_new did what it
+ * should (succeed, or fail with err), 1 when it did not, 2 setup. */
+static int open_in_child(int err)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct proc_watch_ops ops = {0};
+		struct proc_watch *w;
+
+		if (err && refuse_perf_event_open(err))
+			_exit(2);
+		w = proc_watch_new(&ops);
+		if (!err)
+			_exit(w ? 0 : 1);
+		_exit(!w && errno == err ? 0 : 1);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* A stream the kernel refuses is an error, never a watch over no CPU. */
+static void test_stream_refused(void **state)
+{
+	if (geteuid() != 0)
+		skip(); /* perf_event_open on all CPUs needs CAP_PERFMON */
+	assert_int_equal(open_in_child(0), 0);
+	assert_int_equal(open_in_child(EINVAL), 0);
+	assert_int_equal(open_in_child(ENODEV), 0);
+	assert_int_equal(open_in_child(EACCES), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mmap2),	   cmocka_unit_test(test_anonymous_and_short),
 	    cmocka_unit_test(test_task_records),   cmocka_unit_test(test_comm_exec_and_lost),
-	    cmocka_unit_test(test_comm_exec_time),
+	    cmocka_unit_test(test_comm_exec_time), cmocka_unit_test(test_stream_refused),
 	};
 	return cmocka_run_group_tests_name("proc_watch", tests, NULL, NULL);
 }

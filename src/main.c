@@ -27,6 +27,7 @@
 #include "forward.h"
 #include "kernel_check.h"
 #include "log.h"
+#include "options.h"
 #include "proc_watch.h"
 #include "report.h"
 #include "session.h"
@@ -39,8 +40,6 @@
 #ifndef VERSION
 #define VERSION "0.0.0"
 #endif
-
-#define PROG_NAME "metrist-orchestrator-ebpf-plugin"
 
 /* 1 MiB holds thousands of request heads; bodies are never copied. */
 #define RINGBUF_BYTES (1u << 20)
@@ -60,18 +59,11 @@
 /* How long a process seen only serving TLS keeps its data probes. */
 #define DISARM_DELAY_NS (1000ull * 1000000)
 /* Exited processes whose connections are ended once per loop round. */
-#define EXITED_MAX 256
-/* Calls logged one by one after start, without --log-calls. */
-#define CALLS_LOGGED_AT_START 20
-/* --exclude-comm names at most. */
-#define EXCLUDE_COMM_MAX 16
-/* How many processes hold data probes before idle ones give theirs back. */
-#define MAX_ARMED_DEFAULT 64
-#define SESSION_IDLE_NS	  (30ull * 1000000000)
-#define STATS_PERIOD_NS	  (60ull * 1000000000)
+#define EXITED_MAX	256
+#define SESSION_IDLE_NS (30ull * 1000000000)
+#define STATS_PERIOD_NS (60ull * 1000000000)
 
 /* `health [--max-stall SECONDS]`: the liveness probe (single_instance.h). */
-#define HEALTH_MAX_STALL_S   30.0
 #define HEALTH_START_GRACE_S 300.0
 
 static volatile sig_atomic_t stop_requested;
@@ -87,64 +79,13 @@ struct daemon {
 	int epfd;
 	uint64_t watch_lost_seen;
 	int skip_fd;
-	bool per_process;
-	bool probe_mode_forced; /* --system-wide-probes or --per-process-probes */
-	unsigned max_armed;
-	char *exclude_comm[EXCLUDE_COMM_MAX]; /* --exclude-comm, pointers into argv */
-	size_t nexclude_comm;
-	bool log_calls;
-	bool json_out;		       /* --json */
+	struct options opt;
 	struct discovered *discovered; /* the summary, --json, the control socket */
 	pid_t exited[EXITED_MAX];      /* TLS processes gone since the ring was read */
 	unsigned nexited;
 	uint64_t calls, malformed, bad_records;
 	struct log_ratelimit malformed_log;
 };
-
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"Usage: %s [--version] [--help] [--verbose] [--log-calls] [--list-targets]\n"
-		"       [--system-wide-probes | --per-process-probes] [--max-armed N] [--json]\n"
-		"       [--exclude-comm=NAME[,NAME...]]\n"
-		"       %s suggest-config [--help] [--host HOST]... [--min-count N]\n"
-		"       %s calls [--json] | watch   (read the running daemon; see --help of each)\n"
-		"\n"
-		"Reports every outgoing HTTPS call on this host (method, host, path,\n"
-		"latency) to a Metrist Orchestrator over UDP, by tracing TLS libraries\n"
-		"with eBPF uprobes. Runs as root; needs Linux %d.%d or later.\n"
-		"\n"
-		"Environment:\n"
-		"  %s=<host>:<port>   where to send calls (default %s);\n"
-		"      host is an IPv4 address, [IPv6] address or DNS name\n"
-		"\n"
-		"--log-calls  log every call reported (default: the first %d)\n"
-		"--json  also print each call as one JSON line on stdout (logs stay on stderr)\n"
-		"--list-targets  print what is traced on this host and what is not, and why,\n"
-		"      per process and TLS library (loads no eBPF), then exit\n"
-		"--system-wide-probes  probe the data functions of each TLS library once,\n"
-		"      for all processes, servers included (each of their TLS reads and\n"
-		"      writes then costs ~11 us); the default probes each process on its\n"
-		"      own and removes the probes of processes that only serve TLS\n"
-		"--per-process-probes  the per-process mode even on kernels before 6.6,\n"
-		"      where the default is system-wide (per-process attaches are slow there)\n"
-		"--max-armed N  how many processes hold data probes (default %d; each\n"
-		"      costs every traced TLS call ~0.13 us); beyond that, processes idle\n"
-		"      the longest give theirs back and new ones get theirs at their first\n"
-		"      client connection\n"
-		"--exclude-comm=NAME[,NAME...]  never trace processes with these command\n"
-		"      names (as in /proc/<pid>/comm: 15 characters at most), e.g. health\n"
-		"      checkers; they get no data probes and none of their calls is reported\n"
-		"\n"
-		"%s health [--max-stall SECONDS]  exit 0 when the daemon runs on this host and\n"
-		"      its event loop went round in the last SECONDS (default %.0f), else 1\n"
-		"\n"
-		"Exit status: 0 stopped by SIGTERM/SIGINT; 1 cannot run (kernel, privileges);\n"
-		"2 invalid arguments or endpoint; %d another instance already runs on this host\n",
-		PROG_NAME, PROG_NAME, PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV,
-		ENDPOINT_DEFAULT, CALLS_LOGGED_AT_START, MAX_ARMED_DEFAULT, PROG_NAME,
-		HEALTH_MAX_STALL_S, SINGLE_INSTANCE_EXIT);
-}
 
 static void on_signal(int sig)
 {
@@ -186,8 +127,8 @@ static void on_call(const struct traced_call *tc, void *ctx)
 	int n;
 
 	/* With --system-wide-probes excluded processes are still probed. */
-	for (size_t i = 0; i < d->nexclude_comm; i++) {
-		if (!strncmp(tc->comm, d->exclude_comm[i], 16))
+	for (size_t i = 0; i < d->opt.nexclude_comm; i++) {
+		if (!strncmp(tc->comm, d->opt.exclude_comm[i], 16))
 			return;
 	}
 	log_field(comm, sizeof(comm), tc->comm);
@@ -208,10 +149,10 @@ static void on_call(const struct traced_call *tc, void *ctx)
 	 * thousands of calls a second: the first few show that tracing works,
 	 * then the periodic stats line counts them (--log-calls: every call).
 	 */
-	if (d->log_calls || d->calls <= CALLS_LOGGED_AT_START) {
+	if (d->opt.log_calls || d->calls <= CALLS_LOGGED_AT_START) {
 		log_info("call %s %s %s %.3fms status=%d pid=%u comm=%s", call.method, call.host,
 			 call.path, call.ms, h->status, tc->pid, comm);
-		if (!d->log_calls && d->calls == CALLS_LOGGED_AT_START)
+		if (!d->opt.log_calls && d->calls == CALLS_LOGGED_AT_START)
 			log_info("the first %d calls are logged; the stats line counts the others "
 				 "(--log-calls logs each, --verbose too at debug level)",
 				 CALLS_LOGGED_AT_START);
@@ -394,8 +335,8 @@ static int start_discovery(struct daemon *d)
 		 * reject: probe per process and skip filtered processes. */
 		log_warn("kernel 6.11-6.13: uretprobes use a system call that seccomp filters may "
 			 "reject; processes under a seccomp filter are not traced%s",
-			 d->per_process ? "" : " (probing per process, not system-wide)");
-		d->per_process = true;
+			 d->opt.per_process ? "" : " (probing per process, not system-wide)");
+		d->opt.per_process = true;
 	} else {
 		log_info("return probes: uretprobes (%s)",
 			 kernel_uretprobe_seccomp_range()
@@ -404,7 +345,7 @@ static int start_discovery(struct daemon *d)
 			 : kernel_running_at_least(6, 14)
 			     ? "seccomp lets their system call through on this kernel"
 			     : "this kernel returns from them without a system call");
-		if (!attach_has_uprobe_multi() && d->per_process && !d->probe_mode_forced) {
+		if (!attach_has_uprobe_multi() && d->opt.per_process && !d->opt.probe_mode_forced) {
 			/*
 			 * Before 6.6 a per-process probe is a perf event: opening one
 			 * waits out an RCU grace period (the warmer needs uprobe_multi)
@@ -416,19 +357,19 @@ static int start_discovery(struct daemon *d)
 			    "no uprobe_multi links on this kernel (before 6.6): data probes are "
 			    "attached system-wide, where per-process attaches could not keep up "
 			    "with one-shot clients (--per-process-probes to insist)");
-			d->per_process = false;
+			d->opt.per_process = false;
 		}
 	}
-	log_info("data probes: %s", d->per_process ? "per process, removed from TLS servers"
-						   : "system-wide, servers included");
+	log_info("data probes: %s", d->opt.per_process ? "per process, removed from TLS servers"
+						       : "system-wide, servers included");
 	struct targets_config tcfg = {
-	    .per_process = d->per_process,
+	    .per_process = d->opt.per_process,
 	    .disarm_delay_ns = DISARM_DELAY_NS,
-	    .max_armed = d->max_armed,
+	    .max_armed = d->opt.max_armed,
 	    .proc_root = "/proc",
 	    .ldcache = "/etc/ld.so.cache",
-	    .exclude_comm = (const char *const *)d->exclude_comm,
-	    .nexclude_comm = d->nexclude_comm,
+	    .exclude_comm = (const char *const *)d->opt.exclude_comm,
+	    .nexclude_comm = d->opt.nexclude_comm,
 	};
 	d->targets = targets_new(d->skel, &tcfg);
 	if (!d->targets)
@@ -453,7 +394,7 @@ static int start_discovery(struct daemon *d)
 		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, aev.data.fd, &aev) < 0)
 			return -errno;
 	}
-	if (d->per_process && attach_jobs_start(d->skel, ATTACH_THREADS) == 0) {
+	if (d->opt.per_process && attach_jobs_start(d->skel, ATTACH_THREADS) == 0) {
 		struct epoll_event jev = {.events = EPOLLIN, .data.fd = attach_jobs_eventfd()};
 
 		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, jev.data.fd, &jev) < 0)
@@ -708,84 +649,6 @@ static int claim_host(void)
 	return SINGLE_INSTANCE_EXIT;
 }
 
-static int parse_args(int argc, char **argv, struct daemon *d)
-{
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--version")) {
-			printf("%s %s\n", PROG_NAME, VERSION);
-			return 0;
-		}
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
-		if (!strcmp(argv[i], "--list-targets")) {
-			int n = report_targets(stdout, "/proc", "/etc/ld.so.cache");
-
-			if (n < 0)
-				fprintf(stderr, "%s: cannot read /proc: %s\n", PROG_NAME,
-					strerror(-n));
-			fflush(stdout);
-			return n < 0 || report_discovery(stderr) < 0 ? 1 : 0;
-		}
-		if (!strcmp(argv[i], "health") && i == 1)
-			return health_command(argc - 1, argv + 1);
-		if (!strcmp(argv[i], "--json")) {
-			d->json_out = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--log-calls")) {
-			d->log_calls = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--system-wide-probes")) {
-			d->per_process = false;
-			d->probe_mode_forced = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--max-armed") && i + 1 < argc) {
-			char *end;
-			unsigned long v = strtoul(argv[++i], &end, 10);
-
-			if (*end || end == argv[i] || argv[i][0] == '-' || v > 65536) {
-				fprintf(stderr, "%s: --max-armed wants 0 to 65536, not '%s'\n",
-					PROG_NAME, argv[i]);
-				return 2;
-			}
-			d->max_armed = (unsigned)v;
-			continue;
-		}
-		if (!strncmp(argv[i], "--exclude-comm=", 15)) {
-			for (char *save = NULL, *name = strtok_r(argv[i] + 15, ",", &save); name;
-			     name = strtok_r(NULL, ",", &save)) {
-				if (strlen(name) > 15 || d->nexclude_comm == EXCLUDE_COMM_MAX) {
-					fprintf(
-					    stderr,
-					    "%s: --exclude-comm takes up to %d command names of "
-					    "at most 15 characters (as in /proc/<pid>/comm)\n",
-					    PROG_NAME, EXCLUDE_COMM_MAX);
-					return 2;
-				}
-				d->exclude_comm[d->nexclude_comm++] = name;
-			}
-			continue;
-		}
-		if (!strcmp(argv[i], "--per-process-probes")) {
-			d->per_process = true; /* the default, except before Linux 6.6 */
-			d->probe_mode_forced = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) {
-			log_set_level(LOG_DEBUG);
-			continue;
-		}
-		fprintf(stderr, "%s: unknown argument '%s'\n", PROG_NAME, argv[i]);
-		usage(stderr);
-		return 2;
-	}
-	return -1;
-}
-
 /*
  * A new process is armed in a race with its first TLS write (a few ms): on
  * busy CPUs a daemon at the default priority can wait tens of ms to run (CI
@@ -809,24 +672,24 @@ int main(int argc, char **argv)
 {
 	struct daemon d = {.skip_fd = -1,
 			   .epfd = -1,
-			   .per_process = true,
-			   .max_armed = MAX_ARMED_DEFAULT,
+			   .opt.per_process = true,
+			   .opt.max_armed = MAX_ARMED_DEFAULT,
 			   .malformed_log = {.interval_ns = 10ull * 1000000000}};
 	struct session_ops ops = {.call = on_call, .set_skip = on_set_skip, .ctx = &d};
 	const char *value = getenv(ENDPOINT_ENV);
 	char endpoint_text[300];
 	int ret, err;
 
-	/* Client commands of the same executable: no daemon set-up. The
-	 * daemon's control socket is not wired yet: NULL fetch. */
+	/* Client commands: they read a running daemon and start nothing. */
 	if (argc > 1 && !strcmp(argv[1], "suggest-config"))
 		return cli_suggest_config(argc - 1, argv + 1);
-	/* Client commands: they read a running daemon and start nothing. */
 	if (argc > 1 && !strcmp(argv[1], "calls"))
 		return cli_calls(PROG_NAME, argc - 2, argv + 2);
 	if (argc > 1 && !strcmp(argv[1], "watch"))
 		return cli_watch(PROG_NAME, argc - 2, argv + 2);
-	ret = parse_args(argc, argv, &d);
+	ret = options_parse(argc, argv, &d.opt);
+	if (ret == OPTIONS_HEALTH)
+		return health_command(argc - 1, argv + 1);
 	if (ret >= 0)
 		return ret;
 	if (endpoint_parse(value, &d.endpoint)) {
@@ -857,7 +720,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	d.sessions = session_table_new(SESSION_MAX, &ops);
-	d.discovered = discovered_new(d.json_out);
+	d.discovered = discovered_new(d.opt.json_out);
 	if (!d.sessions || !d.discovered)
 		goto cleanup;
 	err = check_features();

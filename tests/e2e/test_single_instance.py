@@ -64,10 +64,13 @@ def test_second_instance_refused_first_unharmed(daemon, orchestrator, tls_server
 
 
 def test_other_mount_namespace_refused(daemon, orchestrator):
-    """Its own /run and /tmp (what a container has): still refused."""
+    """Its own /run and /tmp (what a container has): still refused. The
+    executable is copied into the new /run first: the one under test may live
+    under /tmp (a clean clone there), which the new /tmp hides."""
     r = run_daemon(orchestrator.endpoint,
                    wrap=["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                         'mount -t tmpfs none /run && mount -t tmpfs none /tmp && exec "$0" "$@"'])
+                         'mount -t tmpfs none /run && cp "$0" /run/daemon && '
+                         'mount -t tmpfs none /tmp && exec /run/daemon "$@"'])
     assert_refused(r, daemon.pid)
     daemon.assert_alive()
 

@@ -14,6 +14,11 @@ What it does, in one run on one machine (see BENCHMARKS.md for the formulas):
                   h2    h2load, HTTP/2 (one call per stream)
                   srv   tlsload: static, stripped OpenSSL client nothing can trace;
                         only nginx's server side can trap
+                  paced tlsload-dyn, 1 connection paced at PACED_RATE: added latency
+                  go-paced  bench/goload: a Go client (crypto/tls in the executable),
+                        1 keep-alive HTTP/1.1 connection paced at PACED_RATE; configs
+                        a b d only (c and e probe libssl, which a Go program does not
+                        map); its probe hits are counted on the daemon's programs
        configs:   a  no tracing
                   b  the daemon as installed: data probes per process (TLS
                      clients only), so only the client's TLS calls should trap
@@ -52,7 +57,7 @@ CONFIG_NAMES = {
     "d": "daemon, default (server traps too)",
     "e": "empty probes (bpftrace): the trap floor in this workload",
 }
-WORKLOADS = ["ka", "close", "h2", "srv", "paced"]
+WORKLOADS = ["ka", "close", "h2", "srv", "paced", "go-paced"]
 # The paced client's request rate: far below saturation, so a request's
 # latency is its own work plus the probes', with no queueing behind others.
 PACED_RATE = 1000
@@ -62,7 +67,18 @@ WORKLOAD_NAMES = {
     "h2": "h2load HTTP/2",
     "srv": "untraced client (static OpenSSL) -> nginx",
     "paced": f"traced client (tlsload, dynamic libssl), 1 connection paced at {PACED_RATE} req/s",
+    "go-paced": f"traced Go client (bench/goload, crypto/tls), 1 connection paced at {PACED_RATE} req/s",
 }
+# Workloads measured by the latency of a paced client rather than by CPU.
+PACED = ("paced", "go-paced")
+# The naive tracer (c) and the empty probes (e) are SSL_* probes on libssl: a Go
+# client maps no libssl, so they would measure nothing but nginx's side.
+WORKLOAD_CONFIGS = {"go-paced": ["a", "b", "d"]}
+
+
+def configs_of(workload):
+    return WORKLOAD_CONFIGS.get(workload, CONFIGS)
+
 DATA_FUNCS = ["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex"]
 CLOSE_FUNCS = ["SSL_shutdown", "SSL_free"]
 NAIVE_FUNCS = ["SSL_write", "SSL_read"]
@@ -249,6 +265,12 @@ class Bench:
         self.sh(["strip", f"{t}/tlsload"])
         # The same client with the system's libssl: traced like any client.
         self.sh(cc + ["-o", f"{t}/tlsload-dyn", f"{HERE}/tlsload.c", "-lssl", "-lcrypto", "-lpthread"])
+        # The Go client, built offline with Debian's golang-go (as the e2e tests).
+        genv = dict(os.environ, GOCACHE=f"{t}/go-cache", GOPATH=f"{t}/go-path", HOME=t,
+                    GOFLAGS="-mod=mod", CGO_ENABLED="0", GOPROXY="off", GOTOOLCHAIN="local",
+                    GOTELEMETRY="off", GO111MODULE="auto")
+        self.sh(["go", "build", "-o", f"{t}/goload", f"{HERE}/goload/main.go"], env=genv, cwd=t)
+        self.go_version = self.sh(["go", "env", "GOVERSION"], env=genv, cwd=t).stdout.strip()
         # The libssl the clients and nginx actually load.
         out = self.sh(["ldd", shutil.which("wrk")]).stdout
         m = re.search(r"libssl\.so\S*\s+=>\s+(\S+)", out)
@@ -321,6 +343,7 @@ http {{
                                        text=True).stdout.strip(),
             "nginx": subprocess.run(["nginx", "-v"], capture_output=True,
                                     text=True).stderr.strip(),
+            "go": getattr(self, "go_version", None),
         }
 
     # ---- process helpers -----------------------------------------------------
@@ -430,6 +453,8 @@ http {{
             return [f"{self.tmp}/tlsload", str(self.port), str(self.conns), str(dur)]
         if workload == "paced":
             return [f"{self.tmp}/tlsload-dyn", str(self.port), "1", str(dur), str(PACED_RATE)]
+        if workload == "go-paced":
+            return [f"{self.tmp}/goload", str(self.port), str(dur), str(PACED_RATE)]
         raise ValueError(workload)
 
     def run_load(self, workload, dur):
@@ -537,7 +562,7 @@ http {{
         res["foreign_cpu_share"] = max(0.0, host_busy_s - total) / (wall * os.cpu_count())
         # Latency per request: from the closed loop's throughput (Little's
         # law), or measured per request when paced (not a closed loop).
-        res["little_latency_us"] = r["mean_us"] if workload == "paced" else self.conns / r["rps"] * 1e6
+        res["little_latency_us"] = r["mean_us"] if workload in PACED else self.conns / r["rps"] * 1e6
         if tracer:
             res["tracer_rss_hwm_kb"] = proc_status_kb(tracer.pid, "VmHWM")
             res["tracer_rss_kb"] = proc_status_kb(tracer.pid, "VmRSS")
@@ -572,7 +597,7 @@ http {{
         udp.stdout.close()
         if tracer:
             res["tracer_cpu_us_per_req"] = tracer_cpu / n * 1e6
-        if workload in ("ka", "close", "paced", "h2") and config in ("b", "d"):
+        if workload in ("ka", "close", "paced", "go-paced", "h2") and config in ("b", "d"):
             res["captured_pct"] = 100.0 * (res["calls"] or 0) / n
             res["lost"] += max(0, n - (res["calls"] or 0))
         log(f"{workload:5} {config} rep{rep}: {r['rps']:9.0f} req/s  cpu {res['cpu_us_per_req']:6.1f} us/req"
@@ -650,14 +675,80 @@ http {{
                 counts[side][m.group(2)] = counts[side].get(m.group(2), 0) + int(m.group(3))
             per = {side: {fn: c / r["requests"] for fn, c in d.items()} for side, d in counts.items()}
             out[w] = {"requests": r["requests"], "calls_per_request": per}
+            if w == "go-paced":
+                # A Go client maps no libssl: its hits are the daemon's own
+                # (one probe per Write entry, per Write return, per Read return).
+                out[w]["go_probe_hits_per_request"] = self.go_hits(w)
+                per.setdefault("client", {})["go probes"] = out[w]["go_probe_hits_per_request"]
             log(f"hits {w}: " + json.dumps({s: {k: round(v, 2) for k, v in d.items()} for s, d in per.items()}))
         self.results["hits"] = out
         return out
+
+    def daemon_prog_runs(self, pid):
+        """Sum of run_cnt over the BPF programs a process holds, from the
+        fdinfo of its program fds (counted while kernel.bpf_stats_enabled is 1;
+        Debian's bpftool cannot list a program's pids)."""
+        runs = {}
+        try:
+            fds = os.listdir(f"/proc/{pid}/fdinfo")
+        except OSError:
+            return None
+        for fd in fds:
+            try:
+                text = open(f"/proc/{pid}/fdinfo/{fd}").read()
+            except OSError:
+                continue
+            m = re.search(r"^prog_id:\s+(\d+)", text, re.M)
+            n = re.search(r"^run_cnt:\s+(\d+)", text, re.M)
+            if m and n:
+                runs[m.group(1)] = int(n.group(1))
+        return sum(runs.values()) if runs else None
+
+    def go_hits(self, w, dur=3):
+        """Probe hits per request of a Go client: the runs of the daemon's
+        programs (config b, nginx past its detection window so that only the
+        client is probed) over the client's requests."""
+        t = self.tmp
+        stats = "/proc/sys/kernel/bpf_stats_enabled"
+        old = open(stats).read().strip()
+        udp = self.spawn([f"{t}/udpcount", str(self.udp_port)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+        d = self.start_daemon(f"{t}/hits-{w}.err", self.b_args)
+        ng = self.start_nginx()
+        self.serve_warm_up()
+        try:
+            open(stats, "w").write("1")
+            r0 = self.daemon_prog_runs(d.pid)
+            r = self.run_load(w, dur)
+            r1 = self.daemon_prog_runs(d.pid)
+        finally:
+            open(stats, "w").write(old)
+        self.stop(ng)
+        self.stop(d)
+        self.stop(udp)
+        if r0 is None or r1 is None:
+            return None
+        v = (r1 - r0) / r["requests"]
+        log(f"hits {w}: {v:.2f} runs of the daemon's programs per request ({r['requests']} requests)")
+        return v
 
     def expected(self, workload, config, fl):
         """(probe hits per request, floor cost in us per request) for a config."""
         per = self.results["hits"][workload]["calls_per_request"]
         both = ["client", "server"]
+        if config == "a":
+            return 0.0, 0.0
+        if workload == "go-paced":
+            # Go: entry probes only (no uretprobe on Go), counted as run.
+            go = per.get("client", {}).get("go probes") or 0.0
+            srv = 0.0 if (config == "b" and self.b_scoped) else sum(
+                c for fn, c in per.get("server", {}).items() if fn in DATA_FUNCS)
+            srv_close = 0.0 if (config == "b" and self.b_scoped) else sum(
+                c for fn, c in per.get("server", {}).items() if fn in CLOSE_FUNCS)
+            hits = go + 2 * srv + srv_close
+            cost = ((go + srv_close) * (fl["entry_ns"] - fl["untraced_ns"])
+                    + srv * (fl["both_ns"] - fl["untraced_ns"])) / 1000
+            return hits, cost
         sides = {"a": [], "b": ["client"] if self.b_scoped else both, "c": both, "d": both,
                  "e": both}[config]
         funcs = NAIVE_FUNCS if config == "c" else DATA_FUNCS + CLOSE_FUNCS
@@ -840,7 +931,7 @@ http {{
         self.hits()
         for rep in range(1, self.reps + 1):
             for w in WORKLOADS:
-                for c in CONFIGS:
+                for c in configs_of(w):
                     self.measured_run(w, c, rep)
         self.million()
         # Keep the measured runs should the diagnostics below fail.
@@ -856,8 +947,10 @@ http {{
     def summarize(self, fl):
         summ = {}
         for w in WORKLOADS:
+            if w not in self.results["hits"]:
+                continue  # results of a benchmark older than this workload
             summ[w] = {}
-            for c in CONFIGS:
+            for c in configs_of(w):
                 runs = [r for r in self.results["runs"] if r["workload"] == w and r["config"] == c]
                 # Runs during which another tracer (an e2e test's daemon) probed
                 # libssl too are used only when there is no clean run.
@@ -878,7 +971,7 @@ http {{
                     s["lost_total"] = sum(r.get("lost") or 0 for r in runs)
                 summ[w][c] = s
             a = summ[w]["a"]
-            for c in CONFIGS:
+            for c in configs_of(w):
                 s = summ[w][c]
                 s["added_cpu_us_per_req"] = s["cpu_us_per_req"] - a["cpu_us_per_req"]
                 s["added_latency_us"] = s["little_latency_us"] - a["little_latency_us"]
@@ -887,14 +980,14 @@ http {{
                 s["floor_us_per_req"] = cost
                 # Paced: what the probes add to a request's latency; closed
                 # loops: the CPU they add per request.
-                added = s["added_latency_us"] if w == "paced" else s["added_cpu_us_per_req"]
+                added = s["added_latency_us"] if w in PACED else s["added_cpu_us_per_req"]
                 s["x_floor"] = added / cost if cost > 0.5 else None
             # The in-situ floor: what a probe hit with an empty program costs
             # in this very workload (config e), per hit, times each config's hits.
-            e = summ[w]["e"]
-            metric = "added_latency_us" if w == "paced" else "added_cpu_us_per_req"
-            per_hit = e[metric] / e["probe_hits_per_req"] if e["probe_hits_per_req"] else None
-            for c in CONFIGS:
+            metric = "added_latency_us" if w in PACED else "added_cpu_us_per_req"
+            e = summ[w].get("e")
+            per_hit = e[metric] / e["probe_hits_per_req"] if e and e["probe_hits_per_req"] else None
+            for c in configs_of(w):
                 s = summ[w][c]
                 s["insitu_floor_us"] = s["probe_hits_per_req"] * per_hit if per_hit else None
                 s["x_insitu"] = (s[metric] / s["insitu_floor_us"]
@@ -919,7 +1012,7 @@ http {{
         d = summ["ka"]["d"]
         c = summ["ka"]["c"]
         pb, pd = summ["paced"]["b"], summ["paced"]["d"]
-        captured = ("ka", "close", "paced", "h2")
+        captured = tuple(w for w in ("ka", "close", "paced", "go-paced", "h2") if w in summ)
         lost_b = sum(summ[w][x].get("lost_total", 0) for w in captured for x in "bd")
         calls = sum(summ[w][x].get("calls_total", 0) for w in captured for x in "bd")
         reqs = sum(summ[w][x].get("requests_total", 0) for w in captured for x in "bd")
@@ -932,8 +1025,8 @@ http {{
         maps = mil.get("bpf_map_bytes") or b.get("tracer_map_bytes")
         cpu = max(summ[w][x].get("tracer_cpu_us_per_call") or 0 for w in ("ka", "close") for x in "bd")
         t = [
-            {"target": "0 lost calls (ka+close+paced+h2, b and d, and the 1M run)",
-             "value": f"{calls}/{reqs} calls captured, {lost_b} counted drops; 1M run "
+            {"target": "0 lost calls (the traced workloads, b and d, and the 1M run)",
+             "value": f"{calls}/{reqs} calls captured ({'+'.join(captured)}), {lost_b} counted drops; 1M run "
                       f"{mil.get('calls')}/{mil.get('requests')}",
              "met": calls >= reqs and lost_b == 0 and (mil.get("calls") or 0) >= mil.get("requests", 1)
              and (mil.get("datagrams") or 0) >= mil.get("calls", 1)},
@@ -941,6 +1034,9 @@ http {{
               for floor, x, what in (("floor_us_per_req", "x_floor", "trap cost"),
                                      ("insitu_floor_us", "x_insitu", "in-situ trap cost"))
               for cfg, s_ in (("b", pb), ("d", pd))],
+            *[latency_target(summ["go-paced"][cfg], f"added latency <= 1.15 x probe hits x trap cost "
+                                                     f"(go-paced, {cfg})", "floor_us_per_req", "x_floor")
+              for cfg in ("b", "d") if "go-paced" in summ],
             {"target": "added CPU <= 1.15 x probe hits x trap cost (ka, b; closed loop)",
              "value": f"{b['x_floor']:.2f}x" if b.get("x_floor") else "n/a",
              "met": bool(b.get("x_floor") and b["x_floor"] <= 1.15)},
@@ -1002,6 +1098,8 @@ http {{
         L.append("|" + "---|" * 13)
         for w in WORKLOADS:
             for c in CONFIGS:
+                if c not in summ.get(w, {}):
+                    continue
                 s = summ[w][c]
                 lat50 = f(s.get("p50_us")) if s.get("p50_us") is not None else (
                     f"mean {f(s.get('mean_us'))}" if s.get("mean_us") else "–")
@@ -1029,6 +1127,8 @@ http {{
         L.append("|" + "---|" * 10)
         for w in WORKLOADS:
             for c in CONFIGS[1:]:
+                if c not in summ.get(w, {}):
+                    continue
                 s = summ[w][c]
                 cap = f"{s['calls_total']}/{s['requests_total']}" if c in ("b", "d") else "–"
                 L.append(
@@ -1040,11 +1140,16 @@ http {{
                     f"{f(100 * s['foreign_cpu_share'])}% | {s.get('files_probed', '–')} |")
         L.append("")
         hits = self.results["hits"]
-        L.append("Probed calls per request (bpftrace count, system libssl, 3 s run):")
+        L.append("Probed calls per request (bpftrace count, system libssl, 3 s run; go-paced's client: "
+                 "runs of the daemon's BPF programs per request, bpftool run_cnt, config b, 3 s run — "
+                 "expected 3: (*Conn).Write's entry and return, (*Conn).Read's return; go-paced has no "
+                 "c or e: those probe libssl, which a Go program does not map):")
         L.append("")
         L.append("| workload | client calls/req | nginx calls/req |")
         L.append("|---|---|---|")
         for w in WORKLOADS:
+            if w not in hits:
+                continue
             per = hits[w]["calls_per_request"]
             L.append(f"| {w} | " + " | ".join(
                 ", ".join(f"{fn} {v:.2f}" for fn, v in sorted(per.get(side, {}).items())) or "0"

@@ -5,17 +5,20 @@
 # systemd 247, the closest Debian to Ubuntu 20.04.
 #
 #   scripts/dist-rootfs.sh [SUITE]      -> prints e.g. /var/cache/metrist-ebpf-test/bullseye
+#   scripts/dist-rootfs.sh SUITE PKG,PKG  -> the same with more packages, cached
+#                                          apart (e.g. bullseye+wget+gnupg)
 #
 # The root is never modified by tests: they copy it first. Exit status 77
 # (and a loud message on stderr) when the root does not exist and the Debian
 # mirror is unreachable, so callers can skip instead of fail.
 set -eu
 suite=${1:-bullseye}
+extra=${2:-}
 cache=${METRIST_TEST_CACHE:-/var/cache/metrist-ebpf-test}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-root=$cache/$suite
+root=$cache/$suite${extra:++${extra//,/+}}
 # Bump when the package list below changes, so stale caches are rebuilt.
-stamp_want="v2 minbase systemd,systemd-sysv,dbus,curl"
+stamp_want="v2 minbase systemd,systemd-sysv,dbus,curl${extra:+,$extra}"
 
 if [ -f "$root/.metrist-root-ok" ] && [ "$(cat "$root/.metrist-root-ok")" = "$stamp_want" ]; then
 	echo "$root"
@@ -46,7 +49,7 @@ fi
 mkdir -p "$cache"
 tmp=$(mktemp -d "$cache/.$suite.XXXXXX")
 echo "creating the $suite root in $root with debootstrap (a few minutes, once)" >&2
-if ! debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,curl \
+if ! debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,curl${extra:+,$extra} \
 	"$suite" "$tmp" "$mirror" >"$tmp.log" 2>&1; then
 	tail -20 "$tmp.log" >&2
 	rm -rf "$tmp"

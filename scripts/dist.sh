@@ -2,6 +2,11 @@
 # Assemble the release files from a built static executable:
 #   <out>/metrist-orchestrator-ebpf-plugin-<version>-x86_64.tar.gz  + latest-x86_64.txt
 #   <out>/metrist-orchestrator-ebpf-plugin_<version>_amd64.deb      + ubuntu-20.04.latest.txt
+#   <out>/metrist-orchestrator-ebpf-plugin-<version>-x86_64.oci.tar (scripts/image.sh)
+# The index files serve the install commands users run verbatim:
+# latest-x86_64.txt holds the tarball's name WITHOUT .tar.gz (`wget
+# …/$latest.tar.gz` and `…/$latest.tar.gz.asc`), ubuntu-20.04.latest.txt the
+# full .deb name (`wget …/$plugin_latest`).
 # and sign them (scripts/sign.sh) when a signing key is given by the
 # environment (METRIST_SIGNING_KEY_FILE or METRIST_SIGNING_KEY_ID).
 #
@@ -45,7 +50,7 @@ tarball=$tname.tar.gz
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" \
 	-C "$stage/tar" -cf - "$tname" | gzip -9n >"$out/$tarball.tmp"
 mv "$out/$tarball.tmp" "$out/$tarball"
-echo "$tarball" >"$out/latest-x86_64.txt"
+echo "$tname" >"$out/latest-x86_64.txt"
 
 # ---- .deb for Ubuntu 20.04 (and Debian 11+) ----------------------------------
 root=$stage/deb
@@ -85,11 +90,15 @@ echo "$deb" >"$out/ubuntu-20.04.latest.txt"
 echo "built $out/$tarball"
 echo "built $out/$deb"
 
+# ---- OCI image (FROM scratch, buildah) --------------------------------------------
+"$top/scripts/image.sh" "$bin" "$out"
+image=$name-$version-x86_64.oci.tar
+
 # ---- signatures ----------------------------------------------------------------
 if [ -n "${METRIST_SIGNING_KEY_FILE:-}${METRIST_SIGNING_KEY_ID:-}" ]; then
-	"$top/scripts/sign.sh" "$out" "$out/$tarball" "$out/$deb"
+	"$top/scripts/sign.sh" "$out" "$out/$tarball" "$out/$deb" "$out/$image"
 else
 	echo "NOTE: no METRIST_SIGNING_KEY_FILE / METRIST_SIGNING_KEY_ID given: files are NOT signed" \
 		"(see packaging/keys/README)" >&2
-	rm -f "$out/$tarball.asc" "$out/$deb.asc"
+	rm -f "$out/$tarball.asc" "$out/$deb.asc" "$out/$image.asc"
 fi

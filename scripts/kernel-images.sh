@@ -3,14 +3,15 @@
 # test-kernels), creating them from Debian packages on first use:
 #
 #   DIR/root.ext4             a Debian bullseye root (glibc 2.31, curl 7.74 /
-#                             OpenSSL 1.1, python3 3.9, bpftool) as an ext4
-#                             image; booted read-write under qemu's
-#                             snapshot=on, so it never changes
+#                             OpenSSL 1.1 with nghttp2, wget 1.21 / GnuTLS
+#                             3.7, nghttpd (an HTTP/2 server), python3 3.9,
+#                             bpftool) as an ext4 image; booted read-write
+#                             under qemu's snapshot=on, so it never changes
 #   DIR/<suite>/vmlinuz       linux-image-amd64 of bullseye (5.10), bookworm
 #   DIR/<suite>/initrd.img    (6.1) and trixie (6.12), with an initramfs that
 #   DIR/<suite>/version       holds only what booting that root needs
 #
-#   scripts/kernel-images.sh     -> prints e.g. /var/cache/metrist-ebpf-test/kernels
+#   scripts/kernel-images.sh     -> prints e.g. /var/cache/metrist-ebpf-test/kernels-v2
 #
 # Same conventions as scripts/dist-rootfs.sh: cached under
 # /var/cache/metrist-ebpf-test (METRIST_TEST_CACHE), exit status 77 with a
@@ -24,10 +25,13 @@
 set -eu
 cache=${METRIST_TEST_CACHE:-/var/cache/metrist-ebpf-test}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-out=$cache/kernels
 suites="bullseye bookworm trixie"
-# Bump when the recipe below changes, so stale caches are rebuilt.
-stamp_want="v1 bullseye-root curl,python3,openssl,procps,iproute2,bpftool kernels:$suites"
+# Bump both when the recipe below changes, so stale caches are rebuilt. The
+# directory carries the version: a tree with an older recipe (another
+# worktree, the branch before a merge) keeps its own cache instead of
+# rebuilding this one on every alternate run.
+out=$cache/kernels-v2
+stamp_want="v2 bullseye-root curl,python3,openssl,procps,iproute2,bpftool,wget,nghttp2-server kernels:$suites"
 
 cached_ok() {
 	[ -f "$out/.metrist-kernels-ok" ] && [ "$(cat "$out/.metrist-kernels-ok")" = "$stamp_want" ] || return 1
@@ -86,10 +90,12 @@ fail() {
 t0=$(date +%s)
 step "debootstrap bullseye (a few minutes, once)"
 # initramfs-tools (and kmod) are only there to build each kernel's initramfs
-# in a userland that boots it; the guest test needs curl, python3, openssl
-# (test certificate), procps (pgrep/ps), iproute2 (loopback) and bpftool.
+# in a userland that boots it; the guest test needs curl (OpenSSL, and
+# HTTP/2 through libnghttp2), python3, openssl (test certificate), procps
+# (pgrep/ps), iproute2 (loopback), bpftool, wget (the GnuTLS client) and
+# nghttp2-server (nghttpd: an HTTP/2-only TLS server, 256 kB).
 if ! debootstrap --variant=minbase \
-	--include=curl,python3,openssl,procps,iproute2,bpftool,initramfs-tools,kmod \
+	--include=curl,python3,openssl,procps,iproute2,bpftool,wget,nghttp2-server,initramfs-tools,kmod \
 	bullseye "$root" "$mirror" >"$log" 2>&1; then
 	fail "debootstrap bullseye failed"
 fi

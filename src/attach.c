@@ -117,16 +117,29 @@ static int add_multi(struct tls_trace *skel, struct probe_set *set, const char *
 		     size_t n, bool retprobe, pid_t pid)
 {
 	struct bpf_program *prog = retprobe ? skel->progs.tls_return : skel->progs.tls_entry;
-	uint64_t offsets[TLS_FN_COUNT], cookies[TLS_FN_COUNT];
+	uint64_t offsets[TLS_FN_COUNT + TLS_RET_PROBES_MAX],
+	    cookies[TLS_FN_COUNT + TLS_RET_PROBES_MAX];
 	unsigned cnt = 0;
 	int fd;
 
-	for (size_t i = 0; i < n && cnt < TLS_FN_COUNT; i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (retprobe && !list[i]->return_prog)
 			continue;
-		offsets[cnt] = syms->offset[list[i]->fn];
-		cookies[cnt] = list[i]->fn;
-		cnt++;
+		if (list[i]->at_returns) {
+			/* Plain uprobes on each return instruction (Go). */
+			for (unsigned r = 0; !retprobe && r < syms->nret && cnt < NELEM(offsets);
+			     r++) {
+				if (syms->ret_fn[r] != list[i]->fn)
+					continue;
+				offsets[cnt] = syms->ret_offset[r];
+				cookies[cnt++] = list[i]->fn;
+			}
+			continue;
+		}
+		if (cnt < NELEM(offsets)) {
+			offsets[cnt] = syms->offset[list[i]->fn];
+			cookies[cnt++] = list[i]->fn;
+		}
 	}
 	if (cnt == 0)
 		return 0;
@@ -173,6 +186,14 @@ static int attach_kind(struct tls_trace *skel, int file_fd, const struct tls_fil
 		for (size_t i = 0; i < n && !err; i++) {
 			uint64_t off = syms->offset[list[i]->fn];
 
+			if (list[i]->at_returns) {
+				for (unsigned r = 0; r < syms->nret && !err; r++) {
+					if (syms->ret_fn[r] == list[i]->fn)
+						err = add_perf(skel, out, path, syms->ret_offset[r],
+							       list[i]->entry_prog, false, pid);
+				}
+				continue;
+			}
 			err = add_perf(skel, out, path, off, list[i]->entry_prog, false, pid);
 			if (!err && list[i]->return_prog)
 				err =

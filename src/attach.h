@@ -42,7 +42,7 @@ struct probe_link {
 };
 
 /* Perf mode needs one link per function and direction. */
-#define PROBE_SET_MAX (2 * TLS_FN_COUNT)
+#define PROBE_SET_MAX (2 * TLS_FN_COUNT + TLS_RET_PROBES_MAX)
 
 struct probe_set {
 	struct probe_link links[PROBE_SET_MAX];

@@ -25,6 +25,8 @@
 #include <linux/types.h>
 #include "bpf/tls_trace.h"
 #include "http1.h"
+#include "http1_pending.h"
+#include "http1_target.h"
 
 /* "PRI * HTTP/2.0": the first bytes of the HTTP/2 client connection preface. */
 #define H2_PREFACE     "PRI * HTTP/2.0"
@@ -37,7 +39,7 @@
 /* Holes are fed from here; llhttp does not read body bytes it skips. */
 static const char zeros[64 * 1024];
 
-/* A request whose head was parsed and that waits for its response. */
+/* The request whose head is being parsed. */
 struct h1_req {
 	uint64_t start_ns;
 	uint16_t target_len;
@@ -92,7 +94,7 @@ struct http1_conn {
 	/* Response being parsed. */
 	int status;
 	bool rx_final; /* it is a final (not 1xx) response */
-	bool rx_bound; /* it answers pend[pend_head] */
+	bool rx_bound; /* it answers the oldest pending request */
 
 	/* Request being parsed, and its Host header. */
 	struct h1_req cur;
@@ -104,10 +106,7 @@ struct http1_conn {
 	bool host_dup;
 	bool host_long;
 
-	/* Requests waiting for their response, oldest at pend_head. */
-	unsigned int pend_head;
-	unsigned int pend_count;
-	struct h1_req pend[HTTP1_PENDING_MAX];
+	struct h1_pending pending; /* requests waiting for their response */
 };
 
 static struct h1_dir *dir_of(llhttp_t *p)
@@ -125,16 +124,6 @@ static bool is_ws(char ch)
 	return ch == ' ' || ch == '\t';
 }
 
-static bool is_alpha(char ch)
-{
-	return (unsigned char)((ch | 0x20) - 'a') < 26;
-}
-
-static bool is_scheme_char(char ch)
-{
-	return is_alpha(ch) || (ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.';
-}
-
 static uint64_t sat_add(uint64_t a, uint64_t b)
 {
 	return a + b < a ? UINT64_MAX : a + b;
@@ -142,45 +131,29 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
 
 /* ---- pending requests ---------------------------------------------------- */
 
-static struct h1_req *pend_front(struct http1_conn *c)
+static struct h1_pending_req *pend_front(struct http1_conn *c)
 {
-	return c->pend_count ? &c->pend[c->pend_head] : NULL;
+	return h1_pending_front(&c->pending);
 }
 
 static void pend_pop(struct http1_conn *c)
 {
-	if (!c->pend_count)
-		return;
-	c->pend_head = (c->pend_head + 1) % HTTP1_PENDING_MAX;
-	c->pend_count--;
+	h1_pending_pop(&c->pending);
 }
 
 static void pend_drop_all(struct http1_conn *c)
 {
-	c->stats->unanswered += c->pend_count;
-	c->pend_head = 0;
-	c->pend_count = 0;
+	c->stats->unanswered += h1_pending_clear(&c->pending);
 	c->rx_bound = false;
 }
 
-static void pend_push(struct http1_conn *c, const struct h1_req *req)
-{
-	if (c->pend_count == HTTP1_PENDING_MAX) {
-		/* The response being parsed, if any, answered the dropped one. */
-		c->rx_bound = false;
-		c->stats->unanswered++;
-		pend_pop(c);
-	}
-	c->pend[(c->pend_head + c->pend_count) % HTTP1_PENDING_MAX] = *req;
-	c->pend_count++;
-}
-
-static void report(struct http1_conn *c, const struct h1_req *req, int status, uint64_t end_ns)
+static void report(struct http1_conn *c, const struct h1_pending_req *req, int status,
+		   uint64_t end_ns)
 {
 	struct proto_call call = {
 	    .method = req->method <= HTTP_FLUSH ? llhttp_method_name(req->method) : "",
 	    .host = req->host,
-	    .target = req->target,
+	    .target = req->text,
 	    .target_truncated = req->target_truncated,
 	    .status = status,
 	    .start_ns = req->start_ns,
@@ -294,49 +267,6 @@ static int on_header_value_complete(llhttp_t *p)
 	return 0;
 }
 
-/*
- * An absolute-form target (scheme://authority/path) names the host itself and
- * a server must ignore Host then (RFC 9112 3.2.2): report the authority as
- * host (without userinfo, which may hold credentials) and the rest as target.
- */
-static int split_absolute(struct h1_req *req)
-{
-	char *t = req->target;
-	size_t n = req->target_len, i = 0, a, e, k, rest;
-
-	if (!n || !is_alpha(t[0]))
-		return 0;
-	while (i < n && is_scheme_char(t[i]))
-		i++;
-	if (n - i < 3 || memcmp(t + i, "://", 3) != 0)
-		return 0;
-	a = i + 3;
-	for (e = a; e < n && t[e] != '/' && t[e] != '?' && t[e] != '#'; e++)
-		;
-	/* The authority was cut: it is far longer than any host. */
-	if (e == n && req->target_truncated)
-		return -EPROTO;
-	for (k = a; k < e; k++)
-		if (t[k] == '@')
-			a = k + 1;
-	if (e - a > HTTP1_HOST_MAX)
-		return -EPROTO;
-	memcpy(req->host, t + a, e - a);
-	req->host_len = e - a;
-
-	/* e >= 4, so the path plus a leading '/' still fits. */
-	rest = n - e;
-	if (rest && t[e] == '/') {
-		memmove(t, t + e, rest);
-		req->target_len = rest;
-	} else {
-		memmove(t + 1, t + e, rest);
-		t[0] = '/';
-		req->target_len = rest + 1;
-	}
-	return 0;
-}
-
 /* ---- body kind ------------------------------------------------------------ */
 
 /* What llhttp__after_headers_complete() will make of the body, so that the
@@ -369,12 +299,16 @@ static int req_head_done(struct h1_dir *d)
 	if (c->host_dup || c->host_long)
 		return -EPROTO;
 	req->method = d->parser.method;
-	err = split_absolute(req);
+	err = http1_split_absolute(req->target, &req->target_len, req->target_truncated, req->host,
+				   &req->host_len);
 	if (err)
 		return err;
-	req->target[req->target_len] = '\0';
-	req->host[req->host_len] = '\0';
-	pend_push(c, req);
+	err = h1_pending_push(&c->pending, req->start_ns, req->method, req->target_truncated,
+			      req->target, req->target_len, req->host, req->host_len);
+	if (err == -ENOSPC)
+		return -EOVERFLOW; /* matching responses to requests is lost */
+	if (err)
+		return -EPROTO;
 	d->body = body_after_head(&d->parser);
 	return 0;
 }
@@ -382,7 +316,7 @@ static int req_head_done(struct h1_dir *d)
 static int resp_head_done(struct h1_dir *d)
 {
 	struct http1_conn *c = d->conn;
-	struct h1_req *front = pend_front(c);
+	struct h1_pending_req *front = pend_front(c);
 	int status = d->parser.status_code;
 
 	if (status < 100)
@@ -594,17 +528,28 @@ static void leave_resync(struct http1_conn *c)
 static void go_dead(struct http1_conn *c)
 {
 	c->state = ST_DEAD;
-	c->stats->not_http1++;
 	pend_drop_all(c);
 }
 
-/* The stream broke with @err: account for it and change state. */
+/*
+ * The stream broke with @err: account for it and change state. More
+ * requests in flight than can be kept (-EOVERFLOW): the connection is no
+ * longer reported, as if it were not HTTP/1; resynchronising would pair
+ * the responses still due with later requests.
+ */
 static int fail(struct http1_conn *c, int err)
 {
-	if (err == -EPROTONOSUPPORT)
+	if (err == -EOVERFLOW) {
+		c->stats->too_deep++;
 		go_dead(c);
-	else
+		return -EPROTONOSUPPORT;
+	}
+	if (err == -EPROTONOSUPPORT) {
+		c->stats->not_http1++;
+		go_dead(c);
+	} else {
 		enter_resync(c);
+	}
 	return err;
 }
 
@@ -687,6 +632,8 @@ struct http1_conn *http1_conn_new(proto_call_cb cb, void *ctx, struct http1_stat
 
 void http1_conn_free(struct http1_conn *c)
 {
+	if (c)
+		h1_pending_free(&c->pending);
 	free(c);
 }
 

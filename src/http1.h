@@ -20,8 +20,6 @@
 #define HTTP1_TARGET_MAX 2048
 /* Longest Host value kept (a DNS name is at most 253 bytes, plus a port). */
 #define HTTP1_HOST_MAX 320
-/* Requests sent but not yet answered (pipelining) kept per connection. */
-#define HTTP1_PENDING_MAX 8
 /* Request or response head larger than this is treated as malformed. */
 #define HTTP1_HEAD_MAX (64 * 1024)
 
@@ -33,6 +31,7 @@ struct http1_stats {
 	uint64_t malformed;  /* parse errors, oversized heads, lost stream bytes */
 	uint64_t unanswered; /* requests dropped without a response */
 	uint64_t not_http1;  /* streams that are not HTTP/1 (e.g. the HTTP/2 preface) */
+	uint64_t too_deep;   /* connections no longer reported: pipelined too deep */
 };
 
 struct http1_conn;

@@ -19,16 +19,20 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include "attach.h"
+#include "cli.h"
 #include "config.h"
+#include "discovered.h"
 #include "kernel_features.h"
 #include "file_analysis.h"
 #include "forward.h"
 #include "kernel_check.h"
 #include "log.h"
+#include "options.h"
 #include "privilege.h"
 #include "proc_watch.h"
 #include "report.h"
 #include "session.h"
+#include "single_instance.h"
 #include "targets.h"
 #include "uprobe_warm.h"
 #include "wire.h"
@@ -37,8 +41,6 @@
 #ifndef VERSION
 #define VERSION "0.0.0"
 #endif
-
-#define PROG_NAME "metrist-orchestrator-ebpf-plugin"
 
 /* 1 MiB holds thousands of request heads; bodies are never copied. */
 #define RINGBUF_BYTES (1u << 20)
@@ -58,13 +60,12 @@
 /* How long a process seen only serving TLS keeps its data probes. */
 #define DISARM_DELAY_NS (1000ull * 1000000)
 /* Exited processes whose connections are ended once per loop round. */
-#define EXITED_MAX 256
-/* Calls logged one by one after start, without --log-calls. */
-#define CALLS_LOGGED_AT_START 20
-/* How many processes hold data probes before idle ones give theirs back. */
-#define MAX_ARMED_DEFAULT 64
-#define SESSION_IDLE_NS	  (30ull * 1000000000)
-#define STATS_PERIOD_NS	  (60ull * 1000000000)
+#define EXITED_MAX	256
+#define SESSION_IDLE_NS (30ull * 1000000000)
+#define STATS_PERIOD_NS (60ull * 1000000000)
+
+/* `health [--max-stall SECONDS]`: the liveness probe (single_instance.h). */
+#define HEALTH_START_GRACE_S 300.0
 
 static volatile sig_atomic_t stop_requested;
 
@@ -79,50 +80,19 @@ struct daemon {
 	int epfd;
 	uint64_t watch_lost_seen;
 	int skip_fd;
-	bool per_process;
-	bool probe_mode_forced; /* --system-wide-probes or --per-process-probes */
-	unsigned max_armed;
-	bool log_calls;
-	pid_t exited[EXITED_MAX]; /* TLS processes gone since the ring was read */
+	struct options opt;
+	struct discovered *discovered; /* the summary, --json, the control socket */
+	pid_t exited[EXITED_MAX];      /* TLS processes gone since the ring was read */
 	unsigned nexited;
 	uint64_t calls, malformed, bad_records;
 	struct log_ratelimit malformed_log;
 };
 
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"Usage: %s [--version] [--help] [--verbose] [--log-calls] [--list-targets]\n"
-		"       [--system-wide-probes | --per-process-probes] [--max-armed N]\n"
-		"\n"
-		"Reports every outgoing HTTPS call on this host (method, host, path,\n"
-		"latency) to a Metrist Orchestrator over UDP, by tracing TLS libraries\n"
-		"with eBPF uprobes. Runs as root; needs Linux %d.%d or later.\n"
-		"\n"
-		"Environment:\n"
-		"  %s=<host>:<port>   where to send calls (default %s);\n"
-		"      host is an IPv4 address, [IPv6] address or DNS name\n"
-		"\n"
-		"--log-calls  log every call reported (default: the first %d)\n"
-		"--list-targets  print what is traced on this host and what is not, and why,\n"
-		"      per process and TLS library (loads no eBPF), then exit\n"
-		"--system-wide-probes  probe the data functions of each TLS library once,\n"
-		"      for all processes, servers included (each of their TLS reads and\n"
-		"      writes then costs ~11 us); the default probes each process on its\n"
-		"      own and removes the probes of processes that only serve TLS\n"
-		"--per-process-probes  the per-process mode even on kernels before 6.6,\n"
-		"      where the default is system-wide (per-process attaches are slow there)\n"
-		"--max-armed N  how many processes hold data probes (default %d; each\n"
-		"      costs every traced TLS call ~0.13 us); beyond that, processes idle\n"
-		"      the longest give theirs back and new ones get theirs at their first\n"
-		"      client connection\n",
-		PROG_NAME, KERNEL_MIN_MAJOR, KERNEL_MIN_MINOR, ENDPOINT_ENV, ENDPOINT_DEFAULT,
-		CALLS_LOGGED_AT_START, MAX_ARMED_DEFAULT);
-}
-
 static void on_signal(int sig)
 {
 	stop_requested = 1;
+	/* A successor started right after this signal waits for us. */
+	single_instance_stopping();
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -157,6 +127,11 @@ static void on_call(const struct traced_call *tc, void *ctx)
 	uint64_t suppressed;
 	int n;
 
+	/* With --system-wide-probes excluded processes are still probed. */
+	for (size_t i = 0; i < d->opt.nexclude_comm; i++) {
+		if (!strncmp(tc->comm, d->opt.exclude_comm[i], 16))
+			return;
+	}
 	log_field(comm, sizeof(comm), tc->comm);
 	if (wire_call_make(&call, h->method, h->host, h->target, h->target_truncated, latency) ||
 	    (n = wire_encode(&call, buf, sizeof(buf))) < 0) {
@@ -169,15 +144,16 @@ static void on_call(const struct traced_call *tc, void *ctx)
 	}
 	d->calls++;
 	forwarder_send(d->forwarder, buf, n);
+	discovered_call(d->discovered, &call, h->status, latency, tc->pid, comm, h->end_ns);
 	/*
 	 * A line per call would cost ~1 us each and flood the journal at
 	 * thousands of calls a second: the first few show that tracing works,
 	 * then the periodic stats line counts them (--log-calls: every call).
 	 */
-	if (d->log_calls || d->calls <= CALLS_LOGGED_AT_START) {
+	if (d->opt.log_calls || d->calls <= CALLS_LOGGED_AT_START) {
 		log_info("call %s %s %s %.3fms status=%d pid=%u comm=%s", call.method, call.host,
 			 call.path, call.ms, h->status, tc->pid, comm);
-		if (!d->log_calls && d->calls == CALLS_LOGGED_AT_START)
+		if (!d->opt.log_calls && d->calls == CALLS_LOGGED_AT_START)
 			log_info("the first %d calls are logged; the stats line counts the others "
 				 "(--log-calls logs each, --verbose too at debug level)",
 				 CALLS_LOGGED_AT_START);
@@ -360,8 +336,8 @@ static int start_discovery(struct daemon *d)
 		 * reject: probe per process and skip filtered processes. */
 		log_warn("kernel 6.11-6.13: uretprobes use a system call that seccomp filters may "
 			 "reject; processes under a seccomp filter are not traced%s",
-			 d->per_process ? "" : " (probing per process, not system-wide)");
-		d->per_process = true;
+			 d->opt.per_process ? "" : " (probing per process, not system-wide)");
+		d->opt.per_process = true;
 	} else {
 		log_info("return probes: uretprobes (%s)",
 			 kernel_uretprobe_seccomp_range()
@@ -370,7 +346,7 @@ static int start_discovery(struct daemon *d)
 			 : kernel_running_at_least(6, 14)
 			     ? "seccomp lets their system call through on this kernel"
 			     : "this kernel returns from them without a system call");
-		if (!attach_has_uprobe_multi() && d->per_process && !d->probe_mode_forced) {
+		if (!attach_has_uprobe_multi() && d->opt.per_process && !d->opt.probe_mode_forced) {
 			/*
 			 * Before 6.6 a per-process probe is a perf event: opening one
 			 * waits out an RCU grace period (the warmer needs uprobe_multi)
@@ -382,17 +358,19 @@ static int start_discovery(struct daemon *d)
 			    "no uprobe_multi links on this kernel (before 6.6): data probes are "
 			    "attached system-wide, where per-process attaches could not keep up "
 			    "with one-shot clients (--per-process-probes to insist)");
-			d->per_process = false;
+			d->opt.per_process = false;
 		}
 	}
-	log_info("data probes: %s", d->per_process ? "per process, removed from TLS servers"
-						   : "system-wide, servers included");
+	log_info("data probes: %s", d->opt.per_process ? "per process, removed from TLS servers"
+						       : "system-wide, servers included");
 	struct targets_config tcfg = {
-	    .per_process = d->per_process,
+	    .per_process = d->opt.per_process,
 	    .disarm_delay_ns = DISARM_DELAY_NS,
-	    .max_armed = d->max_armed,
+	    .max_armed = d->opt.max_armed,
 	    .proc_root = "/proc",
 	    .ldcache = "/etc/ld.so.cache",
+	    .exclude_comm = (const char *const *)d->opt.exclude_comm,
+	    .nexclude_comm = d->opt.nexclude_comm,
 	};
 	d->targets = targets_new(d->skel, &tcfg);
 	if (!d->targets)
@@ -417,7 +395,7 @@ static int start_discovery(struct daemon *d)
 		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, aev.data.fd, &aev) < 0)
 			return -errno;
 	}
-	if (d->per_process && attach_jobs_start(d->skel, ATTACH_THREADS) == 0) {
+	if (d->opt.per_process && attach_jobs_start(d->skel, ATTACH_THREADS) == 0) {
 		struct epoll_event jev = {.events = EPOLLIN, .data.fd = attach_jobs_eventfd()};
 
 		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, jev.data.fd, &jev) < 0)
@@ -494,49 +472,52 @@ static void log_stats(struct daemon *d, const char *when)
 	struct targets_stats t = targets_stats(d->targets);
 
 	read_kernel_stats(d, k);
-	log_info("targets (%s): tls_files=%llu files_probed=%llu files_expired=%llu "
-		 "files_full=%llu paths_refused=%llu plain_verdicts_evicted=%llu procs_traced=%llu "
-		 "procs_server_only=%llu procs_idle=%llu procs_evicted=%llu procs_dropped=%llu "
-		 "procs_seccomp_skipped=%llu files_per_proc_full=%llu attaches=%llu "
-		 "attach_failures=%llu attach_avg_us=%llu "
-		 "attach_max_us=%llu map_to_attach_avg_us=%llu map_to_attach_max_us=%llu "
-		 "detaches=%llu watch_lost=%llu warm_rounds=%llu roles_resent=%llu",
-		 when, (unsigned long long)t.files_tls, (unsigned long long)t.files_probed,
-		 (unsigned long long)t.files_expired, (unsigned long long)t.files_full,
-		 (unsigned long long)t.files_refused, (unsigned long long)t.plain_evicted,
-		 (unsigned long long)t.procs_armed, (unsigned long long)t.procs_server,
-		 (unsigned long long)t.procs_idle, (unsigned long long)t.procs_evicted,
-		 (unsigned long long)t.procs_dropped, (unsigned long long)t.procs_seccomp_skipped,
-		 (unsigned long long)t.files_per_proc_full, (unsigned long long)t.attaches,
-		 (unsigned long long)t.attach_failures,
-		 (unsigned long long)(t.attaches ? t.attach_ns_total / t.attaches / 1000 : 0),
-		 (unsigned long long)t.attach_ns_max / 1000,
-		 (unsigned long long)(t.map_to_attach_count
-					  ? t.map_to_attach_ns_total / t.map_to_attach_count / 1000
-					  : 0),
-		 (unsigned long long)t.map_to_attach_ns_max / 1000, (unsigned long long)t.detaches,
-		 (unsigned long long)proc_watch_lost(d->watch),
-		 (unsigned long long)uprobe_warm_rounds(),
-		 (unsigned long long)k[TLS_STAT_ROLE_RESEND]);
 	log_info(
-	    "stats (%s): calls=%llu sent=%llu send_dropped=%llu malformed_calls=%llu "
-	    "events=%llu ringbuf_lost=%llu ringbuf_bytes_dropped=%llu inflight_full=%llu "
-	    "read_faults=%llu "
-	    "connections=%llu active=%llu evicted=%llu expired=%llu http_malformed=%llu "
-	    "unanswered=%llu not_http1=%llu h2_undecodable=%llu h2_malformed=%llu "
-	    "h2_over_cap=%llu h2_lost=%llu h2_unanswered=%llu bad_records=%llu",
-	    when, (unsigned long long)d->calls, (unsigned long long)f.sent,
-	    (unsigned long long)f.dropped, (unsigned long long)d->malformed,
-	    (unsigned long long)k[TLS_STAT_EVENTS], (unsigned long long)k[TLS_STAT_RINGBUF_FULL],
-	    (unsigned long long)k[TLS_STAT_DATA_DROPPED],
-	    (unsigned long long)k[TLS_STAT_PENDING_FULL],
-	    (unsigned long long)k[TLS_STAT_READ_FAULT], (unsigned long long)k[TLS_STAT_CONN_NEW],
-	    (unsigned long long)s.active, (unsigned long long)s.evicted,
-	    (unsigned long long)s.expired, (unsigned long long)s.http1.malformed,
-	    (unsigned long long)s.http1.unanswered, (unsigned long long)s.http1.not_http1,
-	    (unsigned long long)s.http2.undecodable, (unsigned long long)s.http2.malformed,
-	    (unsigned long long)s.http2.over_cap, (unsigned long long)s.http2.lost,
-	    (unsigned long long)s.http2.unanswered, (unsigned long long)d->bad_records);
+	    "targets (%s): tls_files=%llu files_probed=%llu files_expired=%llu "
+	    "files_full=%llu paths_refused=%llu plain_verdicts_evicted=%llu procs_traced=%llu "
+	    "procs_server_only=%llu procs_idle=%llu procs_evicted=%llu procs_dropped=%llu "
+	    "procs_seccomp_skipped=%llu procs_excluded=%llu files_per_proc_full=%llu attaches=%llu "
+	    "attach_failures=%llu attach_avg_us=%llu "
+	    "attach_max_us=%llu map_to_attach_avg_us=%llu map_to_attach_max_us=%llu "
+	    "detaches=%llu watch_lost=%llu warm_rounds=%llu roles_resent=%llu",
+	    when, (unsigned long long)t.files_tls, (unsigned long long)t.files_probed,
+	    (unsigned long long)t.files_expired, (unsigned long long)t.files_full,
+	    (unsigned long long)t.files_refused, (unsigned long long)t.plain_evicted,
+	    (unsigned long long)t.procs_armed, (unsigned long long)t.procs_server,
+	    (unsigned long long)t.procs_idle, (unsigned long long)t.procs_evicted,
+	    (unsigned long long)t.procs_dropped, (unsigned long long)t.procs_seccomp_skipped,
+	    (unsigned long long)t.procs_excluded, (unsigned long long)t.files_per_proc_full,
+	    (unsigned long long)t.attaches, (unsigned long long)t.attach_failures,
+	    (unsigned long long)(t.attaches ? t.attach_ns_total / t.attaches / 1000 : 0),
+	    (unsigned long long)t.attach_ns_max / 1000,
+	    (unsigned long long)(t.map_to_attach_count
+				     ? t.map_to_attach_ns_total / t.map_to_attach_count / 1000
+				     : 0),
+	    (unsigned long long)t.map_to_attach_ns_max / 1000, (unsigned long long)t.detaches,
+	    (unsigned long long)proc_watch_lost(d->watch), (unsigned long long)uprobe_warm_rounds(),
+	    (unsigned long long)k[TLS_STAT_ROLE_RESEND]);
+	log_info("stats (%s): calls=%llu sent=%llu send_dropped=%llu malformed_calls=%llu "
+		 "events=%llu ringbuf_lost=%llu ringbuf_bytes_dropped=%llu inflight_full=%llu "
+		 "read_faults=%llu return_mismatches=%llu "
+		 "connections=%llu active=%llu evicted=%llu expired=%llu http_malformed=%llu "
+		 "unanswered=%llu not_http1=%llu pipelined_too_deep=%llu h2_undecodable=%llu "
+		 "h2_malformed=%llu "
+		 "h2_over_cap=%llu h2_lost=%llu h2_unanswered=%llu bad_records=%llu",
+		 when, (unsigned long long)d->calls, (unsigned long long)f.sent,
+		 (unsigned long long)f.dropped, (unsigned long long)d->malformed,
+		 (unsigned long long)k[TLS_STAT_EVENTS],
+		 (unsigned long long)k[TLS_STAT_RINGBUF_FULL],
+		 (unsigned long long)k[TLS_STAT_DATA_DROPPED],
+		 (unsigned long long)k[TLS_STAT_PENDING_FULL],
+		 (unsigned long long)k[TLS_STAT_READ_FAULT],
+		 (unsigned long long)k[TLS_STAT_RETURN_MISMATCH],
+		 (unsigned long long)k[TLS_STAT_CONN_NEW], (unsigned long long)s.active,
+		 (unsigned long long)s.evicted, (unsigned long long)s.expired,
+		 (unsigned long long)s.http1.malformed, (unsigned long long)s.http1.unanswered,
+		 (unsigned long long)s.http1.not_http1, (unsigned long long)s.http1.too_deep,
+		 (unsigned long long)s.http2.undecodable, (unsigned long long)s.http2.malformed,
+		 (unsigned long long)s.http2.over_cap, (unsigned long long)s.http2.lost,
+		 (unsigned long long)s.http2.unanswered, (unsigned long long)d->bad_records);
 }
 
 static void run_loop(struct daemon *d)
@@ -555,6 +536,8 @@ static void run_loop(struct daemon *d)
 			log_error("epoll_wait: %s", strerror(errno));
 			break;
 		}
+		for (int i = 0; i < n; i++)
+			discovered_event(d->discovered, evs[i].data.fd, monotonic_ns());
 		/* New mappings first: a new process's first call is near. */
 		proc_watch_drain(d->watch);
 		targets_collect_analyses(d->targets);
@@ -582,9 +565,13 @@ static void run_loop(struct daemon *d)
 		/* The round's datagrams in one sendmmsg, its lines in one write. */
 		forwarder_flush(d->forwarder);
 		log_flush();
+		if (!discovered_flush(d->discovered))
+			stop_requested = 1;
 		now = monotonic_ns();
+		single_instance_beat(now); /* what `health` checks */
 		if (now >= next_housekeeping) {
 			targets_tick(d->targets, now);
+			discovered_tick(d->discovered, now);
 			next_housekeeping = now + HOUSEKEEPING_NS;
 		}
 		if (now >= next_expiry) {
@@ -610,63 +597,57 @@ static void cleanup(struct daemon *d)
 	session_table_free(d->sessions);
 	forwarder_free(d->forwarder);
 	tls_trace__destroy(d->skel);
+	discovered_free(d->discovered);
 }
 
-static int parse_args(int argc, char **argv, struct daemon *d)
+static int health_command(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--version")) {
-			printf("%s %s\n", PROG_NAME, VERSION);
-			return 0;
-		}
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
-		}
-		if (!strcmp(argv[i], "--list-targets")) {
-			int n = report_targets(stdout, "/proc", "/etc/ld.so.cache");
+	double max_stall = HEALTH_MAX_STALL_S;
 
-			if (n < 0)
-				fprintf(stderr, "%s: cannot read /proc: %s\n", PROG_NAME,
-					strerror(-n));
-			fflush(stdout);
-			return n < 0 || report_discovery(stderr) < 0 ? 1 : 0;
-		}
-		if (!strcmp(argv[i], "--log-calls")) {
-			d->log_calls = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--system-wide-probes")) {
-			d->per_process = false;
-			d->probe_mode_forced = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--max-armed") && i + 1 < argc) {
-			char *end;
-			unsigned long v = strtoul(argv[++i], &end, 10);
+	if (argc == 3 && !strcmp(argv[1], "--max-stall")) {
+		char *end;
 
-			if (*end || end == argv[i] || argv[i][0] == '-' || v > 65536) {
-				fprintf(stderr, "%s: --max-armed wants 0 to 65536, not '%s'\n",
-					PROG_NAME, argv[i]);
-				return 2;
-			}
-			d->max_armed = (unsigned)v;
-			continue;
+		max_stall = strtod(argv[2], &end);
+		if (*end || end == argv[2] || !(max_stall > 0)) {
+			fprintf(stderr, "%s: --max-stall wants a number of seconds, not '%s'\n",
+				PROG_NAME, argv[2]);
+			return 2;
 		}
-		if (!strcmp(argv[i], "--per-process-probes")) {
-			d->per_process = true; /* the default, except before Linux 6.6 */
-			d->probe_mode_forced = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) {
-			log_set_level(LOG_DEBUG);
-			continue;
-		}
-		fprintf(stderr, "%s: unknown argument '%s'\n", PROG_NAME, argv[i]);
-		usage(stderr);
+	} else if (argc != 1) {
+		fprintf(stderr, "Usage: %s health [--max-stall SECONDS]\n", PROG_NAME);
 		return 2;
 	}
-	return -1;
+	return single_instance_health(stdout, max_stall, HEALTH_START_GRACE_S);
+}
+
+/*
+ * One daemon per host: refuses, naming the other one, when it runs. The
+ * claim is the first bpf() call: where it is not permitted, say what is
+ * needed (a container runtime's default seccomp profile refuses bpf() to
+ * anyone without CAP_SYS_ADMIN). Returns 0 or the exit status.
+ */
+static int claim_host(void)
+{
+	struct instance_info other;
+	char line[768];
+	int r = single_instance_claim(VERSION, &other);
+
+	if (r == -EPERM) {
+		log_error("cannot use bpf(): root or CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, "
+			  "CAP_DAC_READ_SEARCH needed, and no seccomp filter refusing bpf() (in a "
+			  "container: seccomp unconfined); nothing was loaded");
+		return 1;
+	}
+	if (r < 0) {
+		log_debug("cannot claim this host (%s): not checking for another instance",
+			  strerror(-r));
+		return 0;
+	}
+	if (r == 0)
+		return 0;
+	single_instance_describe(&other, line, sizeof(line));
+	log_error("%s", line);
+	return SINGLE_INSTANCE_EXIT;
 }
 
 /*
@@ -692,8 +673,8 @@ int main(int argc, char **argv)
 {
 	struct daemon d = {.skip_fd = -1,
 			   .epfd = -1,
-			   .per_process = true,
-			   .max_armed = MAX_ARMED_DEFAULT,
+			   .opt.per_process = true,
+			   .opt.max_armed = MAX_ARMED_DEFAULT,
 			   .malformed_log = {.interval_ns = 10ull * 1000000000}};
 	struct session_ops ops = {.call = on_call, .set_skip = on_set_skip, .ctx = &d};
 	const char *value = getenv(ENDPOINT_ENV);
@@ -701,7 +682,16 @@ int main(int argc, char **argv)
 	int ret, err;
 
 	privilege_no_core_dumps(); /* before any other process's bytes are read */
-	ret = parse_args(argc, argv, &d);
+	/* Client commands: they read a running daemon and start nothing. */
+	if (argc > 1 && !strcmp(argv[1], "suggest-config"))
+		return cli_suggest_config(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "calls"))
+		return cli_calls(PROG_NAME, argc - 2, argv + 2);
+	if (argc > 1 && !strcmp(argv[1], "watch"))
+		return cli_watch(PROG_NAME, argc - 2, argv + 2);
+	ret = options_parse(argc, argv, &d.opt);
+	if (ret == OPTIONS_HEALTH)
+		return health_command(argc - 1, argv + 1);
 	if (ret >= 0)
 		return ret;
 	if (endpoint_parse(value, &d.endpoint)) {
@@ -712,6 +702,9 @@ int main(int argc, char **argv)
 	}
 	if (check_kernel())
 		return 1;
+	ret = claim_host();
+	if (ret)
+		return ret;
 	endpoint_format(&d.endpoint, endpoint_text, sizeof(endpoint_text));
 	log_info("%s %s starting; Orchestrator endpoint %s", PROG_NAME, VERSION, endpoint_text);
 
@@ -731,7 +724,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	d.sessions = session_table_new(SESSION_MAX, &ops);
-	if (!d.sessions)
+	d.discovered = discovered_new(d.opt.json_out);
+	if (!d.sessions || !d.discovered)
 		goto cleanup;
 	err = check_features();
 	if (!err)
@@ -743,7 +737,9 @@ int main(int argc, char **argv)
 	err = start_discovery(&d);
 	if (err)
 		goto cleanup;
+	discovered_start(d.discovered, d.epfd);
 	log_info("ready: watching processes for TLS libraries");
+	single_instance_running();
 
 	run_loop(&d);
 
@@ -758,10 +754,12 @@ int main(int argc, char **argv)
 	ring_buffer__consume(d.rb);
 	close_exited(&d);
 	forwarder_flush(d.forwarder);
+	discovered_flush(d.discovered);
 	log_stats(&d, "exit");
 	log_flush();
 	ret = 0;
 cleanup:
 	cleanup(&d);
+	single_instance_release();
 	return ret;
 }

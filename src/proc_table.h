@@ -36,6 +36,7 @@ struct tls_proc {
 	uint64_t generation;  /* changes when its probes are dropped: stale jobs */
 	uint64_t image;	      /* exec count: a file analysed for an older image is stale */
 	struct arm_state arm;
+	bool excluded; /* --exclude-comm matched at the last look */
 	struct proc_file files[PROC_FILES_MAX];
 	int nfiles;
 };

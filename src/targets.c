@@ -41,6 +41,8 @@ struct targets *targets_new(struct tls_trace *skel, const struct targets_config 
 		return NULL;
 	t->skel = skel;
 	t->proc_root = cfg->proc_root;
+	t->exclude_comm = cfg->exclude_comm;
+	t->nexclude_comm = cfg->nexclude_comm;
 	t->arm = (struct arm_config){
 	    .per_process = cfg->per_process,
 	    .disarm_delay_ns = cfg->disarm_delay_ns,

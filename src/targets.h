@@ -41,6 +41,7 @@ struct targets_stats {
 	uint64_t detaches;
 	uint64_t procs_dropped;		/* not tracked: process table full */
 	uint64_t procs_seccomp_skipped; /* not probed: seccomp filter on a 6.11-6.13 kernel */
+	uint64_t procs_excluded;	/* not probed: --exclude-comm */
 	uint64_t procs_evicted;		/* armed, gave the slot to a new client (cap) */
 	uint64_t files_per_proc_full;	/* a process mapped more TLS files than tracked */
 	/* From a mapping record's time to its probes attached (new files in
@@ -60,6 +61,10 @@ struct targets_config {
 	unsigned max_armed;	  /* processes holding data probes (arm_policy.h) */
 	const char *proc_root;	  /* "/proc" */
 	const char *ldcache;	  /* "/etc/ld.so.cache" */
+	/* Command names (comm) of processes never given data probes: their
+	 * calls are not reported (--exclude-comm). */
+	const char *const *exclude_comm;
+	size_t nexclude_comm;
 };
 
 struct targets *targets_new(struct tls_trace *skel, const struct targets_config *cfg);

@@ -69,6 +69,46 @@ static bool seccomp_filtered(const struct targets *t, pid_t pid)
 	return t->arm.seccomp_unsafe && has_seccomp_filter(t, pid);
 }
 
+static void proc_make_idle(struct targets *t, struct tls_proc *p);
+
+/*
+ * Is the process one the user asked never to trace (--exclude-comm)? Its
+ * command name is read each time (only when names are given): exec sets it
+ * before the executable is mapped, but the exec record may be read after
+ * the new image's mappings (one stream per CPU), so nothing kept from an
+ * earlier look can be trusted.
+ */
+static bool excluded(struct targets *t, struct tls_proc *p)
+{
+	char file[PATH_MAX], comm[32] = "";
+	bool was = p->excluded;
+	ssize_t n = -1;
+	int fd;
+
+	if (!t->nexclude_comm)
+		return false;
+	snprintf(file, sizeof(file), "%s/%d/comm", t->proc_root, p->pid);
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, comm, sizeof(comm) - 1);
+		close(fd);
+	}
+	if (n <= 0)
+		return false; /* gone, or unreadable: asked again next time */
+	comm[n] = '\0';
+	comm[strcspn(comm, "\n")] = '\0';
+	p->excluded = false;
+	for (size_t i = 0; i < t->nexclude_comm && !p->excluded; i++)
+		p->excluded = !strcmp(comm, t->exclude_comm[i]);
+	if (p->excluded && !was) {
+		t->stats.procs_excluded++;
+		log_debug("pid %d (%s) not traced: --exclude-comm", p->pid, comm);
+	}
+	if (p->excluded && p->arm.armed)
+		proc_make_idle(t, p); /* armed as its parent, before its exec was read */
+	return p->excluded;
+}
+
 /* ---- processes ----------------------------------------------------------- */
 
 static void submit_attach(struct targets *t, struct tls_proc *p, struct proc_file *pf)
@@ -174,8 +214,9 @@ void proc_add_file(struct targets *t, struct tls_proc *p, struct tls_file *f)
 		*pf = (struct proc_file){.file = f, .predicted = t->predicting};
 		file_ref(f);
 	}
-	a = arm_on_tls_file(&t->arm, &p->arm, t->narmed, seccomp_filtered(t, p->pid),
-			    monotonic_ns());
+	a = excluded(t, p) ? ARM_NONE
+			   : arm_on_tls_file(&t->arm, &p->arm, t->narmed,
+					     seccomp_filtered(t, p->pid), monotonic_ns());
 	note_armed(t, p, was);
 	if (a == ARM_ATTACH)
 		arm_files(t, p); /* its own probes first: its first call is near */
@@ -390,7 +431,7 @@ void targets_on_role(struct targets *t, pid_t pid, uint32_t roles)
 	bool was, was_server, room;
 	enum arm_action a;
 
-	if (!p)
+	if (!p || excluded(t, p))
 		return;
 	was = p->arm.armed;
 	was_server = p->arm.server_only;

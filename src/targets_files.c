@@ -62,10 +62,14 @@ static struct tls_file *file_verdict(struct targets *t, const struct file_id *id
 	log_debug("analysed %s in %llu us", path, (unsigned long long)took_ns / 1000);
 	if (f)
 		return f; /* found meanwhile (prediction analyses on its own) */
-	if (err == -EFBIG)
+	if (err == -EFBIG) {
+		struct stat st = {0};
+
+		fstat(*fd, &st);
 		log_warn("%s not analysed: a symbol or string table is over the %d MB limit "
-			 "(not traced)",
-			 path, ELF_TABLE_MAX_MB);
+			 "(file of %lld MB; not traced)",
+			 path, ELF_TABLE_MAX_MB, (long long)st.st_size >> 20);
+	}
 	if (err || !v->traced) {
 		if (!err || err == -EFBIG)
 			file_registry_note_plain(t->files, id, monotonic_ns());
@@ -209,8 +213,10 @@ struct tls_file *file_for_path(const char *path, bool analyse, void *ctx)
 		return NULL;
 	id = (struct file_id){major(st.st_dev), minor(st.st_dev), st.st_ino};
 	f = file_registry_find(t->files, &id);
-	if (f || !analyse || file_registry_known_plain(t->files, &id, monotonic_ns()) ||
-	    analysis_is_pending(&id))
+	/* A large file is not analysed here, in the event loop: when a process
+	 * maps it, the analysis workers do (prediction only misses it once). */
+	if (f || !analyse || st.st_size > ANALYSE_INLINE_MAX ||
+	    file_registry_known_plain(t->files, &id, monotonic_ns()) || analysis_is_pending(&id))
 		return f;
 	fd = file_open_local(path, &id);
 	if (fd < 0)

@@ -36,6 +36,8 @@ struct targets {
 	struct tls_trace *skel;
 	const char *proc_root;
 	struct arm_config arm;
+	const char *const *exclude_comm;
+	size_t nexclude_comm;
 	struct file_registry *files;
 	struct proc_table *procs;
 	struct predictor *predict;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "elf_symbols.h"
 #include "tls_backend.h"
+#include "tls_backend_go.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -13,18 +14,19 @@
  * calls SSL_set_connect_state once per connection, no server does (FACTS.md).
  */
 static const struct tls_func_desc openssl_funcs[] = {
-    {TLS_FN_SSL_WRITE, "SSL_write", TLS_PROBE_DATA, true, "ssl_write_entry", "ssl_write_return"},
+    {TLS_FN_SSL_WRITE, "SSL_write", TLS_PROBE_DATA, true, "ssl_write_entry", "ssl_write_return",
+     false},
     {TLS_FN_SSL_WRITE_EX, "SSL_write_ex", TLS_PROBE_DATA, false, "ssl_write_ex_entry",
-     "ssl_write_ex_return"},
-    {TLS_FN_SSL_READ, "SSL_read", TLS_PROBE_DATA, true, "ssl_read_entry", "ssl_read_return"},
+     "ssl_write_ex_return", false},
+    {TLS_FN_SSL_READ, "SSL_read", TLS_PROBE_DATA, true, "ssl_read_entry", "ssl_read_return", false},
     {TLS_FN_SSL_READ_EX, "SSL_read_ex", TLS_PROBE_DATA, false, "ssl_read_ex_entry",
-     "ssl_read_ex_return"},
-    {TLS_FN_SSL_SHUTDOWN, "SSL_shutdown", TLS_PROBE_DATA, false, "ssl_close_entry", NULL},
-    {TLS_FN_SSL_FREE, "SSL_free", TLS_PROBE_DATA, false, "ssl_close_entry", NULL},
+     "ssl_read_ex_return", false},
+    {TLS_FN_SSL_SHUTDOWN, "SSL_shutdown", TLS_PROBE_DATA, false, "ssl_close_entry", NULL, false},
+    {TLS_FN_SSL_FREE, "SSL_free", TLS_PROBE_DATA, false, "ssl_close_entry", NULL, false},
     {TLS_FN_SSL_SET_CONNECT_STATE, "SSL_set_connect_state", TLS_PROBE_MARKER, false,
-     "ssl_connect_state_entry", NULL},
+     "ssl_connect_state_entry", NULL, false},
     {TLS_FN_SSL_SET_ACCEPT_STATE, "SSL_set_accept_state", TLS_PROBE_MARKER, false,
-     "ssl_accept_state_entry", NULL},
+     "ssl_accept_state_entry", NULL, false},
 };
 
 const struct tls_backend tls_backend_openssl = {
@@ -44,12 +46,13 @@ const struct tls_backend tls_backend_openssl = {
  */
 static const struct tls_func_desc gnutls_funcs[] = {
     {TLS_FN_GNUTLS_SEND, "gnutls_record_send", TLS_PROBE_DATA, true, "gnutls_send_entry",
-     "gnutls_send_return"},
+     "gnutls_send_return", false},
     {TLS_FN_GNUTLS_RECV, "gnutls_record_recv", TLS_PROBE_DATA, true, "gnutls_recv_entry",
-     "gnutls_recv_return"},
-    {TLS_FN_GNUTLS_BYE, "gnutls_bye", TLS_PROBE_DATA, false, "gnutls_close_entry", NULL},
-    {TLS_FN_GNUTLS_DEINIT, "gnutls_deinit", TLS_PROBE_DATA, false, "gnutls_close_entry", NULL},
-    {TLS_FN_GNUTLS_INIT, "gnutls_init", TLS_PROBE_MARKER, false, "gnutls_init_entry", NULL},
+     "gnutls_recv_return", false},
+    {TLS_FN_GNUTLS_BYE, "gnutls_bye", TLS_PROBE_DATA, false, "gnutls_close_entry", NULL, false},
+    {TLS_FN_GNUTLS_DEINIT, "gnutls_deinit", TLS_PROBE_DATA, false, "gnutls_close_entry", NULL,
+     false},
+    {TLS_FN_GNUTLS_INIT, "gnutls_init", TLS_PROBE_MARKER, false, "gnutls_init_entry", NULL, false},
 };
 
 const struct tls_backend tls_backend_gnutls = {
@@ -60,12 +63,18 @@ const struct tls_backend tls_backend_gnutls = {
     .nfuncs = NELEM(gnutls_funcs),
 };
 
-static const struct tls_backend *const backends[] = {&tls_backend_openssl, &tls_backend_gnutls};
+static const struct tls_backend *const backends[] = {&tls_backend_openssl, &tls_backend_gnutls,
+						     &tls_backend_go};
+/* The back ends found by their symbols in .dynsym/.symtab (libraries). */
+static const struct tls_backend *const symbol_backends[] = {&tls_backend_openssl,
+							    &tls_backend_gnutls};
 
 void tls_backend_each_lib(void (*fn)(const char *lib_prefix, void *ctx), void *ctx)
 {
-	for (size_t b = 0; b < NELEM(backends); b++)
-		fn(backends[b]->lib_prefix, ctx);
+	for (size_t b = 0; b < NELEM(backends); b++) {
+		if (backends[b]->lib_prefix)
+			fn(backends[b]->lib_prefix, ctx);
+	}
 }
 
 const struct tls_func_desc *tls_func_desc(enum tls_func fn)
@@ -110,8 +119,8 @@ int tls_backend_resolve(int fd, struct tls_file_syms *syms)
 {
 	int err = -ENOENT;
 
-	for (size_t b = 0; b < NELEM(backends); b++) {
-		err = resolve_one(fd, backends[b], syms);
+	for (size_t b = 0; b < NELEM(symbol_backends); b++) {
+		err = resolve_one(fd, symbol_backends[b], syms);
 		if (err != -ENOENT)
 			return err;
 	}
@@ -164,7 +173,7 @@ static void set(struct tls_verdict *v, enum tls_kind kind, const char *status, c
 static const struct tls_backend *backend_of_name(const char *path)
 {
 	for (size_t b = 0; b < NELEM(backends); b++) {
-		if (name_has(path, backends[b]->lib_prefix))
+		if (backends[b]->lib_prefix && name_has(path, backends[b]->lib_prefix))
 			return backends[b];
 	}
 	return NULL;
@@ -195,6 +204,14 @@ int tls_classify(int fd, const char *path, bool is_exe, struct tls_verdict *v)
 	}
 	if (err != -ENOENT && err != -ENOEXEC)
 		return err;
+	if (err == -ENOENT) {
+		/* Go programs carry crypto/tls in the executable. */
+		int gerr = tls_go_classify(fd, v);
+
+		if (gerr != -ENOENT)
+			return gerr;
+		memset(v, 0, sizeof(*v));
+	}
 	if ((be = backend_of_name(path))) {
 		/* Named like a TLS library, without its required functions. */
 		size_t n = 0;
@@ -214,9 +231,8 @@ int tls_classify(int fd, const char *path, bool is_exe, struct tls_verdict *v)
 		set(v, TLS_KIND_NSS, "not-traced",
 		    "NSS/NSPR (Mozilla: PR_Write/PR_Read) is not supported");
 	} else if (is_exe && err == -ENOENT && (flags = elf_inspect_fd(fd)) >= 0) {
-		if (flags & ELF_IS_GO)
-			set(v, TLS_KIND_GO, "not-traced", "Go crypto/tls is not supported yet");
-		else if (!(flags & ELF_HAS_INTERP) && !(flags & (ELF_HAS_SYMTAB | ELF_HAS_DYNSYM)))
+		if (!(flags & ELF_IS_GO) && !(flags & ELF_HAS_INTERP) &&
+		    !(flags & (ELF_HAS_SYMTAB | ELF_HAS_DYNSYM)))
 			set(v, TLS_KIND_STATIC_STRIPPED, "unknown",
 			    "static executable without symbols: TLS linked into it cannot be "
 			    "found");

@@ -9,7 +9,9 @@
  * conventions). Everything after the probe (connection key, sessions,
  * protocol parsers) is shared by all back ends.
  *
- * OpenSSL and GnuTLS are the back ends; Go crypto/tls is next.
+ * OpenSSL, GnuTLS and Go crypto/tls are the back ends. Go's functions are
+ * found by go_elf.c (symbols or .gopclntab) and its results are read at
+ * each return instruction (at_returns), never by a return probe.
  *
  * The same classifier decides, for the daemon and for --list-targets, what
  * a file is and whether it is traced.
@@ -35,6 +37,7 @@ struct tls_func_desc {
 	bool required;		 /* no tracing without it */
 	const char *entry_prog;	 /* per-function program (perf-event attach mode) */
 	const char *return_prog; /* its return probe, NULL when the result is not needed */
+	bool at_returns;	 /* uprobes on each return instruction of symbol, not its entry */
 };
 
 /* What a file is, for the daemon's decisions and the coverage report. */
@@ -50,13 +53,14 @@ enum tls_kind {
 struct tls_backend {
 	const char *name; /* "OpenSSL", as the log and --list-targets say it */
 	enum tls_kind kind;
-	const char *lib_prefix; /* file names of this library ("libssl.so") */
+	const char *lib_prefix; /* file names of this library ("libssl.so"); NULL: none */
 	const struct tls_func_desc *funcs;
 	size_t nfuncs;
 };
 
 extern const struct tls_backend tls_backend_openssl;
 extern const struct tls_backend tls_backend_gnutls;
+extern const struct tls_backend tls_backend_go;
 
 /* Call fn for the library file name prefix of each back end ("libssl.so"...). */
 void tls_backend_each_lib(void (*fn)(const char *lib_prefix, void *ctx), void *ctx);
@@ -64,11 +68,21 @@ void tls_backend_each_lib(void (*fn)(const char *lib_prefix, void *ctx), void *c
 /* Does this file name (or path) name a library of a back end? */
 bool tls_backend_lib_name(const char *path);
 
-/* Where one file's probed functions are (file offsets), and whose they are. */
+/* Return-instruction probes per file at most (Go: Read's and Write's). */
+#define TLS_RET_PROBES_MAX 32
+
+/*
+ * Where one file's probed functions are (file offsets), and whose they are.
+ * A function probed at its return instructions (at_returns) has its
+ * offsets in ret_offset, each with its function in ret_fn.
+ */
 struct tls_file_syms {
 	const struct tls_backend *backend;
 	uint64_t offset[TLS_FN_COUNT];
 	bool found[TLS_FN_COUNT];
+	unsigned nret;
+	uint8_t ret_fn[TLS_RET_PROBES_MAX];
+	uint64_t ret_offset[TLS_RET_PROBES_MAX];
 };
 
 /* The descriptor of a function, whatever its back end; NULL if unknown. */

@@ -58,40 +58,22 @@ enum new_conn {
 	CONN_H2_LATE = 3, /* a request's HEADERS frame: HTTP/2 whose preface we missed */
 };
 
-/* Arguments saved at function entry for the return probe, per thread. */
+/*
+ * Arguments saved at function entry for the return probe, per thread (Go:
+ * per goroutine). fn and sp tie the return to its own entry: a return whose
+ * entry was never seen (probes attached in between) must not take an entry
+ * an earlier call left behind (its return probe detached in between).
+ */
 struct call_args {
 	__u64 ssl;
 	__u64 buf;
 	__u64 num;     /* bytes offered (GnuTLS sends: kept for a retry) */
 	__u64 len_ptr; /* size_t * of the _ex variants, else 0 */
 	__u64 ts_ns;
+	__u64 sp;      /* stack pointer at entry (0: not checked, Go) */
+	__u32 fn;      /* enum tls_func of the entry */
 	__u8 new_conn; /* this write opens a client connection: enum new_conn */
 };
-
-/*
- * A GnuTLS send that returned GNUTLS_E_AGAIN or _INTERRUPTED: its record
- * is formed and waits in the library. The caller calls again with the same
- * arguments or with (NULL, 0), "the same data as before": that retry is
- * traced as the first attempt (its buffer, its time of first byte), and the
- * bytes are counted once, when a call finally returns how many were sent.
- */
-struct gnutls_pending {
-	__u64 buf;
-	__u64 num;
-	__u64 ts_ns;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct tls_conn_key);
-	__type(value, struct gnutls_pending);
-} gnutls_pending SEC(".maps");
-
-#define GNUTLS_E_AGAIN	     (-28)
-#define GNUTLS_E_INTERRUPTED (-52)
-#define GNUTLS_SERVER	     1u
-#define GNUTLS_CLIENT	     2u
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -280,20 +262,27 @@ static __always_inline int looks_like_h2_request(__u64 buf, __u64 len)
 }
 
 /* ts_ns: the write's first attempt (a GnuTLS retry), or 0 for now. */
-static __always_inline void save_args(__u64 ssl, __u64 buf, __u64 num, __u64 len_ptr, __u8 new_conn,
-				      __u64 ts_ns)
+static __always_inline void set_args(struct call_args *a, __u64 ssl, __u64 buf, __u64 num,
+				     __u64 len_ptr, __u8 new_conn, __u64 ts_ns)
+{
+	a->ssl = ssl;
+	a->buf = buf;
+	a->num = num;
+	a->len_ptr = len_ptr;
+	a->ts_ns = ts_ns ? ts_ns : bpf_ktime_get_ns();
+	a->sp = 0;
+	a->fn = 0;
+	a->new_conn = new_conn;
+}
+
+/* Keep a C function's arguments for its return probe, per thread. */
+static __always_inline void save_thread_args(struct pt_regs *ctx, __u32 fn, struct call_args *a)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct call_args args = {
-	    .ssl = ssl,
-	    .buf = buf,
-	    .num = num,
-	    .len_ptr = len_ptr,
-	    .ts_ns = ts_ns ? ts_ns : bpf_ktime_get_ns(),
-	    .new_conn = new_conn,
-	};
 
-	if (bpf_map_update_elem(&inflight, &id, &args, BPF_ANY))
+	a->fn = fn;
+	a->sp = PT_REGS_SP(ctx);
+	if (bpf_map_update_elem(&inflight, &id, a, BPF_ANY))
 		count(TLS_STAT_PENDING_FULL);
 }
 
@@ -380,285 +369,7 @@ static __always_inline void emit_raw(struct record *r, __u64 buf, __u64 off, __u
 	emit(r, n, 0);
 }
 
-/*
- * The HTTP/2 walk (TLS_EVF_H2_FRAMED in tls_trace.h). A frame is a 9-byte
- * header (24-bit big-endian payload length, type, flags, stream id) and its
- * payload. One step of the walk finishes the current payload (copied unless
- * DATA) and reads the next header. The bytes kept between two DATA payloads
- * are copied in one piece (a "run"), so a call costs one read of 4 bytes per
- * frame header and one copy per DATA payload it holds, plus one.
- */
-#define H2_PREFACE_LEN 24
-#define H2_FRAME_HDR   9
-#define H2_FRAME_DATA  0
-#define H2_NONE	       (~0ULL)
-/* Steps (frames) walked per call at most: any 16 KiB read (16384 / 9 + 1),
- * and writes of up to 18 KiB of empty frames. A call with more frames makes
- * the connection go on raw. The worst case costs ~100 us (a step is a 4-byte
- * user read and a few loads and stores). */
-#define H2_STEPS 2048
-
-static const char h2_preface[H2_PREFACE_LEN] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/* Does the connection's first write start with the client preface? (A write
- * shorter than the preface counts if it is the preface's start.) */
-static __always_inline int is_h2_preface(__u64 buf, __u64 len)
-{
-	__u8 b[32] = {};
-	__u32 n = len >= H2_PREFACE_LEN ? H2_PREFACE_LEN : (len & 31);
-
-	if (bpf_probe_read_user(b, n, (void *)buf))
-		return 0;
-#pragma unroll
-	for (int i = 0; i < H2_PREFACE_LEN; i++)
-		if (i < n && b[i] != (__u8)h2_preface[i])
-			return 0;
-	return 1;
-}
-
-/*
- * Copy the run [run, pos) of the call to data[kept...], as much as fits
- * below cap. The verifier cannot relate offset and size, so the copy is
- * bounded twice: a piece of at most TLS_DATA_MAX / 2 bytes goes anywhere
- * below TLS_DATA_MAX; a longer one must start below TLS_DATA_MAX / 2 (it
- * does: it ends at or below TLS_DATA_MAX). Either way it ends inside the
- * 1.5 * TLS_DATA_MAX bytes of data[].
- */
-static __always_inline void h2_flush(struct record *r)
-{
-	struct h2_walk *w = &r->w;
-	__u64 k = w->kept, n = w->pos - w->run;
-	void *src = (void *)(w->buf + w->run);
-	long err;
-
-	w->kept = k + n;
-	if (n == 0 || k >= w->cap)
-		return;
-	if (n > w->cap - k)
-		n = w->cap - k;
-	if (n <= TLS_DATA_MAX / 2) {
-		BOUND(n, TLS_DATA_MAX / 2);
-		err = bpf_probe_read_user(r->data + (k & (TLS_DATA_MAX - 1)), n, src);
-	} else {
-		BOUND(n, TLS_DATA_MAX);
-		err = bpf_probe_read_user(r->data + (k & (TLS_DATA_MAX / 2 - 1)), n, src);
-	}
-	if (err) {
-		count(TLS_STAT_READ_FAULT);
-		w->cap = k; /* the record ends before this run (TLS_EVF_CUT) */
-	}
-}
-
-/*
- * One frame: the rest of the current payload, then the next header. Returns
- * 1 when the walk of this call is over: end of the call, a header cut by the
- * call's end (fewer than 9 bytes left), or a fault.
- *
- * A global function: the verifier checks it once, on its own (any state of
- * the walk), not once per step of the loop that calls it, so the loop can be
- * long on every kernel (5.10 has no bpf_loop). Global functions take only
- * scalars, hence the lookup of the scratch value here.
- */
-__noinline long h2_step(void)
-{
-	__u32 zero = 0;
-	struct record *r = bpf_map_lookup_elem(&scratch, &zero);
-	struct h2_walk *w;
-	__u64 avail, seg;
-	__u32 hdr;
-
-	if (!r)
-		return 1;
-	w = &r->w;
-	avail = w->len - w->pos;
-	if (w->left) {
-		seg = w->left < avail ? w->left : avail;
-		if (w->is_data) {
-			h2_flush(r);
-			w->run = w->pos + seg;
-		}
-		w->pos += seg;
-		w->left -= seg;
-		avail -= seg;
-	}
-	if (avail < H2_FRAME_HDR)
-		return 1;
-	if (bpf_probe_read_user(&hdr, sizeof(hdr), (void *)(w->buf + w->pos))) {
-		w->fault = 1;
-		return 1;
-	}
-	hdr = bpf_ntohl(hdr);
-	if (w->first == H2_NONE) {
-		w->first = w->pos;
-		w->first_kept = w->kept + (w->pos - w->run);
-	}
-	w->left = hdr >> 8;
-	w->is_data = (hdr & 0xff) == H2_FRAME_DATA;
-	w->pos += H2_FRAME_HDR;
-	return 0;
-}
-
-/*
- * Fold m (at most 4) header bytes at p into hdr: the length and type bytes;
- * the rest of a header is kept, never read. Returns -1 on a fault.
- */
-static __always_inline int h2_hdr_bytes(__u32 *hdr, __u64 p, __u64 m)
-{
-	__u8 b[4] = {};
-
-	BOUND(m, 4);
-	if (bpf_probe_read_user(b, m, (void *)p))
-		return -1;
-#pragma unroll
-	for (int j = 0; j < 4; j++)
-		if (j < m)
-			*hdr = *hdr << 8 | b[j];
-	return 0;
-}
-
-/*
- * Before the steps: the previous call ended inside a frame header, finish it.
- * Returns 1 if the steps must not run (a fault, or the call held only bytes
- * of that header).
- */
-__noinline long h2_head(void)
-{
-	__u32 zero = 0;
-	struct record *r = bpf_map_lookup_elem(&scratch, &zero);
-	struct h2_walk *w;
-	__u64 take;
-	__u32 hdr;
-
-	if (!r)
-		return 1;
-	w = &r->w;
-	if (!w->have)
-		return 0;
-	take = H2_FRAME_HDR - w->have;
-	if (take > w->len)
-		take = w->len;
-	hdr = w->hdr;
-	if (w->have < 4 && h2_hdr_bytes(&hdr, w->buf, take < 4 - w->have ? take : 4 - w->have)) {
-		w->fault = 1;
-		return 1;
-	}
-	w->hdr = hdr;
-	w->have += take;
-	w->pos = take;
-	if (w->have < H2_FRAME_HDR)
-		return 1;
-	w->left = hdr >> 8;
-	w->is_data = (hdr & 0xff) == H2_FRAME_DATA;
-	w->have = 0;
-	return 0;
-}
-
-/*
- * The walk of one call, from the state in r->w: finish a header the previous
- * call cut, step through the frames, keep the start of a header this call
- * cuts, copy the last run. Global, like h2_head and h2_step, so that the
- * verifier goes through the loop once, from one state, whatever the callers.
- */
-__noinline long h2_walk(void)
-{
-	__u32 zero = 0;
-	struct record *r;
-	struct h2_walk *w;
-	__u64 pos, len;
-	__u32 hdr;
-
-	if (!h2_head()) {
-#pragma clang loop unroll(disable)
-		for (int i = 0; i < H2_STEPS; i++)
-			if (h2_step())
-				break;
-	}
-	r = bpf_map_lookup_elem(&scratch, &zero);
-	if (!r)
-		return 0;
-	w = &r->w;
-	pos = w->pos;
-	len = w->len;
-	if (!w->fault && !w->left && pos < len && len - pos < H2_FRAME_HDR) {
-		/* A header cut by the call's end: keep its start. */
-		if (w->first == H2_NONE) {
-			w->first = pos;
-			w->first_kept = w->kept + (pos - w->run);
-		}
-		hdr = 0;
-		if (h2_hdr_bytes(&hdr, w->buf + pos, len - pos)) {
-			w->fault = 1;
-		} else {
-			w->hdr = hdr;
-			w->have = len - pos;
-			w->pos = len;
-		}
-	}
-	h2_flush(r);
-	return 0;
-}
-
-/*
- * A call on a walked connection: one framed record for what the walk did,
- * and, if it gave up (too many frames, a fault), a raw record for the rest;
- * the connection then stays raw.
- */
-static __always_inline void on_h2_data(struct record *r, struct tls_conn_state *st, __u8 dir,
-				       __u64 buf, __u64 off, __u64 len, __u64 until)
-{
-	struct h2_walk *w = &r->w;
-	__u64 data_len, pos, skip;
-	__u8 flags;
-
-	w->buf = buf;
-	w->len = len;
-	w->pos = 0;
-	w->run = 0;
-	w->kept = 0;
-	w->cap = TLS_DATA_MAX;
-	w->first = H2_NONE;
-	w->first_kept = 0;
-	w->left = st->h2_left[dir & 1];
-	w->hdr = st->h2_hdr[dir & 1];
-	w->have = st->h2_have[dir & 1];
-	w->is_data = st->h2_data[dir & 1];
-	w->fault = 0;
-	h2_walk();
-	st->h2_left[dir & 1] = w->left;
-	st->h2_hdr[dir & 1] = w->hdr;
-	st->h2_have[dir & 1] = w->have;
-	st->h2_data[dir & 1] = w->is_data;
-
-	pos = w->pos;
-	if (pos > 0) {
-		data_len = w->kept < w->cap ? w->kept : w->cap;
-		flags = TLS_EVF_H2_FRAMED | (w->kept > data_len ? TLS_EVF_CUT : 0);
-		/*
-		 * data_skip: the real bytes before the first header starting
-		 * here, all kept or (TLS_EVF_H2_TAIL_DATA) all a DATA payload's
-		 * tail. The rest of a cut header then a DATA tail is neither:
-		 * reported as no header (a lost parser waits for the next call).
-		 */
-		skip = pos;
-		if (w->first != H2_NONE && w->first_kept == w->first) {
-			skip = w->first;
-		} else if (w->first != H2_NONE && w->first_kept == 0) {
-			skip = w->first;
-			flags |= TLS_EVF_H2_TAIL_DATA;
-		}
-		r->ev.stream_off = off;
-		r->ev.len = pos;
-		r->ev.data_len = data_len;
-		r->ev.data_skip = skip;
-		r->ev.flags = flags;
-		emit(r, data_len, 0);
-	}
-	if (pos < len) {
-		/* The walk gave up: the parser walks this connection from here. */
-		st->h2 = 0;
-		emit_raw(r, buf + pos, off + pos, len - pos, until);
-	}
-}
+#include "h2_walk.bpf.h"
 
 /* A call moved len bytes at buf on a traced connection: account and copy. */
 static __always_inline void on_data(const struct call_args *args, __u8 dir, __u64 len, __u64 ts)
@@ -706,29 +417,16 @@ enum ret_kind {
 	RET_SSIZE = 2, /* ssize_t: bytes, or <= 0 (GnuTLS) */
 };
 
-static __always_inline int on_return(struct pt_regs *ctx, __u8 dir, int ex)
+/*
+ * A call moved len bytes (0: none, or it failed): open the connection if
+ * its write let it in, then account and copy. Writes are timed at entry
+ * (first byte written), reads at return (last byte read), as the latency
+ * definition asks.
+ */
+static __always_inline void on_result(const struct call_args *args, __u8 dir, __u64 len)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call_args *args = bpf_map_lookup_elem(&inflight, &id);
-	__u64 ts, len = 0;
-	long ret = PT_REGS_RC(ctx);
+	__u64 ts = dir == TLS_DIR_TX ? args->ts_ns : bpf_ktime_get_ns();
 
-	if (!args)
-		return 0;
-	/* Writes are timed at entry (first byte written), reads at return
-	 * (last byte read), as the latency definition asks. */
-	ts = dir == TLS_DIR_TX ? args->ts_ns : bpf_ktime_get_ns();
-	if (ex == RET_EX) {
-		if ((int)ret == 1 && args->len_ptr) {
-			if (bpf_probe_read_user(&len, sizeof(len), (void *)args->len_ptr))
-				len = 0;
-		}
-	} else if (ex == RET_SSIZE) {
-		if (ret > 0)
-			len = ret;
-	} else if ((int)ret > 0) {
-		len = (int)ret;
-	}
 	if (len > 0 && args->new_conn) {
 		struct tls_conn_key key = conn_key(args->ssl);
 		struct tls_conn_state st = {.conn_id = bpf_ktime_get_ns()};
@@ -744,6 +442,48 @@ static __always_inline int on_return(struct pt_regs *ctx, __u8 dir, int ex)
 	}
 	if (len > 0)
 		on_data(args, dir, len, ts);
+}
+
+/*
+ * The saved arguments of this thread's call of fn, or NULL. A uretprobe
+ * runs once the function has returned: the stack pointer is the entry's
+ * plus the return address popped. Anything else is an entry left by
+ * another call (counted, dropped).
+ */
+static __always_inline struct call_args *thread_args(struct pt_regs *ctx, __u32 fn)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call_args *args = bpf_map_lookup_elem(&inflight, &id);
+
+	if (args && (args->fn != fn || args->sp + 8 != PT_REGS_SP(ctx))) {
+		count(TLS_STAT_RETURN_MISMATCH);
+		bpf_map_delete_elem(&inflight, &id);
+		return NULL;
+	}
+	return args;
+}
+
+static __always_inline int on_return(struct pt_regs *ctx, __u32 fn, __u8 dir, int ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call_args *args = thread_args(ctx, fn);
+	__u64 len = 0;
+	long ret = PT_REGS_RC(ctx);
+
+	if (!args)
+		return 0;
+	if (ex == RET_EX) {
+		if ((int)ret == 1 && args->len_ptr) {
+			if (bpf_probe_read_user(&len, sizeof(len), (void *)args->len_ptr))
+				len = 0;
+		}
+	} else if (ex == RET_SSIZE) {
+		if (ret > 0)
+			len = ret;
+	} else if ((int)ret > 0) {
+		len = (int)ret;
+	}
+	on_result(args, dir, len);
 	bpf_map_delete_elem(&inflight, &id);
 	return 0;
 }
@@ -795,34 +535,65 @@ static __always_inline int looks_like_response(__u64 buf, __u64 len)
 	       head[4] == '/';
 }
 
-static __always_inline int on_write_entry(__u64 ssl, __u64 buf, __u64 num, __u64 len_ptr,
-					  __u64 first_ts)
+/*
+ * A write: is it on a traced connection, or does it open one (a request)?
+ * 1 with a filled, 0 when it is not traced (a server's response marks the
+ * process a server).
+ */
+static __always_inline int write_args(struct call_args *a, __u64 ssl, __u64 buf, __u64 num,
+				      __u64 len_ptr, __u64 first_ts)
 {
 	struct tls_conn_key key = conn_key(ssl);
+	int req;
 
 	if (bpf_map_lookup_elem(&conns, &key)) {
-		save_args(ssl, buf, num, len_ptr, 0, first_ts);
-		return 0;
+		set_args(a, ssl, buf, num, len_ptr, 0, first_ts);
+		return 1;
 	}
-	int req = looks_like_request(buf, num);
-
-	if (req)
-		save_args(ssl, buf, num, len_ptr, req, first_ts);
-	else if (looks_like_h2_request(buf, num))
-		save_args(ssl, buf, num, len_ptr, CONN_H2_LATE, first_ts);
-	else if (looks_like_response(buf, num))
+	req = looks_like_request(buf, num);
+	if (!req && looks_like_h2_request(buf, num))
+		req = CONN_H2_LATE;
+	if (req) {
+		set_args(a, ssl, buf, num, len_ptr, req, first_ts);
+		return 1;
+	}
+	if (looks_like_response(buf, num))
 		mark_role(TLS_ROLE_SERVER);
 	return 0;
 }
 
-static __always_inline int on_read_entry(__u64 ssl, __u64 buf, __u64 len_ptr)
+/* A read: traced only on a traced connection. */
+static __always_inline int read_args(struct call_args *a, __u64 ssl, __u64 buf, __u64 len_ptr)
 {
 	struct tls_conn_key key = conn_key(ssl);
 
-	if (bpf_map_lookup_elem(&conns, &key))
-		save_args(ssl, buf, 0, len_ptr, 0, 0);
+	if (!bpf_map_lookup_elem(&conns, &key))
+		return 0;
+	set_args(a, ssl, buf, 0, len_ptr, 0, 0);
+	return 1;
+}
+
+static __always_inline int on_write_entry(struct pt_regs *ctx, __u32 fn, __u64 ssl, __u64 buf,
+					  __u64 num, __u64 len_ptr, __u64 first_ts)
+{
+	struct call_args a;
+
+	if (write_args(&a, ssl, buf, num, len_ptr, first_ts))
+		save_thread_args(ctx, fn, &a);
 	return 0;
 }
+
+static __always_inline int on_read_entry(struct pt_regs *ctx, __u32 fn, __u64 ssl, __u64 buf,
+					 __u64 len_ptr)
+{
+	struct call_args a;
+
+	if (read_args(&a, ssl, buf, len_ptr))
+		save_thread_args(ctx, fn, &a);
+	return 0;
+}
+
+#include "gnutls.bpf.h"
 
 /* SSL_shutdown(SSL *) and SSL_free(SSL *): the connection ends. The daemon
  * completes a response delimited by the close and forgets the connection. */
@@ -858,56 +629,23 @@ static __always_inline int on_close(__u64 ssl)
  *   int SSL_shutdown(SSL *), void SSL_free(SSL *)
  *   void SSL_set_connect_state(SSL *), void SSL_set_accept_state(SSL *)
  */
-/* gnutls_record_send: a (NULL, 0) retry stands for the pending attempt. */
-static __always_inline int on_gnutls_send_entry(__u64 session, __u64 buf, __u64 num)
-{
-	struct tls_conn_key key = conn_key(session);
-	struct gnutls_pending *p = bpf_map_lookup_elem(&gnutls_pending, &key);
-	__u64 first_ts = 0;
-
-	if (p && (!buf || (buf == p->buf && num == p->num))) {
-		buf = p->buf;
-		num = p->num;
-		first_ts = p->ts_ns;
-	}
-	return on_write_entry(session, buf, num, 0, first_ts);
-}
-
-static __always_inline int on_gnutls_send_return(struct pt_regs *ctx)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call_args *args = bpf_map_lookup_elem(&inflight, &id);
-	long ret = PT_REGS_RC(ctx);
-	struct tls_conn_key key;
-
-	if (!args)
-		return 0;
-	key = conn_key(args->ssl);
-	if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED) {
-		struct gnutls_pending p = {
-		    .buf = args->buf, .num = args->num, .ts_ns = args->ts_ns};
-
-		bpf_map_update_elem(&gnutls_pending, &key, &p, BPF_ANY);
-		bpf_map_delete_elem(&inflight, &id);
-		return 0;
-	}
-	bpf_map_delete_elem(&gnutls_pending, &key);
-	return on_return(ctx, TLS_DIR_TX, RET_SSIZE);
-}
+#include "go_tls.bpf.h"
 
 static __always_inline int on_entry(struct pt_regs *ctx, __u64 fn)
 {
 	__u64 ssl = PT_REGS_PARM1(ctx), buf = PT_REGS_PARM2(ctx), num = PT_REGS_PARM3(ctx);
 
+	if (fn >= TLS_FN_GO_WRITE && fn <= TLS_FN_GO_SERVER_HS)
+		return on_go_probe(ctx, fn);
 	switch (fn) {
 	case TLS_FN_SSL_WRITE:
-		return on_write_entry(ssl, buf, (int)num > 0 ? (int)num : 0, 0, 0);
+		return on_write_entry(ctx, fn, ssl, buf, (int)num > 0 ? (int)num : 0, 0, 0);
 	case TLS_FN_SSL_WRITE_EX:
-		return on_write_entry(ssl, buf, num, PT_REGS_PARM4(ctx), 0);
+		return on_write_entry(ctx, fn, ssl, buf, num, PT_REGS_PARM4(ctx), 0);
 	case TLS_FN_SSL_READ:
-		return on_read_entry(ssl, buf, 0);
+		return on_read_entry(ctx, fn, ssl, buf, 0);
 	case TLS_FN_SSL_READ_EX:
-		return on_read_entry(ssl, buf, PT_REGS_PARM4(ctx));
+		return on_read_entry(ctx, fn, ssl, buf, PT_REGS_PARM4(ctx));
 	case TLS_FN_SSL_SHUTDOWN:
 	case TLS_FN_SSL_FREE:
 		return on_close(ssl);
@@ -918,9 +656,9 @@ static __always_inline int on_entry(struct pt_regs *ctx, __u64 fn)
 		mark_role(TLS_ROLE_SERVER);
 		return 0;
 	case TLS_FN_GNUTLS_SEND:
-		return on_gnutls_send_entry(ssl, buf, num);
+		return on_gnutls_send_entry(ctx, ssl, buf, num);
 	case TLS_FN_GNUTLS_RECV:
-		return on_read_entry(ssl, buf, 0);
+		return on_read_entry(ctx, fn, ssl, buf, 0);
 	case TLS_FN_GNUTLS_BYE:
 	case TLS_FN_GNUTLS_DEINIT:
 		return on_close(ssl);
@@ -940,17 +678,17 @@ static __always_inline int on_exit(struct pt_regs *ctx, __u64 fn)
 {
 	switch (fn) {
 	case TLS_FN_SSL_WRITE:
-		return on_return(ctx, TLS_DIR_TX, RET_INT);
+		return on_return(ctx, fn, TLS_DIR_TX, RET_INT);
 	case TLS_FN_SSL_WRITE_EX:
-		return on_return(ctx, TLS_DIR_TX, RET_EX);
+		return on_return(ctx, fn, TLS_DIR_TX, RET_EX);
 	case TLS_FN_SSL_READ:
-		return on_return(ctx, TLS_DIR_RX, RET_INT);
+		return on_return(ctx, fn, TLS_DIR_RX, RET_INT);
 	case TLS_FN_SSL_READ_EX:
-		return on_return(ctx, TLS_DIR_RX, RET_EX);
+		return on_return(ctx, fn, TLS_DIR_RX, RET_EX);
 	case TLS_FN_GNUTLS_SEND:
 		return on_gnutls_send_return(ctx);
 	case TLS_FN_GNUTLS_RECV:
-		return on_return(ctx, TLS_DIR_RX, RET_SSIZE);
+		return on_return(ctx, fn, TLS_DIR_RX, RET_SSIZE);
 	}
 	return 0;
 }
@@ -1000,3 +738,11 @@ ENTRY_PROG(gnutls_close_entry, TLS_FN_GNUTLS_DEINIT)
 ENTRY_PROG(gnutls_init_entry, TLS_FN_GNUTLS_INIT)
 RETURN_PROG(gnutls_send_return, TLS_FN_GNUTLS_SEND)
 RETURN_PROG(gnutls_recv_return, TLS_FN_GNUTLS_RECV)
+ENTRY_PROG(go_write_entry, TLS_FN_GO_WRITE)
+ENTRY_PROG(go_write_ret, TLS_FN_GO_WRITE_RET)
+ENTRY_PROG(go_read_entry, TLS_FN_GO_READ)
+ENTRY_PROG(go_read_ret, TLS_FN_GO_READ_RET)
+ENTRY_PROG(go_read_ret_spilled, TLS_FN_GO_READ_RET_SPILLED)
+ENTRY_PROG(go_close_entry, TLS_FN_GO_CLOSE)
+ENTRY_PROG(go_client_hs_entry, TLS_FN_GO_CLIENT_HS)
+ENTRY_PROG(go_server_hs_entry, TLS_FN_GO_SERVER_HS)

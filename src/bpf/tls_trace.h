@@ -77,7 +77,25 @@ enum tls_func {
 	TLS_FN_GNUTLS_DEINIT, /* void (session): the connection ends (entry only) */
 	TLS_FN_GNUTLS_INIT,   /* int (gnutls_session_t *, unsigned flags): role marker,
 			       * GNUTLS_CLIENT (2) or GNUTLS_SERVER (1) in flags */
-	TLS_FN_COUNT,	      /* for arrays indexed by enum tls_func */
+	/*
+	 * Go crypto/tls, register ABI (Go >= 1.17, amd64): the connection
+	 * object is the *tls.Conn; arguments in RAX (receiver), RBX, RCX
+	 * (the []byte's pointer and length); the goroutine's g in R14. No
+	 * return probes on Go (a rewritten return address breaks goroutine
+	 * stack copies): the _RET functions are uprobes on every return
+	 * instruction of the function, where RAX holds n. In-flight calls
+	 * are keyed by goroutine, which may move between threads.
+	 */
+	TLS_FN_GO_WRITE,	    /* (*Conn).Write(b []byte) (n int, err error): entry */
+	TLS_FN_GO_WRITE_RET,	    /* a return instruction of (*Conn).Write */
+	TLS_FN_GO_READ,		    /* (*Conn).Read(b []byte) (n int, err error): entry */
+	TLS_FN_GO_READ_RET,	    /* a return instruction of (*Conn).Read */
+	TLS_FN_GO_READ_RET_SPILLED, /* the same, where Read keeps c and b's pointer in
+				     * their spill slots ([RSP+8], [RSP+16]): no entry probe */
+	TLS_FN_GO_CLOSE,	    /* (*Conn).Close() error: the connection ends */
+	TLS_FN_GO_CLIENT_HS,	    /* (*Conn).clientHandshake: client marker */
+	TLS_FN_GO_SERVER_HS,	    /* (*Conn).serverHandshake: server marker */
+	TLS_FN_COUNT,		    /* for arrays indexed by enum tls_func */
 };
 
 /* What a process was seen doing, host-wide (the "procs" map). */
@@ -176,13 +194,14 @@ struct tls_event {
 
 /* Counters in the per-CPU "stats" array; the daemon sums and reports them. */
 enum tls_stat {
-	TLS_STAT_EVENTS = 0,   /* records submitted */
-	TLS_STAT_RINGBUF_FULL, /* records lost: ring buffer full */
-	TLS_STAT_PENDING_FULL, /* calls not traced: in-flight table full */
-	TLS_STAT_CONN_NEW,     /* connections classified as HTTP clients */
-	TLS_STAT_READ_FAULT,   /* user memory could not be read */
-	TLS_STAT_DATA_DROPPED, /* records sent without their bytes: ring nearly full */
-	TLS_STAT_ROLE_RESEND,  /* role records that did not fit: sent again on the next hit */
+	TLS_STAT_EVENTS = 0,	  /* records submitted */
+	TLS_STAT_RINGBUF_FULL,	  /* records lost: ring buffer full */
+	TLS_STAT_PENDING_FULL,	  /* calls not traced: in-flight table full */
+	TLS_STAT_CONN_NEW,	  /* connections classified as HTTP clients */
+	TLS_STAT_READ_FAULT,	  /* user memory could not be read */
+	TLS_STAT_DATA_DROPPED,	  /* records sent without their bytes: ring nearly full */
+	TLS_STAT_ROLE_RESEND,	  /* role records that did not fit: sent again on the next hit */
+	TLS_STAT_RETURN_MISMATCH, /* a return whose saved entry was another call's: dropped */
 	TLS_STAT_MAX,
 };
 

@@ -36,6 +36,7 @@ describe=$("$EXE" --version | awk '{ print $2 }')
 VERSION=$("$TOP/scripts/dist-version.sh" "$describe")
 TARBALL=$NAME-$VERSION-x86_64.tar.gz
 DEB=${NAME}_${VERSION}_amd64.deb
+IMAGE=$NAME-$VERSION-x86_64.oci.tar
 echo "version: $describe -> $VERSION"
 
 # ---- the static executable ------------------------------------------------------
@@ -134,9 +135,11 @@ check_not "the keyring holds no secret key material" \
 # Exactly the README's commands.
 check "README: verify the .deb" bash -c 'cd "$1" && DEB=$(cat ubuntu-20.04.latest.txt) &&
 	gpg --no-default-keyring --keyring ./metrist-archive-keyring.gpg --verify "$DEB.asc" "$DEB"' - "$OUT"
-check "README: verify the tarball" bash -c 'cd "$1" && TGZ=$(cat latest-x86_64.txt) &&
-	gpg --no-default-keyring --keyring ./metrist-archive-keyring.gpg --verify "$TGZ.asc" "$TGZ"' - "$OUT"
-for f in "$TARBALL" "$DEB"; do
+check "README: verify the tarball" bash -c 'cd "$1" && latest=$(cat latest-x86_64.txt) &&
+	gpg --no-default-keyring --keyring ./metrist-archive-keyring.gpg --verify "$latest.tar.gz.asc" "$latest.tar.gz"' - "$OUT"
+check "README: verify the image" bash -c 'cd "$1" && IMAGE=$(ls metrist-orchestrator-ebpf-plugin-*-x86_64.oci.tar) &&
+	gpg --no-default-keyring --keyring ./metrist-archive-keyring.gpg --verify "$IMAGE.asc" "$IMAGE"' - "$OUT"
+for f in "$TARBALL" "$DEB" "$IMAGE"; do
 	check "$f.asc is ASCII-armoured" grep -q -- '-----BEGIN PGP SIGNATURE-----' "$OUT/$f.asc"
 	cp "$OUT/$f" "$WORK/tampered"
 	# Flip byte 1000 (writing a fixed byte left the file unchanged when it
@@ -156,7 +159,9 @@ gpgconf --kill all
 unset GNUPGHOME
 
 # ---- index files ---------------------------------------------------------------------
-check "latest-x86_64.txt names the tarball" sh -c "[ \"\$(cat '$OUT/latest-x86_64.txt')\" = '$TARBALL' ] && [ -f '$OUT/$TARBALL' ]"
+# The seed's commands fetch $latest.tar.gz and $latest.tar.gz.asc (tests/dist/seed.sh runs them).
+check "latest-x86_64.txt names the tarball without .tar.gz" \
+	sh -c "[ \"\$(cat '$OUT/latest-x86_64.txt').tar.gz\" = '$TARBALL' ] && [ -f '$OUT/$TARBALL' ]"
 check "ubuntu-20.04.latest.txt names the .deb" sh -c "[ \"\$(cat '$OUT/ubuntu-20.04.latest.txt')\" = '$DEB' ] && [ -f '$OUT/$DEB' ]"
 check "the version is Debian-valid and starts with a digit" \
 	sh -c "dpkg --validate-version '$VERSION' && case '$VERSION' in [0-9]*) true ;; *) false ;; esac"
@@ -172,6 +177,32 @@ check "tarball executable is runnable (--version)" sh -c "'$tdir/$NAME' --versio
 check "tarball unit runs /usr/local/bin/$NAME" grep -qx "ExecStart=/usr/local/bin/$NAME" "$tdir/$NAME.service"
 check "tarball default file sets the endpoint" grep -qx 'METRIST_ORCHESTRATOR_ENDPOINT=127.0.0.1:51713' "$tdir/$NAME.default"
 check "tarball and .deb carry the same executable" cmp "$tdir/$NAME" "$WORK/deb-x/usr/bin/$NAME"
+
+# ---- OCI image (make image; run with the DaemonSet's settings by tests/container/) ----------
+label() { skopeo inspect "oci-archive:$OUT/$IMAGE" 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['Labels'].get(sys.argv[1], ''))" "$1"; }
+check "image: skopeo reads the OCI archive" sh -c "skopeo inspect 'oci-archive:$OUT/$IMAGE' >/dev/null"
+check "image: tagged $NAME:<version>" sh -c "tar xOf '$OUT/$IMAGE' index.json | grep -q '\"org.opencontainers.image.ref.name\":\"$NAME:$(printf %s "$VERSION" | tr '+~' '__')\"'"
+check "image: label version = $VERSION" test "$(label org.opencontainers.image.version)" = "$VERSION"
+check "image: label title = $NAME" test "$(label org.opencontainers.image.title)" = "$NAME"
+check "image: label revision = $describe" test "$(label org.opencontainers.image.revision)" = "$describe"
+check "image: label source is a URL" sh -c "case '$(label org.opencontainers.image.source)' in https://*) true ;; *) false ;; esac"
+check "image: linux/amd64, entrypoint /usr/bin/$NAME, root, SIGTERM" sh -c "skopeo inspect --config 'oci-archive:$OUT/$IMAGE' | python3 -c '
+import json, sys
+c = json.load(sys.stdin)
+assert c[\"os\"] == \"linux\" and c[\"architecture\"] == \"amd64\", c
+cfg = c[\"config\"]
+assert cfg[\"Entrypoint\"] == [\"/usr/bin/$NAME\"] and not cfg.get(\"Cmd\"), cfg
+assert cfg[\"User\"] == \"0:0\" and cfg[\"StopSignal\"] == \"SIGTERM\", cfg
+'"
+# FROM scratch: one layer, holding the executable and its docs, nothing else.
+mkdir -p "$WORK/image" "$WORK/image-root"
+tar xf "$OUT/$IMAGE" -C "$WORK/image"
+layers=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1]+'/index.json'))['manifests'][0]['digest'].split(':')[1]; print(' '.join(l['digest'].split(':')[1] for l in json.load(open(sys.argv[1]+'/blobs/sha256/'+m))['layers']))" "$WORK/image")
+check "image: one layer" test "$(echo $layers | wc -w)" = 1
+tar xzf "$WORK/image/blobs/sha256/$layers" -C "$WORK/image-root" 2>/dev/null
+check "image: only the executable, its licence and README" sh -c "cd '$WORK/image-root' && [ \"\$(find . -type f | sort | tr '\n' ' ')\" = './usr/bin/$NAME ./usr/share/doc/$NAME/LICENSE ./usr/share/doc/$NAME/README.md ' ]"
+check "image: the executable is the tarball's and the .deb's" cmp "$WORK/image-root/usr/bin/$NAME" "$WORK/deb-x/usr/bin/$NAME"
+check "image: the executable is root:root 0755" sh -c "tar tvzf '$WORK/image/blobs/sha256/$layers' | grep -Eq '^-rwxr-xr-x 0/0 .* usr/bin/$NAME\$'"
 
 # ---- systemd unit ----------------------------------------------------------------------
 mkdir -p "$WORK/unit"

@@ -158,6 +158,27 @@ traced() {
 }
 check "the call is in the journal and its datagram reached 127.0.0.1:51713" traced
 check_not "the query string never left the host" grep -q secret "$WORK/udp.out"
+# The control socket lives in the unit's RuntimeDirectory, under its hardening.
+check "calls --json reads the service's summary through its control socket" sh -c "
+	nsenter -t $CPID -a /usr/bin/$NAME calls --json | grep -q '\"template\":\"/metrist-dist-test\"'"
+check "the control socket is root's alone (0600, in a 0700 directory)" sh -c "
+	[ \"\$(nsenter -t $CPID -a stat -c '%a %U' /run/$NAME /run/$NAME/control.sock | tr '\\n' ' ')\" = \
+	  '700 root 600 root ' ]"
+
+# ---- one instance per host: the service in the container, a daemon by hand on the host --------
+# The host sees the service's process (nspawn's pid namespace is a child of
+# the host's): the daemon started by hand refuses, naming it.
+svc_host_pid=$(for p in $(pgrep -x "${NAME:0:15}"); do
+	[ "$(awk '/^NSpid:/ { print $NF }' /proc/$p/status)" = "$mainpid" ] && echo "$p"; done | head -1)
+env METRIST_ORCHESTRATOR_ENDPOINT=127.0.0.1:9 "$EXE" >"$WORK/second.out" 2>&1
+rc=$?
+check "a second daemon on the host refuses: exit 3, one line naming the unit's pid" sh -c "
+	[ $rc = 3 ] && [ \"\$(grep -c '^error:' '$WORK/second.out')\" = 1 ] &&
+	grep -q '^error: another $NAME already runs on this host: pid $svc_host_pid, systemd unit $NAME.service' '$WORK/second.out'"
+grep '^error:' "$WORK/second.out" | sed 's/^/info: /'
+check "the service is unharmed (still active, same pid)" sh -c "
+	[ \"\$(nsenter -t $CPID -a systemctl show -p MainPID --value $NAME)\" = '$mainpid' ] &&
+	nsenter -t $CPID -a systemctl is-active -q $NAME"
 
 # ---- restart behaviour ---------------------------------------------------------------
 pid1=$(in_c systemctl show -p MainPID --value "$NAME")
@@ -206,9 +227,9 @@ if [ -f "$OUT/$TARBALL" ]; then
 	check "README: tarball installed as a systemd service" in_c bash -c '
 		set -e
 		cd /var/tmp
-		TGZ=$(cat latest-x86_64.txt)
-		tar xvfz "$TGZ"
-		cd "${TGZ%.tar.gz}"
+		latest=$(cat latest-x86_64.txt)
+		tar xvfz "$latest.tar.gz"
+		cd "$latest"
 		install -m 0755 metrist-orchestrator-ebpf-plugin /usr/local/bin/
 		install -m 0644 metrist-orchestrator-ebpf-plugin.default /etc/default/metrist-orchestrator-ebpf-plugin
 		install -m 0644 metrist-orchestrator-ebpf-plugin.service /etc/systemd/system/

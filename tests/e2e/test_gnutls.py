@@ -17,7 +17,7 @@ server (gnutls-serv) pays nothing.
    request line of the first request goes out through a NULL/0 retry.
    Responses are read under GNUTLS_E_AGAIN too. Several requests keep-alive
    on one connection, 2 MB bodies, a 1 MB response.
-4. gnutls-serv (Debian gnutls-bin) under load from the Go client (untraced):
+4. gnutls-serv (Debian gnutls-bin) under load from the Go client (excluded):
    after the detection window its pid holds no data probe link, the daemon's
    BPF programs run at most a few times per new connection, and nothing is
    reported about it; wget calls to it (controls) are reported exactly once.
@@ -62,7 +62,7 @@ import pytest
 
 from conftest import E2E_DIR, PYTHON, Server, _stop_proc, free_tcp_port, run, start_port_server
 from test_discovery import expect_calls_logged
-from test_probe_strategy import GO_OUT_RE, BpfStats, daemon_links, go_client, log_tail, measure_runs  # noqa: F401
+from test_probe_strategy import GO_OUT_RE, UNTRACED_GO, BpfStats, daemon_links, go_client, log_tail, measure_runs  # noqa: F401
 
 WGET = shutil.which("wget") or "/usr/bin/wget"
 GIT = shutil.which("git") or "/usr/bin/git"
@@ -499,7 +499,7 @@ def wget_control(srv, orchestrator, daemon, expected, path):
 def test_gnutls_serv_pays_nothing(orchestrator, daemon_factory, gnutls_serv, go_client):
     """gnutls-serv (GnuTLS server, one request per connection: HTTP/1.0,
     body until close) started after the daemon, loaded by the Go client
-    (crypto/tls: nothing the daemon traces):
+    (not traced: --exclude-comm):
       - a wget call to it is reported once (control: GnuTLS is traced);
       - after the detection window its pid holds no data probe link (the
         daemon's link fds), whether it was armed at mapping and disarmed
@@ -510,7 +510,7 @@ def test_gnutls_serv_pays_nothing(orchestrator, daemon_factory, gnutls_serv, go_
         would add >= 5 per connection) (kernel.bpf_stats_enabled run_cnt);
       - not re-armed, nothing reported with its pid or about its port
         beyond the wget controls."""
-    d = daemon_factory(orchestrator.endpoint, args=["--verbose"])
+    d = daemon_factory(orchestrator.endpoint, args=["--verbose", UNTRACED_GO])
     srv, tok = gnutls_serv, token()
     pid = srv.pid
     expected = []

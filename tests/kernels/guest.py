@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """The kernel-matrix test, run inside a qemu guest (Debian bullseye userland:
-curl 7.74 / OpenSSL 1.1, python3 3.9) on the kernel under test, by
-guest-init.sh. Standard library only.
+curl 7.74 / OpenSSL 1.1 with nghttp2, wget 1.21 / GnuTLS 3.7, nghttpd,
+python3 3.9) on the kernel under test, by guest-init.sh, and go_calls
+(tests/e2e/go_calls, static, with symbols and -s -w, from run.sh). Standard
+library only.
 
 Reports to the serial console, for tests/kernels/run.sh to parse:
 
@@ -41,6 +43,9 @@ ONESHOT_GAP = float(os.environ.get("KT_ONESHOT_GAP", "0"))
 SCALE = float(os.environ.get("KT_TIME_SCALE", "1"))
 STOP_LIMIT = 1.0  # SPEC: exit 0 within a second of SIGTERM (native time)
 UPROBE_SYSCALL = 335  # x86_64 __NR_uretprobe (6.11+)
+# An idle daemon's wake-ups per second, at most: its event loop's idle poll
+# is 10/s; the old 10 ms poll alone was 100/s, the old warmer 50/s.
+IDLE_WAKEUPS_MAX = 30
 T0 = time.monotonic()
 
 failures = 0
@@ -189,6 +194,42 @@ def sig_name(rc):
 # (the uretprobe return path of 6.11-6.13), shared with the e2e suite.
 SECCOMP_CLIENT = PAYLOAD + "/seccomp_client.py"  # tests/e2e/seccomp_client.py
 
+# HTTP/2: nghttpd (nghttp2-server, on OpenSSL) serves the files under this
+# directory over h2 only; curl (libnghttp2) is the client.
+H2_ROOT = "/tmp/h2root"
+
+# wget (Debian's is built on GnuTLS): the calls of the second TLS back end.
+WGET = ["wget", "--no-config", "--no-hsts", "--no-proxy", "--no-check-certificate", "--tries=1",
+        "-O", "/dev/null"]
+
+
+def start_h2_server(paths):
+    """nghttpd on 127.0.0.1, a free port, serving PATHS (files made here).
+    Returns (Popen, port), or (None, reason)."""
+    for path in paths:
+        f = H2_ROOT + path
+        os.makedirs(os.path.dirname(f), exist_ok=True)
+        with open(f, "w") as fh:
+            fh.write("hello, h2\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = subprocess.Popen(["nghttpd", "-a", "127.0.0.1", "-d", H2_ROOT, str(port), "/tmp/key.pem",
+                          "/tmp/cert.pem"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, universal_newlines=True)
+    deadline = time.monotonic() + 30 * SCALE
+    while time.monotonic() < deadline:
+        if p.poll() is not None:
+            return None, "nghttpd exited %s: %s" % (p.returncode, p.stderr.read()[-300:])
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return p, port
+        except OSError:
+            time.sleep(0.05)
+    p.kill()
+    return None, "nghttpd did not listen on port %d within %.0f s" % (port, 30 * SCALE)
+
+
 PY_CLIENT = r"""
 import ssl, sys, urllib.request
 ctx = ssl._create_unverified_context()
@@ -221,12 +262,24 @@ def main():
         return
     port = int(port_line.split()[1])
     event("tls server pid %d port %d" % (server.pid, port))
+    h2_oneshot_paths = ["/hello/h2-oneshot-%d" % i for i in range(2)]
+    h2_keepalive_paths = ["/hello/h2-keepalive-%d" % i for i in range(3)]
+    go_h2_paths = ["/hello/go-h2-%d" % i for i in range(3)]
+    h2_server, h2_port = start_h2_server(h2_oneshot_paths + h2_keepalive_paths + go_h2_paths)
+    if not check(h2_server is not None, "guest_h2_server", "nghttpd pid %d port %d" % (
+            h2_server.pid, h2_port) if h2_server else h2_port):
+        return
+    event("h2 server (nghttpd) pid %d port %d" % (h2_server.pid, h2_port))
+    servers = [server, h2_server]
 
     # --list-targets: loads no eBPF; the server (python3, _ssl) maps libssl.
     lt = run([DAEMON, "--list-targets"], 120 * SCALE)
     traced = [l for l in lt.stdout.splitlines() if re.search(r"file=\S*libssl\S* status=traced", l)]
     check(lt.returncode == 0 and traced, "list_targets_libssl_traced",
           "exit %s; %s" % (lt.returncode, traced[0] if traced else (lt.stdout + lt.stderr)[-400:]))
+    gnutls = [l for l in lt.stdout.splitlines() if re.search(r"file=\S*libgnutls\S* status=traced", l)]
+    check(lt.returncode == 0 and gnutls, "list_targets_libgnutls_traced",
+          gnutls[0] if gnutls else "no line with libgnutls status=traced")
     for l in lt.stdout.splitlines():
         out("METRIST-LOG list-targets: " + l)
 
@@ -249,7 +302,7 @@ def main():
     # side-band streams are a constant baseline) with only the server armed:
     # compared after the server is disarmed, below.
     armed_count = None
-    if per_process and d.wait(r"^debug: attached to pid %d " % server.pid, 30 * SCALE):
+    if per_process and all(d.wait(r"^debug: attached to pid %d " % srv.pid, 30 * SCALE) for srv in servers):
         time.sleep(0.3)
         armed_count = max(sampled(lambda: daemon_attachments(d.proc.pid)))
 
@@ -260,9 +313,9 @@ def main():
     oneshot = []
     client_errors = []
 
-    def curl(urls, extra=(), label="curl"):
-        cmd = ["curl", "-sSk", "--http1.1", "--max-time", str(int(60 * SCALE)), "-w",
-               "%{http_code} %{num_connects}\\n"] + list(extra)
+    def curl(urls, extra=(), label="curl", http="--http1.1"):
+        cmd = ["curl", "-sSk", http, "--max-time", str(int(60 * SCALE)), "-w",
+               "%{http_code} %{num_connects} %{http_version}\\n"] + list(extra)
         for u in urls:
             cmd += ["-o", "/dev/null", u]
         event("start %s %s" % (label, " ".join(urls)))
@@ -287,7 +340,7 @@ def main():
     # Three calls on one keep-alive connection.
     ka = ["/hello/keepalive-%d" % i for i in range(3)]
     r = curl(["https://%s%s" % (lh, p) for p in ka], label="keepalive")
-    conns = [int(l.split()[1]) for l in r.stdout.splitlines() if len(l.split()) == 2]
+    conns = [int(l.split()[1]) for l in r.stdout.splitlines() if len(l.split()) == 3]
     check(conns == [1, 0, 0], "keepalive_one_connection", "num_connects per URL: %s" % conns)
     expected += [("GET", lh, p) for p in ka]
     # python3 urllib (its _ssl is dlopen'ed: libssl mapped after start).
@@ -297,7 +350,84 @@ def main():
     if r.returncode != 0:
         client_errors.append("python urllib: rc=%d %s" % (r.returncode, r.stderr[-300:]))
     expected.append(("GET", ip, "/hello/python-urllib"))
-    check(not client_errors, "clients_ok", "; ".join(client_errors) or "%d client runs" % (ONESHOT + 3))
+
+    # HTTP/2 (curl through libnghttp2 against nghttpd): one-shot clients, whose
+    # first write is the connection preface, and three streams on one
+    # connection.
+    h2_lh = "localhost:%d" % h2_port  # curl's :authority
+    h2_expected = []
+    h2_versions = []
+    for path in h2_oneshot_paths:
+        r = curl(["https://%s%s?api_key=secret" % (h2_lh, path)], label="h2-" + path.rsplit("/", 1)[1],
+                 http="--http2")
+        h2_versions += [l.split()[2] for l in r.stdout.splitlines() if len(l.split()) == 3]
+        h2_expected.append(("GET", h2_lh, path))
+        oneshot.append(("GET", h2_lh, path))
+    r = curl(["https://%s%s" % (h2_lh, p) for p in h2_keepalive_paths], label="h2-keepalive", http="--http2")
+    lines = [l.split() for l in r.stdout.splitlines() if len(l.split()) == 3]
+    h2_versions += [l[2] for l in lines]
+    h2_expected += [("GET", h2_lh, p) for p in h2_keepalive_paths]
+    check([int(l[1]) for l in lines] == [1, 0, 0], "h2_keepalive_one_connection",
+          "num_connects per URL: %s" % [l[1] for l in lines])
+    check(h2_versions and all(v == "2" for v in h2_versions), "h2_negotiated",
+          "curl's http_version per call: %s" % h2_versions)
+    expected += h2_expected
+
+    # GnuTLS (wget): a one-shot wget, then two URLs on one keep-alive
+    # connection (wget's own account says whether it reused it).
+    gnutls_expected = []
+
+    def wget(paths, label):
+        urls = ["https://%s%s?token=secret" % (lh, p) for p in paths]
+        event("start %s %s" % (label, " ".join(urls)))
+        r = run(WGET + ["--timeout=%d" % int(60 * SCALE)] + urls, 120 * SCALE, env=dict(os.environ, LC_ALL="C"))
+        statuses = re.findall(r"^HTTP request sent, awaiting response\.\.\. (\d{3})", r.stderr, re.M)
+        event("end %s rc=%d statuses %s" % (label, r.returncode, statuses))
+        if r.returncode != 0 or statuses != ["200"] * len(paths):
+            client_errors.append("%s: rc=%d statuses %s %s" % (label, r.returncode, statuses, r.stderr[-300:]))
+        gnutls_expected.extend(("GET", lh, p) for p in paths)
+        return r
+
+    wget(["/hello/wget-oneshot"], "wget-oneshot")
+    oneshot.append(("GET", lh, "/hello/wget-oneshot"))
+    r = wget(["/hello/wget-keepalive-%d" % i for i in range(2)], "wget-keepalive")
+    connects = len(re.findall(r"^Connecting to .*\.\.\. connected\.$", r.stderr, re.M))
+    reused = len(re.findall(r"^Reusing existing connection to ", r.stderr, re.M))
+    check(connects == 1 and reused == 1, "gnutls_keepalive_one_connection",
+          "wget connected %d time(s), reused the connection %d time(s) for 2 URLs" % (connects, reused))
+    expected += gnutls_expected
+
+    # Go crypto/tls (tests/e2e/go_calls, built static on the host by run.sh):
+    # one-shot HTTP/1.1 clients (one with symbols, one -s -w), three calls on
+    # one keep-alive connection, and HTTP/2 streams on one connection.
+    go_expected = []
+    go_runs = 0
+
+    def go_client(binary, proto, base, paths, label):
+        nonlocal go_runs
+        go_runs += 1
+        urls = ["https://%s%s?api_key=secret" % (base, p) for p in paths]
+        event("start %s %s" % (label, " ".join(urls)))
+        r = run([PAYLOAD + "/" + binary, "-proto", proto] + urls, 120 * SCALE)
+        event("end %s rc=%d %s" % (label, r.returncode, " ".join(r.stdout.split())[-300:]))
+        got = [l.split()[0] for l in r.stdout.splitlines() if re.match(r"^HTTP/\S+ 200 GET ", l)]
+        want = "HTTP/2.0" if proto == "h2" else "HTTP/1.1"
+        if r.returncode != 0 or got != [want] * len(paths) or "unexpected return pc" in r.stderr:
+            client_errors.append("%s: rc=%d %s %s" % (label, r.returncode, r.stdout.strip()[-300:],
+                                                    r.stderr[-300:]))
+        go_expected.extend(("GET", base, p) for p in paths)
+
+    if os.path.exists(PAYLOAD + "/go_calls"):
+        go_client("go_calls", "h1", lh, ["/hello/go-oneshot"], "go-oneshot")
+        oneshot.append(("GET", lh, "/hello/go-oneshot"))
+        go_client("go_calls-stripped", "h1", lh, ["/hello/go-stripped-oneshot"], "go-stripped-oneshot")
+        oneshot.append(("GET", lh, "/hello/go-stripped-oneshot"))
+        go_client("go_calls", "h1", lh, ["/hello/go-keepalive-%d" % i for i in range(3)], "go-keepalive")
+        go_client("go_calls", "h2", h2_lh, go_h2_paths, "go-h2")
+        expected += go_expected
+    else:
+        check(False, "go_client_in_payload", "no go_calls in the payload (run.sh builds it with golang-go)")
+    check(not client_errors, "clients_ok", "; ".join(client_errors) or "%d client runs" % (ONESHOT + 8 + go_runs))
 
     # ---- seccomp: clients killed by their filter on syscall 335 -----------------
     # Two ways a client comes to run under such a filter: it installs it
@@ -384,6 +514,8 @@ def main():
     result("calls_expected", len(expected))
     result("calls_seen", matched)
     result("oneshot", "%d/%d" % (sum(1 for c in oneshot if seen[c] >= 1), len(oneshot)))
+    for key, calls in (("h2_calls", h2_expected), ("gnutls_calls", gnutls_expected), ("go_calls", go_expected)):
+        result(key, "%d/%d exactly once" % (sum(1 for c in calls if seen[c] == 1), len(calls)))
     if seccomp_skipped:
         result("seccomp_skipped_calls_seen", "%d of %d (clients not traced by the daemon's choice)"
                % (sum(seen[c] for c in seccomp_skipped), len(seccomp_skipped)))
@@ -406,33 +538,50 @@ def main():
     result("calls_logged", len(logged))
 
     # ---- servers pay nothing ----------------------------------------------------
+    names = {server.pid: "python tls_server", h2_server.pid: "nghttpd (h2)"}
     if per_process:
-        m = d.wait(r"^info: pid %d only serves TLS: its data probes are removed$" % server.pid, 30 * SCALE)
-        check(m is not None, "server_data_probes_removed",
-              "pid %d: %s" % (server.pid, m.group(0) if m else "no 'only serves TLS' line within %.0f s"
-                              % (30 * SCALE)))
+        for pid, name in names.items():
+            m = d.wait(r"^info: pid %d only serves TLS: its data probes are removed$" % pid, 30 * SCALE)
+            check(m is not None, "server_data_probes_removed" if pid == server.pid else
+                  "h2_server_data_probes_removed",
+                  "%s pid %d: %s" % (name, pid, m.group(0) if m else "no 'only serves TLS' line within %.0f s"
+                                     % (30 * SCALE)))
         time.sleep(0.5)  # detaches are asynchronous
         if armed_count is not None:
             # Every client has exited (their probes go with them): what is
-            # left are the markers; the server's data probes must be gone.
+            # left are the markers; the servers' data probes must be gone.
             # min/max of samples: the registration warmer's placeholder comes
             # and goes.
             after = min(sampled(lambda: daemon_attachments(d.proc.pid)))
             check(after < armed_count, "server_probe_attachments_removed",
-                  "daemon's perf-event/bpf_link fds: %d with the server armed, %d after 'only serves TLS' "
+                  "daemon's perf-event/bpf_link fds: %d with the servers armed, %d after 'only serves TLS' "
                   "and all clients gone" % (armed_count, after))
         links = daemon_links(d.proc.pid)
         with_pid = [l for l in links if "pid" in l]
         if with_pid:
-            left = [l for l in with_pid if l.get("pid") == str(server.pid)]
-            check(not left, "server_no_data_links", "%d links with a pid, %d for the server %d" % (
-                len(with_pid), len(left), server.pid))
+            left = [l for l in with_pid if l.get("pid") in [str(pid) for pid in names]]
+            check(not left, "server_no_data_links", "%d links with a pid, %d for the servers %s" % (
+                len(with_pid), len(left), sorted(names)))
         else:
             result("server_links", "not checkable: %d bpf links, none names a pid in fdinfo (%s)"
                    % (len(links), attach_path))
     else:
-        result("server_probes", "system-wide data probes: the server (pid %d) traps on every SSL call"
-               % server.pid)
+        result("server_probes", "system-wide data probes: the servers (pids %s) trap on every SSL call"
+               % sorted(names))
+    # ---- an idle daemon sleeps ----------------------------------------------------
+    # Nothing has started a process for over a second (the registration
+    # warmer's fast rounds follow each exec for 1 s) and every client is gone:
+    # the daemon's threads should wake only for its event loop's idle poll
+    # (every 100 ms). Before issue 11 that loop woke every 10 ms, and on
+    # kernels before 6.6 the warmer every 20 ms, to fail, for good.
+    time.sleep(1.5)
+    w0, t0 = daemon_wakeups(d.proc.pid), time.monotonic()
+    time.sleep(3)
+    w1, took = daemon_wakeups(d.proc.pid), time.monotonic() - t0
+    rate = (w1[0] - w0[0]) / took
+    result("idle_wakeups_per_s", "%.1f (%d threads)" % (rate, w1[1]))
+    check(rate < IDLE_WAKEUPS_MAX, "idle_daemon_sleeps", "%.1f wake-ups/s over %.1f s (%d threads; limit %d)"
+          % (rate, took, w1[1], IDLE_WAKEUPS_MAX))
     bpftool = shutil.which("bpftool")
     if bpftool:
         for what in ("prog", "link", "perf"):
@@ -503,6 +652,22 @@ def sampled(fn, n=5, gap=0.05):
         vals.append(fn())
         time.sleep(gap)
     return vals
+
+
+def daemon_wakeups(pid):
+    """Context switches of all the daemon's threads so far (each is a wake-up
+    or a preemption), and how many threads it has."""
+    n = threads = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                        n += int(line.split()[1])
+            threads += 1
+        except OSError:
+            pass  # a thread that just ended
+    return n, threads
 
 
 def daemon_attachments(pid):

@@ -67,6 +67,28 @@ work=$(mktemp -d /tmp/metrist-kernels.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$outdir"
 
+# The Go client of the guest (tests/e2e/go_calls), with symbols and -s -w:
+# static (CGO_ENABLED=0), so it runs on the guest's userland whatever the
+# host's libc; built offline with Debian's golang-go, as the e2e tests do.
+go_bin=$work/go
+mkdir -p "$go_bin"
+go_built=0
+if command -v "${GO:-go}" >/dev/null; then
+	go_build() {
+		env GOCACHE="$top/build/tests/go/cache" GOPATH="$work/gopath" HOME="$work" CGO_ENABLED=0 \
+			GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod GOTELEMETRY=off GO111MODULE=auto \
+			"${GO:-go}" build "$@" "$top/tests/e2e/go_calls/main.go"
+	}
+	if go_build -o "$go_bin/go_calls" && go_build -ldflags='-s -w' -o "$go_bin/go_calls-stripped"; then
+		go_built=1
+	fi
+fi
+if [ "$go_built" = 1 ]; then
+	pass "go client built static (go_calls, go_calls-stripped; $("${GO:-go}" env GOVERSION))"
+else
+	fail "go client: cannot build tests/e2e/go_calls static (golang-go missing or build failed)"
+fi
+
 # payload_image NAME ENVLINES...: the second disk of a guest (its test, the
 # daemon, the run's settings), small and made per run in well under a second.
 payload_image() {
@@ -77,6 +99,7 @@ payload_image() {
 	cp "$here/guest-init.sh" "$here/guest.py" "$top/tests/e2e/tls_server.py" \
 		"$top/tests/e2e/seccomp_client.py" "$dir/"
 	cp "$daemon" "$dir/metrist-orchestrator-ebpf-plugin"
+	cp "$go_bin"/go_calls* "$dir/" 2>/dev/null || true
 	chmod 0755 "$dir"/*.sh "$dir"/*.py "$dir/metrist-orchestrator-ebpf-plugin"
 	printf '%s\n' "$@" >"$dir/env"
 	local mb=$(($(du -sm "$dir" | cut -f1) + 16))
@@ -184,15 +207,16 @@ for entry in $matrix; do
 		"$(res attach_avg_us)/$(res attach_max_us)" \
 		"$(res map_to_attach_avg_us)/$(res map_to_attach_max_us)" \
 		"$(res ready_s)s" "$(res sigterm_exit_s)s" "$wall")")
-	for k in data_probes known_misses return_probes warmer syscall335_direct_under_filter seccomp_late seccomp_inherited \
-		seccomp_skipped_calls_seen server_links server_probes; do
+	for k in data_probes h2_calls gnutls_calls go_calls idle_wakeups_per_s known_misses return_probes warmer syscall335_direct_under_filter \
+		seccomp_late seccomp_inherited seccomp_skipped_calls_seen server_links server_probes; do
 		v=$(res $k)
 		if [ -n "$v" ]; then echo "    $tag $k: $v"; fi
 	done
 done
 
 echo
-echo "kernel matrix ($accel; one-shot curls per run: $oneshot + 1 POST; total $(($(date +%s) - t_all)) s)"
+echo "kernel matrix ($accel; one-shot clients per run: $oneshot curl + 1 POST (HTTP/1.1)," \
+	"2 curl --http2, 1 wget (GnuTLS), 2 Go (HTTP/1.1, one -s -w); total $(($(date +%s) - t_all)) s)"
 printf '%-15s %-12s %-19s %-14s %-8s %-15s %-15s %-6s %-7s %6s\n' kernel mode "attach path" \
 	"calls seen/exp" one-shot "attach us" "map->attach us" ready sigterm wall
 printf '%-15s %-12s %-19s %-14s %-8s %-15s %-15s %-6s %-7s %6s\n' "" "" "" "" "" "avg/max" "avg/max" "" "" ""

@@ -12,8 +12,9 @@
 #include <cmocka.h>
 
 #include "http1.h"
+#include "http1_pending.h"
 
-#define MAX_CALLS 16
+#define MAX_CALLS 256
 
 struct rec_call {
 	char method[32];
@@ -756,24 +757,55 @@ static void test_connect(void **state)
 	check_stats(t, 0, 0, 1);
 }
 
+/* Pipelined as deep as kept: every response answers its own request. */
+static void test_pending_deep(void **state)
+{
+	struct tc *t = *state;
+	char buf[64];
+	int i;
+
+	for (int round = 0; round < 2; round++) {
+		int n0 = t->n;
+
+		for (i = 0; i < HTTP1_PENDING_MAX; i++) {
+			snprintf(buf, sizeof(buf), "GET /%d HTTP/1.1\r\nHost: h\r\n\r\n", i);
+			assert_int_equal(feed(t, PROTO_TX, 1000 * round + 1 + i, buf), 0);
+		}
+		for (i = 0; i < HTTP1_PENDING_MAX; i++)
+			assert_int_equal(feed(t, PROTO_RX, 1000 * round + 500 + i, ok_resp), 0);
+		assert_int_equal(t->n, n0 + HTTP1_PENDING_MAX);
+		for (i = 0; i < HTTP1_PENDING_MAX; i++) {
+			snprintf(buf, sizeof(buf), "/%d", i);
+			check_call(t, n0 + i, "GET", "h", buf, 200, 1000 * round + 1 + i,
+				   1000 * round + 500 + i);
+		}
+	}
+	check_stats(t, 0, 0, 0);
+	assert_int_equal(t->st.too_deep, 0);
+}
+
+/*
+ * One more than kept: the connection is no longer reported (a dropped
+ * request would make every later response answer the wrong one). The old
+ * code dropped the oldest request and reported /1 with /0's response.
+ */
 static void test_pending_overflow(void **state)
 {
 	struct tc *t = *state;
 	char buf[64];
 	int i;
 
-	for (i = 0; i < HTTP1_PENDING_MAX + 1; i++) {
+	for (i = 0; i < HTTP1_PENDING_MAX; i++) {
 		snprintf(buf, sizeof(buf), "GET /%d HTTP/1.1\r\nHost: h\r\n\r\n", i);
 		assert_int_equal(feed(t, PROTO_TX, 1 + i, buf), 0);
 	}
-	check_stats(t, 0, 1, 0);
-	for (i = 0; i < HTTP1_PENDING_MAX; i++)
-		assert_int_equal(feed(t, PROTO_RX, 100 + i, ok_resp), 0);
-	assert_int_equal(t->n, HTTP1_PENDING_MAX);
-	check_call(t, 0, "GET", "h", "/1", 200, 2, 100);
-	snprintf(buf, sizeof(buf), "/%d", HTTP1_PENDING_MAX);
-	check_call(t, HTTP1_PENDING_MAX - 1, "GET", "h", buf, 200, 1 + HTTP1_PENDING_MAX,
-		   100 + HTTP1_PENDING_MAX - 1);
+	snprintf(buf, sizeof(buf), "GET /%d HTTP/1.1\r\nHost: h\r\n\r\n", i);
+	assert_int_equal(feed(t, PROTO_TX, 1 + i, buf), -EPROTONOSUPPORT);
+	assert_int_equal(t->st.too_deep, 1);
+	check_stats(t, 0, HTTP1_PENDING_MAX, 0);
+	for (i = 0; i < HTTP1_PENDING_MAX + 1; i++)
+		feed(t, PROTO_RX, 100 + i, ok_resp);
+	assert_int_equal(t->n, 0);
 }
 
 static void test_close_unanswered(void **state)
@@ -843,6 +875,7 @@ int main(void)
 	    T(test_query_kept),
 	    T(test_target_truncated),
 	    T(test_pipelined),
+	    T(test_pending_deep),
 	    T(test_gap_resync),
 	    T(test_gap_tx),
 	    T(test_duplicate_overlap),

@@ -1,5 +1,6 @@
-// HTTPS load client for the end-to-end tests: a client the daemon does not
-// trace (Go's crypto/tls is statically linked; no OpenSSL is mapped).
+// HTTPS load client for the end-to-end tests. Go programs are traced like
+// any client; tests that need load the daemon does not trace start it with
+// --exclude-comm=go_client.
 //
 //	go_client [-n N] [-c CONNS] [-sleep MS] [-path-suffix] URL
 //

@@ -40,8 +40,10 @@ def test_no_core_dump(tmp_path):
     """RLIMIT_CORE's soft limit is 0, and even with it raised again from
     outside (prlimit, as an administrator might) a crash leaves no core
     file: the daemon is not dumpable."""
+    # The kernel marks the exit status "core dumped" when a dump was
+    # written, to a file or to a core_pattern pipe (systemd-coredump); with
+    # this host's 'core', the file would be in the daemon's cwd as well.
     pattern = open("/proc/sys/kernel/core_pattern").read().strip()
-    assert pattern == "core", "this test expects core_pattern 'core' (a file in the cwd), not %r" % pattern
     p, log = start_raw(tmp_path)
     try:
         hard = limits(os.getpid(), "Max core file size")[1]
@@ -60,7 +62,7 @@ def test_no_core_dump(tmp_path):
             p.kill()
             p.wait()
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGABRT, status
-    cores = [f for f in os.listdir(tmp_path) if f.startswith("core")]
+    cores = [f for f in os.listdir(tmp_path) if f.startswith("core")] if pattern.startswith("core") else []
     assert not os.WCOREDUMP(status) and not cores, "a core was dumped: %s" % cores
 
 

@@ -138,7 +138,13 @@ void tls_file_describe(const struct tls_file_syms *syms, char *buf, size_t size)
 	for (size_t i = 0; i < syms->backend->nfuncs && used < size; i++) {
 		const struct tls_func_desc *d = &syms->backend->funcs[i];
 
-		if (syms->found[d->fn])
+		bool named = false;
+
+		/* A function probed at its entry and at its returns is named once. */
+		for (size_t j = 0; j < i; j++)
+			named |= syms->found[syms->backend->funcs[j].fn] &&
+				 !strcmp(syms->backend->funcs[j].symbol, d->symbol);
+		if (syms->found[d->fn] && !named)
 			used +=
 			    snprintf(buf + used, size - used, "%s%s", used ? "," : "", d->symbol);
 	}

@@ -374,13 +374,29 @@ def bpf_mounts():
                        stderr=subprocess.DEVNULL)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test shows what its daemons logged (libbpf's lines left
+    out): a call missed in a CI run on a fresh machine can then be told
+    apart from a late attach, a lost record or a parser's verdict."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    for i, d in enumerate(getattr(item, "_daemons", [])):
+        lines = [l for l in d.log().splitlines() if "libbpf" not in l]
+        report.sections.append(("daemon %d log (%s, last 80 of %d lines)" % (i, report.when, len(lines)),
+                                "\n".join(lines[-80:])))
+
+
 @pytest.fixture
-def daemon_factory(tmp_path, bpf_mounts):
+def daemon_factory(request, tmp_path, bpf_mounts):
     """start(endpoint, ready=True, env=None, args=()) -> Daemon (args: extra
     command-line arguments). Every daemon started
     is stopped at teardown and must exit 0 with a clean log."""
     path = daemon_path()
     started = []
+    request.node._daemons = started
 
     def start(endpoint, ready=True, env=None, args=()):
         workdir = tmp_path / ("daemon%d" % len(started))

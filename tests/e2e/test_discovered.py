@@ -123,6 +123,15 @@ class Mix:
         a, b, c = self.a, self.b, self.c
         ra, rb = self.resolve("api.a.example"), self.resolve("b.example")
         base = [CURL, "--http1.1", "-k", "-sS", "--max-time", "30"]
+        # One curl first, seen before the mix: the mix starts seven programs
+        # at once on a fresh daemon, and one-shot capture of a cold burst is
+        # not what these tests check (test_discovery's and bench/arming.py's
+        # business); in one clean-clone CI run three of its five curls lost
+        # their first call (not reproduced in 40 runs here, with and without
+        # busy loops and an exec storm).
+        warm = "localhost:%d" % self.port
+        finish(popen(base + ["-o", "/dev/null", self.url(warm, "/warmup")]), "warm-up curl")
+        orchestrator.expect_calls([("GET", "/warmup")], warm, quiet=0)
         procs = {
             "curl1": popen(base + ra + ["-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null",
                                         self.url(a, "/hello/cus_9s6XKzkNRiz8i3"),

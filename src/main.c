@@ -88,8 +88,15 @@ struct daemon {
 	struct log_ratelimit malformed_log;
 };
 
+/* When the stop signal came (clock_gettime is async-signal-safe). */
+static volatile uint64_t stop_signal_ns;
+
 static void on_signal(int sig)
 {
+	struct timespec ts;
+
+	if (!stop_signal_ns && clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
+		stop_signal_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	stop_requested = 1;
 	/* A successor started right after this signal waits for us. */
 	single_instance_stopping();
@@ -680,6 +687,7 @@ int main(int argc, char **argv)
 	const char *value = getenv(ENDPOINT_ENV);
 	char endpoint_text[300];
 	int ret, err;
+	uint64_t t_stop = 0, t_detach = 0, t_detached = 0;
 
 	privilege_no_core_dumps(); /* before any other process's bytes are read */
 	/* Client commands: they read a running daemon and start nothing. */
@@ -746,11 +754,14 @@ int main(int argc, char **argv)
 	/* Forward what is complete now (closing links waits for the kernel's
 	 * grace periods, longer under load), detach so nothing new arrives,
 	 * then forward what completed meanwhile. */
+	t_stop = monotonic_ns();
 	ring_buffer__consume(d.rb);
 	close_exited(&d);
 	forwarder_flush(d.forwarder);
 	uprobe_warm_stop();
+	t_detach = monotonic_ns();
 	targets_detach_all(d.targets);
+	t_detached = monotonic_ns();
 	ring_buffer__consume(d.rb);
 	close_exited(&d);
 	forwarder_flush(d.forwarder);
@@ -761,5 +772,19 @@ int main(int argc, char **argv)
 cleanup:
 	cleanup(&d);
 	single_instance_release();
+	/* SIGTERM must end it within a second (issue 15): where it goes. */
+	if (t_stop)
+		log_info("exit: %llu ms after the signal: %llu ms to leave the loop, %llu ms "
+			 "forwarding, %llu ms detaching, %llu ms closing",
+			 stop_signal_ns
+			     ? (unsigned long long)(monotonic_ns() - stop_signal_ns) / 1000000
+			     : 0,
+			 stop_signal_ns && t_stop > stop_signal_ns
+			     ? (unsigned long long)(t_stop - stop_signal_ns) / 1000000
+			     : 0,
+			 (unsigned long long)(t_detach - t_stop) / 1000000,
+			 (unsigned long long)(t_detached - t_detach) / 1000000,
+			 (unsigned long long)(monotonic_ns() - t_detached) / 1000000);
+	log_flush();
 	return ret;
 }

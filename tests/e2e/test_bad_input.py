@@ -18,7 +18,21 @@ know them:
 import re
 import time
 
-from conftest import curl_get, py_client
+import pytest
+
+from conftest import PYTHON, curl_get, py_client, run
+
+
+@pytest.fixture(autouse=True)
+def python_known(daemon):
+    """The clients here are one-shot python3 processes; the daemon learns
+    first that python3 maps libssl (`import ssl` alone maps it), so each is
+    armed at its exec rather than in a race with its first write (lost once
+    under ASan on a loaded machine: then a test about hostile bytes saw no
+    bytes). One-shot capture itself is test_discovery's business."""
+    r = run([PYTHON, "-c", "import ssl"], timeout=30)
+    assert r.returncode == 0, r.stderr
+    time.sleep(0.3)
 
 
 def settle(orchestrator, host, seconds=1.5):

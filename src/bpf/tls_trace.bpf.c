@@ -187,7 +187,7 @@ static __always_inline int looks_like_request(__u64 buf, __u64 len)
 	__u8 head[16] = {};
 	__u64 lo = 0, hi = 0;
 	__u32 n;
-	int tok = 0;
+	int sp = -1;
 
 	if (len == 0)
 		return 0;
@@ -195,29 +195,28 @@ static __always_inline int looks_like_request(__u64 buf, __u64 len)
 	n = len >= sizeof(head) ? sizeof(head) : (len & (sizeof(head) - 1));
 	if (bpf_probe_read_user(head, n, (void *)buf))
 		return 0;
+		/* The token, packed as tls_http_method wants it; sp: what ends it. */
 #pragma unroll
 	for (int i = 0; i < 14; i++) {
 		if (i == len)
-			return tok > 0; /* only letters so far */
-		if (is_upper(head[i])) {
-			tok++;
-			if (i < 8)
-				lo |= (__u64)head[i] << (8 * i);
-			else if (i < 12)
-				hi |= (__u64)head[i] << (8 * (i - 8));
-			continue;
+			return i > 0; /* only letters so far */
+		if (!is_upper(head[i])) {
+			sp = i;
+			break;
 		}
-		if (tok < TLS_REQ_TOKEN_MIN || tok > TLS_REQ_TOKEN_MAX || head[i] != ' ')
-			return 0;
-		if (!tls_http_method(lo, hi))
-			return 0;
-		if (i + 1 < len && !tls_target_start(head[i + 1], lo))
-			return 0;
-		/* "PRI ": maybe the HTTP/2 preface, checked once the write is done. */
-		return tok == 3 && head[0] == 'P' && head[1] == 'R' && head[2] == 'I' ? CONN_PRI
-										      : CONN_HTTP1;
+		if (i < 8)
+			lo |= (__u64)head[i] << (8 * i);
+		else if (i < 12)
+			hi |= (__u64)head[i] << (8 * (i - 8));
 	}
-	return 0;
+	if (sp < TLS_REQ_TOKEN_MIN || sp > TLS_REQ_TOKEN_MAX || head[sp & 15] != ' ')
+		return 0;
+	if (!tls_http_method(lo, hi))
+		return 0;
+	if (sp + 1 < len && !tls_target_start(head[(sp + 1) & 15], lo))
+		return 0;
+	/* "PRI ": maybe the HTTP/2 preface, checked once the write is done. */
+	return lo == TLS_PACK_LO("PRI") ? CONN_PRI : CONN_HTTP1;
 }
 
 /*

@@ -82,7 +82,7 @@ static void check_skip(struct fz *f, int dir)
 	uint64_t v = http1_conn_skip_until(f->c, dir);
 
 	/* Only bytes the parser has not seen can be skipped. */
-	CHECK(v == 0 || v == UINT64_MAX || v > f->fed[dir]);
+	CHECK(v == 0 || v == UINT64_MAX || v == PROTO_SKIP_TO_REQUEST || v > f->fed[dir]);
 	/* Waiting for a request: in the write direction only. */
 	CHECK(v != PROTO_SKIP_TO_REQUEST || dir == PROTO_TX);
 }

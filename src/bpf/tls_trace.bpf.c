@@ -176,10 +176,11 @@ static __always_inline int is_upper(__u8 c)
 /*
  * Does buf start like an HTTP/1 request line ("GET /", "OPTIONS *",
  * "CONNECT h:443") or the HTTP/2 preface ("PRI * HTTP/2.0")? An HTTP method
- * (tls_http_method), one space, then a target's first byte (tls_target_start). A write that
- * ends before that ("GE", "GET ") also counts: requests may be split over
- * several writes anywhere. A server's first write ("HTTP/1.1 200") never
- * does, nor another protocol's command ("EHLO x", "USER x", "HEAD 1").
+ * (tls_http_method), one space, then a target's first byte
+ * (tls_target_start). A write that ends before that ("GE", "GET ") also
+ * counts: requests may be split over several writes anywhere. A server's
+ * first write ("HTTP/1.1 200") never does, nor another protocol's command
+ * ("EHLO x", "USER x", "HEAD 1").
  * Returns 0 (no), 1 (a request) or 2 (a request whose token is "PRI").
  */
 static __always_inline int looks_like_request(__u64 buf, __u64 len)

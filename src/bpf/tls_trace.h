@@ -11,7 +11,8 @@
  * - Connection key: (tgid, the library's connection object: SSL*, ...).
  *   conn_id tells apart connections that reuse a key after a close we missed.
  * - A connection is traced from its first write that looks like an HTTP
- *   request (TLS_REQ_TOKEN_*); before that, reads produce nothing.
+ *   request (an HTTP method, tls_http_method, a space and a request
+ *   target); before that, reads produce nothing.
  * - Records (struct tls_event) go through one ring buffer, without wake-up
  *   unless data piles up or the record must be acted on at once (roles).
  *   Offsets count every byte of the direction's stream, copied or not.

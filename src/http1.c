@@ -553,15 +553,17 @@ static int fail(struct http1_conn *c, int err)
 	return err;
 }
 
-/* The kernel's rule (bpf/tls_trace.h): an upper-case token of
- * TLS_REQ_TOKEN_MIN..MAX letters and a space. */
-static bool looks_like_request(const uint8_t *s, uint32_t n)
+/*
+ * Can n lost bytes be passed over as bytes not copied? Only inside a body
+ * whose length is known and that goes on after them (a message ending
+ * inside the lost bytes would end at an unknown time), or one delimited
+ * by the close (which ends at the last byte seen anyway).
+ */
+static bool gap_in_body(const struct h1_dir *d, uint64_t n)
 {
-	uint32_t i;
-
-	for (i = 0; i < n && i <= TLS_REQ_TOKEN_MAX && s[i] >= 'A' && s[i] <= 'Z'; i++)
-		;
-	return i >= TLS_REQ_TOKEN_MIN && i <= TLS_REQ_TOKEN_MAX && i < n && s[i] == ' ';
+	if (d->body == BODY_EOF)
+		return true;
+	return (d->body == BODY_LENGTH || d->body == BODY_CHUNK) && n < d->parser.content_length;
 }
 
 /* The new part of an event: @pre hole bytes, @dlen copied, @post hole bytes. */
@@ -642,6 +644,7 @@ int http1_conn_feed(struct http1_conn *c, enum proto_dir dir, uint64_t ts_ns, ui
 {
 	struct h1_seg s;
 	struct h1_dir *d;
+	uint64_t gap = 0;
 	int ret = 0, err;
 
 	if (!c || (dir != PROTO_TX && dir != PROTO_RX))
@@ -661,7 +664,11 @@ int http1_conn_feed(struct http1_conn *c, enum proto_dir dir, uint64_t ts_ns, ui
 		return c->state == ST_HTTP ? fail(c, -EPROTO) : 0;
 	if (stream_off + len <= d->off)
 		return 0; /* seen already (or empty) */
-	if (stream_off > d->off) {
+	if (stream_off > d->off && c->state == ST_HTTP && gap_in_body(d, stream_off - d->off)) {
+		/* Lost events inside a body: bytes not copied, like a hole. */
+		c->stats->gaps_bridged++;
+		gap = stream_off - d->off;
+	} else if (stream_off > d->off) {
 		/* Lost events: what follows cannot be parsed. */
 		if (c->state == ST_HTTP)
 			ret = fail(c, -EPROTO);
@@ -669,19 +676,19 @@ int http1_conn_feed(struct http1_conn *c, enum proto_dir dir, uint64_t ts_ns, ui
 	}
 
 	s = (struct h1_seg){
-	    .start = stream_off,
-	    .pre = skip,
+	    .start = stream_off - gap,
+	    .pre = gap + skip,
 	    .data = data,
 	    .dlen = data_len,
 	    .post = len - skip - data_len,
 	};
-	seg_trim(&s, d->off - stream_off);
+	seg_trim(&s, d->off - s.start);
 	d->off = stream_off + len;
 	d->last_ts = ts_ns;
 	c->now = ts_ns;
 
 	if (c->state == ST_RESYNC) {
-		if (dir != PROTO_TX || s.pre || !looks_like_request(s.data, s.dlen))
+		if (dir != PROTO_TX || s.pre || !proto_request_start(s.data, s.dlen))
 			return ret;
 		leave_resync(c);
 	}
@@ -723,6 +730,8 @@ uint64_t http1_conn_skip_until(const struct http1_conn *c, enum proto_dir dir)
 		return 0;
 	if (c->state == ST_DEAD || c->state == ST_CLOSED)
 		return UINT64_MAX;
+	if (c->state == ST_RESYNC) /* nothing is needed until a request */
+		return dir == PROTO_TX ? PROTO_SKIP_TO_REQUEST : UINT64_MAX;
 	if (c->state != ST_HTTP)
 		return 0;
 	d = &c->dir[dir];

@@ -28,10 +28,11 @@ extern const struct proto_parser proto_http1;
 
 /* Why bytes were not understood. */
 struct http1_stats {
-	uint64_t malformed;  /* parse errors, oversized heads, lost stream bytes */
-	uint64_t unanswered; /* requests dropped without a response */
-	uint64_t not_http1;  /* streams that are not HTTP/1 (e.g. the HTTP/2 preface) */
-	uint64_t too_deep;   /* connections no longer reported: pipelined too deep */
+	uint64_t malformed;    /* parse errors, oversized heads, lost stream bytes */
+	uint64_t unanswered;   /* requests dropped without a response */
+	uint64_t not_http1;    /* streams that are not HTTP/1 (e.g. the HTTP/2 preface) */
+	uint64_t too_deep;     /* connections no longer reported: pipelined too deep */
+	uint64_t gaps_bridged; /* lost records inside a body, passed over as uncopied bytes */
 };
 
 struct http1_conn;

@@ -509,7 +509,8 @@ static void log_stats(struct daemon *d, const char *when)
 		 "connections=%llu active=%llu evicted=%llu expired=%llu http_malformed=%llu "
 		 "unanswered=%llu not_http1=%llu pipelined_too_deep=%llu h2_undecodable=%llu "
 		 "h2_malformed=%llu "
-		 "h2_over_cap=%llu h2_lost=%llu h2_unanswered=%llu bad_records=%llu",
+		 "h2_over_cap=%llu h2_lost=%llu h2_unanswered=%llu bad_records=%llu "
+		 "copied_bytes=%llu not_http=%llu skips_to_request=%llu http_gaps_bridged=%llu",
 		 when, (unsigned long long)d->calls, (unsigned long long)f.sent,
 		 (unsigned long long)f.dropped, (unsigned long long)d->malformed,
 		 (unsigned long long)k[TLS_STAT_EVENTS],
@@ -524,7 +525,9 @@ static void log_stats(struct daemon *d, const char *when)
 		 (unsigned long long)s.http1.not_http1, (unsigned long long)s.http1.too_deep,
 		 (unsigned long long)s.http2.undecodable, (unsigned long long)s.http2.malformed,
 		 (unsigned long long)s.http2.over_cap, (unsigned long long)s.http2.lost,
-		 (unsigned long long)s.http2.unanswered, (unsigned long long)d->bad_records);
+		 (unsigned long long)s.http2.unanswered, (unsigned long long)d->bad_records,
+		 (unsigned long long)s.copied_bytes, (unsigned long long)s.not_http,
+		 (unsigned long long)s.skips_to_request, (unsigned long long)s.http1.gaps_bridged);
 }
 
 static void run_loop(struct daemon *d)

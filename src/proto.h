@@ -39,8 +39,11 @@ typedef void (*proto_call_cb)(const struct proto_call *call, void *ctx);
  * flags are PROTO_F_* (how the kernel copied the bytes; HTTP/2 only).
  * skip_until() is the stream offset in DIR below which the parser needs no
  * bytes (0: it needs them all): the kernel then counts body bytes instead of
- * copying them.
+ * copying them. PROTO_SKIP_TO_REQUEST (in PROTO_TX): the parser needs no
+ * byte of either direction until a write that starts a request
+ * (proto_request_start), and every byte from that write on.
  */
+#define PROTO_SKIP_TO_REQUEST (UINT64_MAX - 1)
 struct proto_parser {
 	const char *name;
 	void *(*conn_new)(proto_call_cb cb, void *ctx, void *stats);
@@ -71,6 +74,9 @@ enum proto_kind {
 	 * the daemon started, or before its process was armed): its first
 	 * write seen is a request's HEADERS frame (see proto_detect). */
 	PROTO_HTTP2_LATE,
+	/* Not HTTP: another protocol's command ("EHLO x", "USER x"), or a
+	 * first line that does not end in an HTTP/1 version. */
+	PROTO_OTHER,
 };
 
 /*
@@ -85,5 +91,21 @@ enum proto_kind {
  * the same rule to let such a connection in (tls_trace.bpf.c).
  */
 enum proto_kind proto_detect(const uint8_t *data, uint32_t len);
+
+/*
+ * Do these bytes start like an HTTP/1 request: an HTTP method
+ * (tls_http_method, the kernel's list), a space, a target's first byte
+ * (tls_target_start) unless the bytes end before it? The kernel's test for a
+ * client's first write, and where HTTP/1 resynchronises after a loss.
+ */
+bool proto_request_start(const uint8_t *data, uint32_t len);
+
+/*
+ * The first bytes an HTTP/1 client read on a connection (stream offset 0 of
+ * its reads) can only be a response: "HTTP/1.1 200 ...". A greeting or reply
+ * of another protocol ("220 ", "+OK", "* OK") says the connection is not
+ * HTTP. False only when the bytes cannot start "HTTP/".
+ */
+bool proto_reply_may_be_http(const uint8_t *data, uint32_t len);
 
 #endif /* PROTO_H */

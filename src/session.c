@@ -11,6 +11,7 @@
 _Static_assert(TLS_EVF_H2_FRAMED == PROTO_F_FRAMED && TLS_EVF_CUT == PROTO_F_CUT &&
 		   TLS_EVF_H2_TAIL_DATA == PROTO_F_TAIL_DATA,
 	       "record flags differ from the parser flags");
+_Static_assert(TLS_SKIP_TO_REQUEST == PROTO_SKIP_TO_REQUEST, "skip modes differ");
 
 struct session {
 	struct tls_conn_key key;
@@ -212,6 +213,8 @@ static void update_skip(struct session_table *t, struct session *s)
 
 	if (!t->ops.set_skip || !memcmp(&want, &s->skip_sent, sizeof(want)))
 		return;
+	if (want.until[TLS_DIR_TX] == TLS_SKIP_TO_REQUEST)
+		t->stats.skips_to_request++;
 	s->skip_sent = want;
 	t->ops.set_skip(&s->key, &want, t->ops.ctx);
 }
@@ -264,6 +267,11 @@ static bool choose_parser(struct session_table *t, struct session *s, const stru
 			kind = PROTO_HTTP2_LATE;
 	} else if (ev->dir == TLS_DIR_TX && ev->stream_off == 0 && ev->data_skip == 0)
 		kind = proto_detect(ev->data, ev->data_len);
+	if (kind == PROTO_OTHER) {
+		t->stats.not_http++;
+		ignore(t, s);
+		return false;
+	}
 	if (kind == PROTO_HTTP2 || kind == PROTO_HTTP2_LATE) {
 		s->parser = kind == PROTO_HTTP2 ? &proto_http2 : &proto_http2_late;
 		s->conn = s->parser->conn_new(on_call, s, &t->stats.http2);
@@ -291,6 +299,7 @@ void session_handle_event(struct session_table *t, const struct tls_event *ev)
 	}
 	if (ev->kind != TLS_EV_DATA || ev->dir > TLS_DIR_RX)
 		return;
+	t->stats.copied_bytes += ev->data_len;
 	s = session_lookup(t, &key);
 	if (s && s->conn_id != ev->conn_id) {
 		/* The SSL* was reused by a connection whose predecessor's close
@@ -313,6 +322,14 @@ void session_handle_event(struct session_table *t, const struct tls_event *ev)
 	lru_push_front(t, s);
 	if (s->ignored || (!s->parser && !choose_parser(t, s, ev)))
 		return;
+	/* What an HTTP/1 client reads first is a response; another protocol's
+	 * greeting or reply ("220 ", "+OK") says it is not HTTP. */
+	if (s->parser == &proto_http1 && ev->dir == TLS_DIR_RX && ev->stream_off == 0 &&
+	    ev->data_skip == 0 && !proto_reply_may_be_http(ev->data, ev->data_len)) {
+		t->stats.not_http++;
+		ignore(t, s);
+		return;
+	}
 	undecodable = t->stats.http2.undecodable;
 	err = s->parser->feed(s->conn, ev->dir == TLS_DIR_TX ? PROTO_TX : PROTO_RX, ev->ts_ns,
 			      ev->stream_off, ev->len, ev->data_skip, ev->data, ev->data_len,
@@ -330,6 +347,11 @@ void session_handle_event(struct session_table *t, const struct tls_event *ev)
 		ignore(t, s);
 		return;
 	}
+	/* The kernel leaves "skip to the next request" by itself, at a write
+	 * it then copies: the mode must be sent again when next wanted. */
+	if (ev->dir == TLS_DIR_TX && ev->data_len &&
+	    s->skip_sent.until[TLS_DIR_TX] == TLS_SKIP_TO_REQUEST)
+		s->skip_sent.until[TLS_DIR_TX] = s->skip_sent.until[TLS_DIR_RX] = 0;
 	update_skip(t, s);
 }
 

@@ -36,8 +36,11 @@ struct session_ops {
 
 struct session_stats {
 	uint64_t active;
-	uint64_t evicted; /* forgotten because the table was full */
-	uint64_t expired; /* forgotten because their process exited */
+	uint64_t evicted;	   /* forgotten because the table was full */
+	uint64_t expired;	   /* forgotten because their process exited */
+	uint64_t copied_bytes;	   /* plaintext bytes the kernel copied to us (data records) */
+	uint64_t not_http;	   /* connections of another protocol (SMTP, FTP...): ignored */
+	uint64_t skips_to_request; /* lost place: kernel told to copy nothing until a request */
 	struct http1_stats http1;
 	struct http2_stats http2;
 };

@@ -175,17 +175,20 @@ static __always_inline int is_upper(__u8 c)
 
 /*
  * Does buf start like an HTTP/1 request line ("GET /", "OPTIONS *",
- * "CONNECT h:443") or the HTTP/2 preface ("PRI * HTTP/2.0")? An upper-case
- * token of TLS_REQ_TOKEN_MIN..MAX letters, one space, then a visible character. A write that
- * ends before that ("GE", "GET ") also counts: requests may be split over
- * several writes anywhere. A server's first write ("HTTP/1.1 200") never does.
+ * "CONNECT h:443") or the HTTP/2 preface ("PRI * HTTP/2.0")? An HTTP method
+ * (tls_http_method), one space, then a target's first byte
+ * (tls_target_start). A write that ends before that ("GE", "GET ") also
+ * counts: requests may be split over several writes anywhere. A server's
+ * first write ("HTTP/1.1 200") never does, nor another protocol's command
+ * ("EHLO x", "USER x", "HEAD 1").
  * Returns 0 (no), 1 (a request) or 2 (a request whose token is "PRI").
  */
 static __always_inline int looks_like_request(__u64 buf, __u64 len)
 {
 	__u8 head[16] = {};
+	__u64 lo = 0, hi = 0;
 	__u32 n;
-	int tok = 0;
+	int sp = -1;
 
 	if (len == 0)
 		return 0;
@@ -193,23 +196,28 @@ static __always_inline int looks_like_request(__u64 buf, __u64 len)
 	n = len >= sizeof(head) ? sizeof(head) : (len & (sizeof(head) - 1));
 	if (bpf_probe_read_user(head, n, (void *)buf))
 		return 0;
+		/* The token, packed as tls_http_method wants it; sp: what ends it. */
 #pragma unroll
 	for (int i = 0; i < 14; i++) {
 		if (i == len)
-			return tok > 0; /* only letters so far */
-		if (is_upper(head[i])) {
-			tok++;
-			continue;
+			return i > 0; /* only letters so far */
+		if (!is_upper(head[i])) {
+			sp = i;
+			break;
 		}
-		if (tok < TLS_REQ_TOKEN_MIN || tok > TLS_REQ_TOKEN_MAX || head[i] != ' ')
-			return 0;
-		if (i + 1 < len && (head[i + 1] <= ' ' || head[i + 1] >= 0x7f))
-			return 0;
-		/* "PRI ": maybe the HTTP/2 preface, checked once the write is done. */
-		return tok == 3 && head[0] == 'P' && head[1] == 'R' && head[2] == 'I' ? CONN_PRI
-										      : CONN_HTTP1;
+		if (i < 8)
+			lo |= (__u64)head[i] << (8 * i);
+		else if (i < 12)
+			hi |= (__u64)head[i] << (8 * (i - 8));
 	}
-	return 0;
+	if (sp < TLS_REQ_TOKEN_MIN || sp > TLS_REQ_TOKEN_MAX || head[sp & 15] != ' ')
+		return 0;
+	if (!tls_http_method(lo, hi))
+		return 0;
+	if (sp + 1 < len && !tls_target_start(head[(sp + 1) & 15], lo))
+		return 0;
+	/* "PRI ": maybe the HTTP/2 preface, checked once the write is done. */
+	return lo == TLS_PACK_LO("PRI") ? CONN_PRI : CONN_HTTP1;
 }
 
 /*
@@ -396,6 +404,14 @@ static __always_inline void on_data(const struct call_args *args, __u8 dir, __u6
 			return;
 		}
 		until = skip->until[dir & 1];
+		if (skip->until[TLS_DIR_TX] == TLS_SKIP_TO_REQUEST && !st->h2) {
+			until = TLS_SKIP_ALL;
+			if (dir == TLS_DIR_TX && looks_like_request(args->buf, len)) {
+				skip->until[TLS_DIR_TX] = 0;
+				skip->until[TLS_DIR_RX] = 0;
+				until = 0;
+			}
+		}
 	}
 
 	r = bpf_map_lookup_elem(&scratch, &zero);

@@ -11,7 +11,8 @@
  * - Connection key: (tgid, the library's connection object: SSL*, ...).
  *   conn_id tells apart connections that reuse a key after a close we missed.
  * - A connection is traced from its first write that looks like an HTTP
- *   request (TLS_REQ_TOKEN_*); before that, reads produce nothing.
+ *   request (an HTTP method, tls_http_method, a space and a request
+ *   target); before that, reads produce nothing.
  * - Records (struct tls_event) go through one ring buffer, without wake-up
  *   unless data piles up or the record must be acted on at once (roles).
  *   Offsets count every byte of the direction's stream, copied or not.
@@ -40,6 +41,56 @@
  */
 #define TLS_REQ_TOKEN_MIN 3
 #define TLS_REQ_TOKEN_MAX 12
+
+/*
+ * ...and the token must be an HTTP method: one llhttp parses (its HTTP
+ * methods made of letters only), PRI (the HTTP/2 preface) and QUERY. Other
+ * client protocols start with upper-case commands too (SMTP "EHLO", FTP and
+ * POP3 "USER", NNTP "MODE"): their connections are never traced. The token
+ * is compared packed, bytes 0-7 in lo and 8-11 in hi (little-endian, zero
+ * padded), so that the kernel tests it in a few dozen instructions.
+ */
+#define TLS_PACK_AT_(s, i) ((__u64)(__u8)(s "\0\0\0\0\0\0\0\0\0\0\0\0")[i] << (8 * ((i)&7)))
+#define TLS_PACK_LO(s)                                                                             \
+	(TLS_PACK_AT_(s, 0) | TLS_PACK_AT_(s, 1) | TLS_PACK_AT_(s, 2) | TLS_PACK_AT_(s, 3) |       \
+	 TLS_PACK_AT_(s, 4) | TLS_PACK_AT_(s, 5) | TLS_PACK_AT_(s, 6) | TLS_PACK_AT_(s, 7))
+#define TLS_PACK_HI(s)                                                                             \
+	(TLS_PACK_AT_(s, 8) | TLS_PACK_AT_(s, 9) | TLS_PACK_AT_(s, 10) | TLS_PACK_AT_(s, 11))
+#define TLS_METHOD_(s) (lo == TLS_PACK_LO(s) && hi == TLS_PACK_HI(s))
+
+static inline int tls_http_method(__u64 lo, __u64 hi)
+{
+	if (hi == 0) /* up to 8 letters */
+		return lo == TLS_PACK_LO("GET") || lo == TLS_PACK_LO("POST") ||
+		       lo == TLS_PACK_LO("PUT") || lo == TLS_PACK_LO("DELETE") ||
+		       lo == TLS_PACK_LO("PATCH") || lo == TLS_PACK_LO("HEAD") ||
+		       lo == TLS_PACK_LO("OPTIONS") || lo == TLS_PACK_LO("CONNECT") ||
+		       lo == TLS_PACK_LO("TRACE") || lo == TLS_PACK_LO("PRI") ||
+		       lo == TLS_PACK_LO("QUERY") || lo == TLS_PACK_LO("COPY") ||
+		       lo == TLS_PACK_LO("LOCK") || lo == TLS_PACK_LO("MKCOL") ||
+		       lo == TLS_PACK_LO("MOVE") || lo == TLS_PACK_LO("PROPFIND") ||
+		       lo == TLS_PACK_LO("SEARCH") || lo == TLS_PACK_LO("UNLOCK") ||
+		       lo == TLS_PACK_LO("BIND") || lo == TLS_PACK_LO("REBIND") ||
+		       lo == TLS_PACK_LO("UNBIND") || lo == TLS_PACK_LO("ACL") ||
+		       lo == TLS_PACK_LO("REPORT") || lo == TLS_PACK_LO("CHECKOUT") ||
+		       lo == TLS_PACK_LO("MERGE") || lo == TLS_PACK_LO("NOTIFY") ||
+		       lo == TLS_PACK_LO("PURGE") || lo == TLS_PACK_LO("LINK") ||
+		       lo == TLS_PACK_LO("UNLINK") || lo == TLS_PACK_LO("SOURCE");
+	return TLS_METHOD_("PROPPATCH") || TLS_METHOD_("MKACTIVITY") || TLS_METHOD_("SUBSCRIBE") ||
+	       TLS_METHOD_("UNSUBSCRIBE") || TLS_METHOD_("MKCALENDAR");
+}
+
+/*
+ * The request-target after the method and its space (RFC 9112 3.2) starts
+ * with '/' (origin-form), '*' (OPTIONS *), "http" (absolute-form, any case)
+ * or, for CONNECT only, a host. "DELETE FROM t" (an SQL dump sent as a
+ * file) or "HEAD 1" (NNTP) are no requests.
+ */
+static inline int tls_target_start(__u8 c, __u64 method_lo)
+{
+	return c == '/' || c == '*' || c == 'h' || c == 'H' ||
+	       (method_lo == TLS_PACK_LO("CONNECT") && c > ' ' && c < 0x7f);
+}
 
 /* Stream direction, as seen from the traced (client) process. */
 enum tls_dir {
@@ -136,8 +187,15 @@ struct tls_conn_state {
  * the connection with the same conn_id (the daemon lags behind the kernel,
  * and the SSL* may already belong to a new connection). Both offsets at
  * TLS_SKIP_ALL: the daemon does not want this connection at all (not HTTP/1).
+ * until[TLS_DIR_TX] at TLS_SKIP_TO_REQUEST: the daemon lost its place in the
+ * stream (a lost record, bytes it could not parse) and waits for the next
+ * request; the kernel counts every byte of both directions, copying none,
+ * until a write starts like a request (looks_like_request), and from that
+ * write on copies everything again (it sets both offsets to 0 itself, so
+ * that the response is not lost while the daemon catches up).
  */
-#define TLS_SKIP_ALL (~0ULL)
+#define TLS_SKIP_ALL	    (~0ULL)
+#define TLS_SKIP_TO_REQUEST (~0ULL - 1)
 struct tls_conn_skip {
 	__u64 until[2];
 	__u64 conn_id;

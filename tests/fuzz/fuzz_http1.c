@@ -82,7 +82,9 @@ static void check_skip(struct fz *f, int dir)
 	uint64_t v = http1_conn_skip_until(f->c, dir);
 
 	/* Only bytes the parser has not seen can be skipped. */
-	CHECK(v == 0 || v == UINT64_MAX || v > f->fed[dir]);
+	CHECK(v == 0 || v == UINT64_MAX || v == PROTO_SKIP_TO_REQUEST || v > f->fed[dir]);
+	/* Waiting for a request: in the write direction only. */
+	CHECK(v != PROTO_SKIP_TO_REQUEST || dir == PROTO_TX);
 }
 
 static void feed(struct fz *f, int dir, uint64_t off, uint32_t len, uint32_t skip,
@@ -130,8 +132,9 @@ static void skip_to_known(struct fz *f, int dir)
 
 	if (v == 0)
 		return;
-	/* Close-delimited body or not HTTP: the kernel copies nothing. */
-	len = v == UINT64_MAX ? 100000 : v - f->off[dir];
+	/* Close-delimited body, not HTTP, or resynchronising (the kernel
+	 * copies nothing until a request): counted bytes only. */
+	len = v >= PROTO_SKIP_TO_REQUEST ? 100000 : v - f->off[dir];
 	/* Bounded work per operation, whatever the Content-Length said. */
 	len = len < 3000000 ? len : 3000000;
 	while (len) {

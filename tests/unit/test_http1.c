@@ -414,11 +414,14 @@ static void test_gap_resync(void **state)
 	assert_int_equal(feed(t, PROTO_TX, 1, get_req), 0);
 	assert_int_equal(feed(t, PROTO_RX, 2, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n012"),
 			 0);
-	/* An RX event was lost. */
-	t->off[PROTO_RX] += 4;
+	/* An RX event was lost, with the body's end (test_http1_gaps.c: a
+	 * loss inside a body is passed over). */
+	t->off[PROTO_RX] += 7;
 	assert_int_equal(feed(t, PROTO_RX, 3, "789"), -EPROTO);
 	check_stats(t, 1, 1, 0);
-	/* Ignored until a write starts a request. */
+	/* Ignored until a write starts a request: the kernel copies nothing. */
+	assert_true(http1_conn_skip_until(t->c, PROTO_TX) == PROTO_SKIP_TO_REQUEST);
+	assert_true(http1_conn_skip_until(t->c, PROTO_RX) == UINT64_MAX);
 	assert_int_equal(feed(t, PROTO_TX, 4, "garbage"), 0);
 	assert_int_equal(feed(t, PROTO_RX, 5, "HTTP/1.1 200 OK\r\n\r\n"), 0);
 	assert_int_equal(feed(t, PROTO_TX, 6, "GET /again HTTP/1.1\r\nHost: h\r\n\r\n"), 0);

@@ -104,6 +104,13 @@ static long soname_index(const struct predict_root *r, const char *soname)
  * libnghttp2, libidn2, librtmp -> libgnutls, ... before libssl), most of a
  * one-shot client's ~12 ms to its first write.
  *
+ * And each level is walked breadth first: the libraries an object needs
+ * are looked at (known facts), then analysed, and only then followed into
+ * their own dependencies. The shallowest TLS library is the one predicted:
+ * libcurl's own libssl, not the libgnutls librtmp pulls in (curl maps
+ * both, and calls through libssl; depth first, a first curl whose root had
+ * nothing known yet was predicted to map libgnutls alone).
+ *
  * Everything is resolved in the process's root (root_fd): its cache, its
  * paths, its files (opened inside it, never through ours).
  */
@@ -112,7 +119,7 @@ struct walk {
 	struct predict_root *root;
 	int root_fd;
 	int depth;
-	bool deep; /* analyse and recurse, or known facts only */
+	enum { KNOWN, ANALYSE, DEEP } pass; /* known facts, analyse, recurse */
 	struct tls_file *found;
 	char *found_path; /* PATH_MAX: where the root has the TLS file found */
 };
@@ -139,12 +146,12 @@ static int visit_needed(const char *soname, void *ctx)
 	if (i < 0)
 		return 0;
 	m = &w->root->memo[i];
-	if (w->deep)
+	if (w->pass == DEEP)
 		w->found = soname_tls(w, (size_t)i);
 	else if (m->needs_tls > 0)
 		w->found = memo_hit(w, m);
 	else if (m->needs_tls < 0)
-		w->found = look(w, w->root->cache.v[i].path, false);
+		w->found = look(w, w->root->cache.v[i].path, w->pass == ANALYSE);
 	return w->found != NULL;
 }
 
@@ -153,11 +160,10 @@ static struct tls_file *needed_tls(struct walk *parent, int fd, int depth)
 	struct walk w = *parent;
 
 	w.depth = depth;
-	w.deep = false;
 	w.found = NULL;
-	elf_needed_fd(fd, visit_needed, &w);
-	if (!w.found && depth < DEPTH_MAX) {
-		w.deep = true;
+	for (w.pass = KNOWN; !w.found && w.pass <= DEEP; w.pass++) {
+		if (w.pass != KNOWN && depth >= DEPTH_MAX)
+			break;
 		elf_needed_fd(fd, visit_needed, &w);
 	}
 	return w.found;

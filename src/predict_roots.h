@@ -16,7 +16,11 @@
  * its mount namespace (/proc/<pid>/ns/mnt). The namespace is part of the
  * key because two namespaces can share a root directory and still mount
  * different files over /etc or /usr (a bind mount over ld.so.cache): each
- * is then a root of its own, never one answer for both.
+ * is then a root of its own, never one answer for both. (The kernel reuses
+ * a freed namespace's inode number: a new namespace over the same root
+ * directory may find the entry of a dead one. That costs no safety: files
+ * are always opened through the predicted process's own root, and what the
+ * entry holds is only paths and which sonames led to TLS, rechecked.)
  *
  * Every file is opened through the process's root descriptor with
  * file_open_in_root (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): a

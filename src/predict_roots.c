@@ -93,6 +93,32 @@ int predict_root_open(const char *proc_root, pid_t pid, struct root_key *key)
 	return fd;
 }
 
+int predict_host_root_open(const char *proc_root, struct root_key *key)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int fd = predict_root_open(proc_root, 1, key);
+
+	if (fd >= 0)
+		return fd;
+	/* Pid 1 out of reach (a sandbox's pid 1 holding capabilities we do
+	 * not, a pid namespace of our own): our own root, as before. */
+	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	key->dev = st.st_dev;
+	key->ino = st.st_ino;
+	snprintf(path, sizeof(path), "%s/self/ns/mnt", proc_root);
+	key->mntns = stat(path, &st) ? 0 : st.st_ino;
+	return fd;
+}
+
 static bool key_equal(const struct root_key *a, const struct root_key *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && a->mntns == b->mntns;

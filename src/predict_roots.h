@@ -95,6 +95,11 @@ void predict_roots_free(struct predict_roots *r);
  */
 int predict_root_open(const char *proc_root, pid_t pid, struct root_key *key);
 
+/* The host's root, as predict_root_open() gives it: pid 1's (the node's,
+ * when the daemon runs in a container with hostPID), or ours when pid 1's
+ * cannot be opened. */
+int predict_host_root_open(const char *proc_root, struct root_key *key);
+
 /*
  * The entry of the root open on ROOT_FD (named KEY), loading or reloading
  * its cache if needed at NOW_NS. NULL when that root has no usable cache

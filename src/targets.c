@@ -39,16 +39,16 @@ static void count_soname(const char *soname, const char *path, void *ctx)
 
 /*
  * Load the host's ld.so cache now (the root of pid 1: the node's with
- * hostPID, ours on a host), so the first exec does not pay for it, and say
- * so if it has none. Every other root is loaded when an exec there needs
- * it (predict_roots.h); the daemon's own root matters only to its own
- * processes (in an image FROM scratch, it has no cache: that is fine).
+ * hostPID, ours on a host; ours if pid 1's is out of reach), so the first
+ * exec does not pay for it, and say so if it has none. Every other root is loaded when an exec
+ * there needs it (predict_roots.h); the daemon's own root matters only to its own processes (in an
+ * image FROM scratch, it has no cache: that is fine).
  */
 static void check_host_cache(struct targets *t)
 {
 	struct root_key key;
 	size_t n = 0;
-	int root_fd = predict_root_open(t->proc_root, 1, &key);
+	int root_fd = predict_host_root_open(t->proc_root, &key);
 
 	if (root_fd >= 0) {
 		predict_each_soname(t->predict, root_fd, &key, monotonic_ns(), "", count_soname,
@@ -56,11 +56,11 @@ static void check_host_cache(struct targets *t)
 		close(root_fd);
 	}
 	if (!n)
-		log_warn("cannot read %s in the root of pid 1 (%s): its processes are armed when "
+		log_warn("cannot read %s in the host's root (%s): its processes are armed when "
 			 "they map a TLS library, not at exec",
 			 t->ldcache, root_fd < 0 ? strerror(-root_fd) : "none there, or unusable");
 	else
-		log_debug("ld.so cache of pid 1's root: %zu libraries", n);
+		log_debug("ld.so cache of the host's root: %zu libraries", n);
 }
 
 struct targets *targets_new(struct tls_trace *skel, const struct targets_config *cfg)
@@ -299,14 +299,15 @@ static void pin_lib(const char *lib_prefix, void *ctx)
 			    pin_cached, c);
 }
 
-/* The host's cache (the root of pid 1): what the node's processes load. */
+/* The host's cache (the root of pid 1, or ours): what the node's processes
+ * load. */
 void targets_pin_ldcache(struct targets *t)
 {
 	struct pin_ctx c = {.t = t};
 
 	if (t->arm.per_process)
 		return;
-	c.root_fd = predict_root_open(t->proc_root, 1, &c.key);
+	c.root_fd = predict_host_root_open(t->proc_root, &c.key);
 	if (c.root_fd < 0)
 		return;
 	tls_backend_each_lib(pin_lib, &c);

@@ -109,6 +109,31 @@ int file_open_in_root(int root_fd, const char *path, const struct file_id *id, c
 	return reopen_checked(fd, id, why);
 }
 
+int file_stat_in_root(int root_fd, const char *path, struct file_id *id, uint64_t *size)
+{
+	struct stat st;
+	int fd, err = 0;
+
+	if (!path || path[0] != '/')
+		return -EINVAL;
+	fd = openat2_path(root_fd, path);
+	if (fd == -ENOSYS || fd == -EPERM)
+		fd = fallback_path(root_fd, path);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st))
+		err = -errno;
+	else if (!S_ISREG(st.st_mode))
+		err = -EINVAL;
+	close(fd);
+	if (err)
+		return err;
+	*id = (struct file_id){major(st.st_dev), minor(st.st_dev), st.st_ino};
+	if (size)
+		*size = (uint64_t)st.st_size;
+	return 0;
+}
+
 /* Open PATH inside the directory DIR (a process's root, or ours). */
 static int open_in_dir(const char *dir, const char *path, const struct file_id *id,
 		       const char **why)

@@ -50,6 +50,13 @@ static inline bool file_id_equal(const struct file_id *a, const struct file_id *
 int file_open_in_root(int root_fd, const char *path, const struct file_id *id, const char **why);
 
 /*
+ * The identity and size of the regular file PATH, resolved inside ROOT_FD
+ * as file_open_in_root() does, without opening it for reading (a stat for
+ * prediction's lookups). 0 or -errno (-EINVAL: not a regular file).
+ */
+int file_stat_in_root(int root_fd, const char *path, struct file_id *id, uint64_t *size);
+
+/*
  * Open PATH in our own root for reading (the ld.so cache's libraries, for
  * prediction): a regular file, not opened before it was checked to be one,
  * its identity returned in *got. -errno otherwise.

@@ -210,8 +210,8 @@ int ldcache_parse(const uint8_t *buf, size_t len, ldcache_cb cb, void *ctx)
 	return table_walk(&t, cb, ctx);
 }
 
-/* Read all of FD (a regular file of at most LDCACHE_MAX_SIZE bytes) into a new buffer. */
-static int read_all(int fd, uint8_t **bufp, size_t *lenp)
+/* Read all of FD (a regular file of at most MAX bytes) into a new buffer. */
+static int read_all(int fd, size_t max, uint8_t **bufp, size_t *lenp)
 {
 	size_t size, len = 0;
 	struct stat st;
@@ -222,7 +222,7 @@ static int read_all(int fd, uint8_t **bufp, size_t *lenp)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
-	if (st.st_size > LDCACHE_MAX_SIZE)
+	if ((uint64_t)st.st_size > max)
 		return -EFBIG;
 	size = st.st_size;
 	buf = malloc(size ? size : 1);
@@ -256,7 +256,7 @@ int ldcache_for_each_file(const char *file, ldcache_cb cb, void *ctx)
 	fd = open(file ? file : LDCACHE_PATH, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	ret = read_all(fd, &buf, &len);
+	ret = read_all(fd, LDCACHE_MAX_SIZE, &buf, &len);
 	close(fd);
 	if (ret)
 		return ret;
@@ -293,6 +293,23 @@ int ldcache_load(const char *file, struct ldcache_list *out)
 
 	memset(out, 0, sizeof(*out));
 	ret = ldcache_for_each_file(file, add_entry, out);
+	if (ret)
+		ldcache_list_free(out);
+	return ret < 0 ? ret : ret ? -ENOMEM : 0;
+}
+
+int ldcache_load_fd(int fd, size_t max_size, struct ldcache_list *out)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = read_all(fd, max_size, &buf, &len);
+	if (ret)
+		return ret;
+	ret = ldcache_parse(buf, len, add_entry, out);
+	free(buf);
 	if (ret)
 		ldcache_list_free(out);
 	return ret < 0 ? ret : ret ? -ENOMEM : 0;

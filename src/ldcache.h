@@ -57,6 +57,9 @@ struct ldcache_list {
 /* Read FILE as ldcache_for_each_file() does, into OUT (freed with
  * ldcache_list_free). Returns 0 or -errno; OUT is empty on error. */
 int ldcache_load(const char *file, struct ldcache_list *out);
+/* The same from a descriptor already open (inside a process's root:
+ * predict_roots.c), refusing files over MAX_SIZE bytes (-EFBIG). */
+int ldcache_load_fd(int fd, size_t max_size, struct ldcache_list *out);
 void ldcache_list_free(struct ldcache_list *l);
 
 #endif /* LDCACHE_H */

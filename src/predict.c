@@ -1,44 +1,37 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "elf_symbols.h"
 #include "file_registry.h"
 #include "predict.h"
+#include "predict_roots.h"
 
 /* Dependency levels followed: curl -> libcurl -> libssl, and one more. */
 #define DEPTH_MAX 3
 
-struct soname_memo {
-	int needs_tls;	/* -1 unknown, 0 no, 1 yes: it or a dependency carries TLS */
-	char *tls_path; /* the library that does */
-};
-
 struct predictor {
-	struct ldcache_list cache;
-	struct soname_memo *memo; /* one per cache entry */
+	struct predict_roots *roots; /* the ld.so caches, one per root */
 	predict_lookup_fn lookup;
 	void *ctx;
 	struct learned_exe learned[LEARNED_MAX];
 	unsigned nlearned, learned_next;
 };
 
-struct predictor *predict_new(struct ldcache_list *cache, predict_lookup_fn lookup, void *ctx)
+struct predictor *predict_new(const char *cache_path, predict_lookup_fn lookup, void *ctx)
 {
 	struct predictor *p = calloc(1, sizeof(*p));
 
 	if (!p)
 		return NULL;
-	p->memo = calloc(cache->n ? cache->n : 1, sizeof(*p->memo));
-	if (!p->memo) {
+	p->roots = predict_roots_new(cache_path);
+	if (!p->roots) {
 		free(p);
 		return NULL;
 	}
-	for (size_t i = 0; i < cache->n; i++)
-		p->memo[i].needs_tls = -1;
-	p->cache = *cache;
-	memset(cache, 0, sizeof(*cache));
 	p->lookup = lookup;
 	p->ctx = ctx;
 	return p;
@@ -48,10 +41,7 @@ void predict_free(struct predictor *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->cache.n; i++)
-		free(p->memo[i].tls_path);
-	free(p->memo);
-	ldcache_list_free(&p->cache);
+	predict_roots_free(p->roots);
 	free(p);
 }
 
@@ -96,10 +86,10 @@ void predict_learn(struct predictor *p, const struct file_id *exe, const struct 
 	l->files[0] = *file;
 }
 
-static long soname_index(struct predictor *p, const char *soname)
+static long soname_index(const struct predict_root *r, const char *soname)
 {
-	for (size_t i = 0; i < p->cache.n; i++) {
-		if (!strcmp(p->cache.v[i].soname, soname))
+	for (size_t i = 0; i < r->cache.n; i++) {
+		if (!strcmp(r->cache.v[i].soname, soname))
 			return (long)i;
 	}
 	return -1;
@@ -113,42 +103,67 @@ static long soname_index(struct predictor *p, const char *soname)
  * dependency in DT_NEEDED order took 5-9 ms for a first curl (libcurl's
  * libnghttp2, libidn2, librtmp -> libgnutls, ... before libssl), most of a
  * one-shot client's ~12 ms to its first write.
+ *
+ * And each level is walked breadth first: the libraries an object needs
+ * are looked at (known facts), then analysed, and only then followed into
+ * their own dependencies. The shallowest TLS library is the one predicted:
+ * libcurl's own libssl, not the libgnutls librtmp pulls in (curl maps
+ * both, and calls through libssl; depth first, a first curl whose root had
+ * nothing known yet was predicted to map libgnutls alone).
+ *
+ * Everything is resolved in the process's root (root_fd): its cache, its
+ * paths, its files (opened inside it, never through ours).
  */
 struct walk {
 	struct predictor *p;
+	struct predict_root *root;
+	int root_fd;
 	int depth;
-	bool deep; /* analyse and recurse, or known facts only */
+	enum { KNOWN, ANALYSE, DEEP } pass; /* known facts, analyse, recurse */
 	struct tls_file *found;
+	char *found_path; /* PATH_MAX: where the root has the TLS file found */
 };
 
-static struct tls_file *soname_tls(struct predictor *p, size_t i, int depth);
-static struct tls_file *memo_hit(struct predictor *p, struct soname_memo *m);
+/* Is the library at PATH (in the process's root) a TLS file? */
+static struct tls_file *look(struct walk *w, const char *path, bool analyse)
+{
+	struct tls_file *f = w->p->lookup(w->root_fd, path, analyse, w->p->ctx);
+
+	if (f)
+		snprintf(w->found_path, PATH_MAX, "%s", path);
+	return f;
+}
+
+static struct tls_file *soname_tls(struct walk *w, size_t i);
+static struct tls_file *memo_hit(struct walk *w, struct soname_memo *m);
 
 static int visit_needed(const char *soname, void *ctx)
 {
 	struct walk *w = ctx;
-	long i = soname_index(w->p, soname);
+	long i = soname_index(w->root, soname);
 	struct soname_memo *m;
 
 	if (i < 0)
 		return 0;
-	m = &w->p->memo[i];
-	if (w->deep)
-		w->found = soname_tls(w->p, (size_t)i, w->depth);
+	m = &w->root->memo[i];
+	if (w->pass == DEEP)
+		w->found = soname_tls(w, (size_t)i);
 	else if (m->needs_tls > 0)
-		w->found = memo_hit(w->p, m);
+		w->found = memo_hit(w, m);
 	else if (m->needs_tls < 0)
-		w->found = w->p->lookup(w->p->cache.v[i].path, false, w->p->ctx);
+		w->found = look(w, w->root->cache.v[i].path, w->pass == ANALYSE);
 	return w->found != NULL;
 }
 
-static struct tls_file *needed_tls(struct predictor *p, int fd, int depth)
+static struct tls_file *needed_tls(struct walk *parent, int fd, int depth)
 {
-	struct walk w = {p, depth, false, NULL};
+	struct walk w = *parent;
 
-	elf_needed_fd(fd, visit_needed, &w);
-	if (!w.found && depth < DEPTH_MAX) {
-		w.deep = true;
+	w.depth = depth;
+	w.found = NULL;
+	for (w.pass = KNOWN; !w.found && w.pass <= DEEP; w.pass++) {
+		if (w.pass != KNOWN && depth >= DEPTH_MAX)
+			break;
 		elf_needed_fd(fd, visit_needed, &w);
 	}
 	return w.found;
@@ -156,9 +171,9 @@ static struct tls_file *needed_tls(struct predictor *p, int fd, int depth)
 
 /* The memo says this soname leads to TLS: find that file again (it may have
  * been replaced or forgotten since: then the memo is dropped). */
-static struct tls_file *memo_hit(struct predictor *p, struct soname_memo *m)
+static struct tls_file *memo_hit(struct walk *w, struct soname_memo *m)
 {
-	struct tls_file *f = p->lookup(m->tls_path, true, p->ctx);
+	struct tls_file *f = look(w, m->tls_path, true);
 
 	if (!f) {
 		free(m->tls_path);
@@ -169,43 +184,54 @@ static struct tls_file *memo_hit(struct predictor *p, struct soname_memo *m)
 }
 
 /* Does this library, or one it needs, carry TLS? Memoised per soname. */
-static struct tls_file *soname_tls(struct predictor *p, size_t i, int depth)
+static struct tls_file *soname_tls(struct walk *w, size_t i)
 {
-	struct soname_memo *m = &p->memo[i];
-	const char *path = p->cache.v[i].path;
+	struct soname_memo *m = &w->root->memo[i];
+	const char *path = w->root->cache.v[i].path;
 	struct tls_file *f;
-	struct file_id id;
 	int fd;
 
 	if (m->needs_tls > 0)
-		return memo_hit(p, m);
+		return memo_hit(w, m);
 	if (m->needs_tls == 0)
 		return NULL;
 	m->needs_tls = 0; /* cuts dependency cycles */
-	f = p->lookup(path, true, p->ctx);
-	if (!f && (fd = file_open_local(path, &id)) >= 0) {
-		f = needed_tls(p, fd, depth + 1);
+	f = look(w, path, true);
+	if (!f && (fd = file_open_in_root(w->root_fd, path, NULL, NULL)) >= 0) {
+		f = needed_tls(w, fd, w->depth + 1);
 		close(fd);
 	}
 	if (f) {
-		m->tls_path = strdup(f->path);
+		/* The path as this root names it (the registry's entry keeps
+		 * the name of whoever mapped the file first, maybe in another
+		 * root). */
+		m->tls_path = strdup(w->found_path);
 		m->needs_tls = m->tls_path ? 1 : -1;
 	}
 	return f;
 }
 
-struct tls_file *predict_from_needed(struct predictor *p, int exe_fd)
+struct tls_file *predict_from_needed(struct predictor *p, int root_fd, const struct root_key *key,
+				     int exe_fd, uint64_t now_ns)
 {
-	return p->cache.n ? needed_tls(p, exe_fd, 0) : NULL;
+	char found_path[PATH_MAX];
+	struct walk w = {.p = p,
+			 .root = predict_roots_get(p->roots, root_fd, key, now_ns),
+			 .root_fd = root_fd,
+			 .found_path = found_path};
+
+	return w.root ? needed_tls(&w, exe_fd, 0) : NULL;
 }
 
-void predict_each_soname(struct predictor *p, const char *prefix,
+void predict_each_soname(struct predictor *p, int root_fd, const struct root_key *key,
+			 uint64_t now_ns, const char *prefix,
 			 void (*fn)(const char *soname, const char *path, void *ctx), void *ctx)
 {
+	struct predict_root *r = predict_roots_get(p->roots, root_fd, key, now_ns);
 	size_t n = strlen(prefix);
 
-	for (size_t i = 0; i < p->cache.n; i++) {
-		if (!strncmp(p->cache.v[i].soname, prefix, n))
-			fn(p->cache.v[i].soname, p->cache.v[i].path, ctx);
+	for (size_t i = 0; r && i < r->cache.n; i++) {
+		if (!strncmp(r->cache.v[i].soname, prefix, n))
+			fn(r->cache.v[i].soname, r->cache.v[i].path, ctx);
 	}
 }

@@ -7,10 +7,12 @@
  *
  * Two sources: executables seen before (learned: which TLS files processes
  * running them mapped), and for an executable never seen, its DT_NEEDED
- * chain resolved through the ld.so cache (three levels: curl -> libcurl ->
- * libssl). The ld.so cache describes the daemon's own root only, so DT_NEEDED
- * prediction is for processes that share it; a container's processes are
- * armed from their mapping records (and learned from them).
+ * chain resolved through the ld.so cache of the process's own root (three
+ * levels: curl -> libcurl -> libssl): a container's processes through the
+ * container's cache and libraries, the host's through the host's, whatever
+ * the daemon's own root holds (predict_roots.h). The learned executables
+ * and the registry of files are shared by all roots: they are keyed by
+ * device and inode, and the same file in two roots is one file.
  */
 #ifndef PREDICT_H
 #define PREDICT_H
@@ -18,20 +20,23 @@
 #include <stdbool.h>
 #include "file_open.h"
 #include "ldcache.h"
+#include "predict_roots.h"
 #include "proc_table.h"
 
 struct tls_file;
 struct predictor;
 
 /*
- * Is the library at PATH (in our root) a TLS file? ANALYSE false: only from
- * what is already known (no file is read beyond a stat); true: analyse it if
- * needed. Returns the registry's entry or NULL.
+ * Is the library at PATH, resolved inside the root directory ROOT_FD (a
+ * process's), a TLS file? ANALYSE false: only from what is already known (no
+ * file is read beyond a stat); true: analyse it if needed. Returns the
+ * registry's entry or NULL.
  */
-typedef struct tls_file *(*predict_lookup_fn)(const char *path, bool analyse, void *ctx);
+typedef struct tls_file *(*predict_lookup_fn)(int root_fd, const char *path, bool analyse,
+					      void *ctx);
 
-/* Takes the entries of CACHE (left empty). */
-struct predictor *predict_new(struct ldcache_list *cache, predict_lookup_fn lookup, void *ctx);
+/* CACHE_PATH: where each root keeps its ld.so cache (NULL: LDCACHE_PATH). */
+struct predictor *predict_new(const char *cache_path, predict_lookup_fn lookup, void *ctx);
 void predict_free(struct predictor *p);
 
 #define LEARNED_MAX 1024
@@ -51,11 +56,16 @@ const struct learned_exe *predict_learned(struct predictor *p, const struct file
 void predict_learn(struct predictor *p, const struct file_id *exe, const struct file_id *file);
 
 /* The TLS file an executable (open on EXE_FD) will load, from its DT_NEEDED
- * chain; known facts first, then analysis. NULL if none. */
-struct tls_file *predict_from_needed(struct predictor *p, int exe_fd);
+ * chain through the cache of the root open on ROOT_FD (named KEY:
+ * predict_root_open); known facts first, then analysis. NULL if none (or
+ * that root has no cache). */
+struct tls_file *predict_from_needed(struct predictor *p, int root_fd, const struct root_key *key,
+				     int exe_fd, uint64_t now_ns);
 
-/* Call fn for each cache entry whose soname starts with PREFIX. */
-void predict_each_soname(struct predictor *p, const char *prefix,
+/* Call fn for each entry of that root's cache whose soname starts with
+ * PREFIX (paths as that root names them). */
+void predict_each_soname(struct predictor *p, int root_fd, const struct root_key *key,
+			 uint64_t now_ns, const char *prefix,
 			 void (*fn)(const char *soname, const char *path, void *ctx), void *ctx);
 
 #endif /* PREDICT_H */

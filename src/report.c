@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -11,6 +13,7 @@
 #include "file_open.h"
 #include "ldcache.h"
 #include "log.h"
+#include "predict_roots.h"
 #include "proc_scan.h"
 #include "proc_watch.h"
 #include "report.h"
@@ -141,23 +144,38 @@ static int report_process(pid_t pid, void *ctx)
 	return 0;
 }
 
-/* The ld.so cache's TLS libraries: what a process loading one would get. */
-static int report_cached(FILE *out, const char *ldcache_file)
+/*
+ * The host's ld.so cache's TLS libraries: what a process loading one would
+ * get. The host's is pid 1's root's (the node's when the daemon runs in a
+ * container with hostPID, whose own root may have no cache at all), or
+ * ours when pid 1's is out of reach; the
+ * cache and its libraries are opened inside that root, as the daemon's
+ * prediction does (predict_roots.h).
+ */
+static int report_cached(FILE *out, const char *proc_root, const char *ldcache_file)
 {
 	struct ldcache_list l;
-	int lines = 0;
+	struct root_key key;
+	int lines = 0, root_fd, fd;
 
-	if (ldcache_load(ldcache_file, &l))
+	root_fd = predict_host_root_open(proc_root, &key);
+	if (root_fd < 0)
 		return 0;
+	fd = file_open_in_root(root_fd, ldcache_file, NULL, NULL);
+	if (fd < 0 || ldcache_load_fd(fd, LDCACHE_MAX_SIZE, &l)) {
+		if (fd >= 0)
+			close(fd);
+		close(root_fd);
+		return 0;
+	}
+	close(fd);
 	for (size_t i = 0; i < l.n; i++) {
 		struct tls_verdict v;
-		struct file_id id;
 		char path[4 * PATH_MAX];
-		int fd;
 
 		if (!tls_backend_lib_name(l.v[i].soname))
 			continue;
-		fd = file_open_local(l.v[i].path, &id);
+		fd = file_open_in_root(root_fd, l.v[i].path, NULL, NULL);
 		if (fd < 0)
 			continue;
 		if (tls_classify(fd, l.v[i].path, false, &v) == 0 && v.kind != TLS_KIND_NONE) {
@@ -172,6 +190,7 @@ static int report_cached(FILE *out, const char *ldcache_file)
 		close(fd);
 	}
 	ldcache_list_free(&l);
+	close(root_fd);
 	return lines;
 }
 
@@ -183,7 +202,7 @@ int report_targets(FILE *out, const char *proc_root, const char *ldcache_file)
 	free(sc.cache.v);
 	if (err)
 		return err;
-	return sc.lines + report_cached(out, ldcache_file);
+	return sc.lines + report_cached(out, proc_root, ldcache_file);
 }
 
 int report_discovery(FILE *err)

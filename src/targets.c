@@ -32,10 +32,40 @@
 
 /* ---- construction ---------------------------------------------------------- */
 
+static void count_soname(const char *soname, const char *path, void *ctx)
+{
+	(*(size_t *)ctx)++;
+}
+
+/*
+ * Load the host's ld.so cache now (the root of pid 1: the node's with
+ * hostPID, ours on a host; ours if pid 1's is out of reach), so the first
+ * exec does not pay for it, and say so if it has none. Every other root is loaded when an exec
+ * there needs it (predict_roots.h); the daemon's own root matters only to its own processes (in an
+ * image FROM scratch, it has no cache: that is fine).
+ */
+static void check_host_cache(struct targets *t)
+{
+	struct root_key key;
+	size_t n = 0;
+	int root_fd = predict_host_root_open(t->proc_root, &key);
+
+	if (root_fd >= 0) {
+		predict_each_soname(t->predict, root_fd, &key, monotonic_ns(), "", count_soname,
+				    &n);
+		close(root_fd);
+	}
+	if (!n)
+		log_warn("cannot read %s in the host's root (%s): its processes are armed when "
+			 "they map a TLS library, not at exec",
+			 t->ldcache, root_fd < 0 ? strerror(-root_fd) : "none there, or unusable");
+	else
+		log_debug("ld.so cache of the host's root: %zu libraries", n);
+}
+
 struct targets *targets_new(struct tls_trace *skel, const struct targets_config *cfg)
 {
 	struct targets *t = calloc(1, sizeof(*t));
-	struct ldcache_list cache = {0};
 
 	if (!t)
 		return NULL;
@@ -54,16 +84,15 @@ struct targets *targets_new(struct tls_trace *skel, const struct targets_config 
 	/* A few lines a minute: a hostile user can make many paths lie. */
 	t->refused_log = (struct log_ratelimit){.interval_ns = 60ull * 1000000000, .burst = 10};
 	t->attach_fail_log = (struct log_ratelimit){.interval_ns = 60ull * 1000000000, .burst = 10};
-	if (ldcache_load(cfg->ldcache, &cache))
-		log_warn("cannot read %s: no prediction at exec", cfg->ldcache);
 	t->files = file_registry_new();
 	t->procs = proc_table_new();
-	t->predict = predict_new(&cache, file_for_path, t);
-	ldcache_list_free(&cache);
+	t->predict = predict_new(cfg->ldcache, file_for_path, t);
 	if (!t->files || !t->procs || !t->predict) {
 		targets_free(t);
 		return NULL;
 	}
+	t->ldcache = cfg->ldcache ? cfg->ldcache : LDCACHE_PATH;
+	check_host_cache(t);
 	return t;
 }
 
@@ -81,6 +110,30 @@ static void keep_attach_fast(const struct targets *t)
 		uprobe_warm_until(now + WARM_WINDOW_NS);
 }
 
+/* Predict from the DT_NEEDED chain of the executable process PID just
+ * mapped (M), through the ld.so cache of that process's own root. */
+static struct tls_file *predict_exe(struct targets *t, const struct proc_mapping *m,
+				    const struct file_id *exe)
+{
+	struct tls_file *f = NULL;
+	struct root_key key;
+	uint64_t t0 = monotonic_ns();
+	int root_fd = predict_root_open(t->proc_root, m->pid, &key), fd;
+
+	if (root_fd < 0)
+		return NULL; /* gone already */
+	fd = file_open_mapped(t->proc_root, m->pid, m->path, exe, m->start, m->end, NULL);
+	if (fd >= 0) {
+		f = predict_from_needed(t->predict, root_fd, &key, fd, t0);
+		close(fd);
+		log_debug("predicted for %s in %llu us: %s", m->path,
+			  (unsigned long long)(monotonic_ns() - t0) / 1000,
+			  f ? "loads TLS" : "no TLS");
+	}
+	close(root_fd);
+	return f;
+}
+
 /* The executable of a process that just exec'd is mapped: arm it now if
  * this executable is known or predicted to map TLS files. */
 static void proc_exe_mapped(struct targets *t, struct tls_proc *p, const struct proc_mapping *m)
@@ -90,20 +143,9 @@ static void proc_exe_mapped(struct targets *t, struct tls_proc *p, const struct 
 	p->awaiting_exe = false;
 	p->exe = (struct file_id){m->maj, m->min, m->ino};
 	l = predict_learned(t->predict, &p->exe);
-	if (!l && t->arm.per_process && file_same_root(t->proc_root, m->pid)) {
-		struct tls_file *f = NULL;
-		int fd = file_open_mapped(t->proc_root, m->pid, m->path, &p->exe, m->start, m->end,
-					  NULL);
+	if (!l && t->arm.per_process) {
+		struct tls_file *f = predict_exe(t, m, &p->exe);
 
-		if (fd >= 0) {
-			uint64_t t0 = monotonic_ns();
-
-			f = predict_from_needed(t->predict, fd);
-			close(fd);
-			log_debug("predicted for %s in %llu us: %s", m->path,
-				  (unsigned long long)(monotonic_ns() - t0) / 1000,
-				  f ? "loads TLS" : "no TLS");
-		}
 		predict_learn(t->predict, &p->exe, f ? &f->id : NULL);
 		l = predict_learned(t->predict, &p->exe);
 	}
@@ -231,29 +273,45 @@ void targets_scan_proc(struct targets *t)
 	targets_collect_analyses(t);
 }
 
+struct pin_ctx {
+	struct targets *t;
+	int root_fd;
+	struct root_key key;
+};
+
 static void pin_cached(const char *soname, const char *path, void *ctx)
 {
-	struct targets *t = ctx;
-	struct tls_file *f = file_for_path(path, true, t);
+	struct pin_ctx *c = ctx;
+	struct tls_file *f = file_for_path(c->root_fd, path, true, c->t);
 
 	if (f && !f->pinned) {
 		f->pinned = true;
 		file_ref(f);
-		file_attach_shared(t, f);
+		file_attach_shared(c->t, f);
 	}
 }
 
 static void pin_lib(const char *lib_prefix, void *ctx)
 {
-	struct targets *t = ctx;
+	struct pin_ctx *c = ctx;
 
-	predict_each_soname(t->predict, lib_prefix, pin_cached, t);
+	predict_each_soname(c->t->predict, c->root_fd, &c->key, monotonic_ns(), lib_prefix,
+			    pin_cached, c);
 }
 
+/* The host's cache (the root of pid 1, or ours): what the node's processes
+ * load. */
 void targets_pin_ldcache(struct targets *t)
 {
-	if (!t->arm.per_process)
-		tls_backend_each_lib(pin_lib, t);
+	struct pin_ctx c = {.t = t};
+
+	if (t->arm.per_process)
+		return;
+	c.root_fd = predict_host_root_open(t->proc_root, &c.key);
+	if (c.root_fd < 0)
+		return;
+	tls_backend_each_lib(pin_lib, &c);
+	close(c.root_fd);
 }
 
 /* ---- the end --------------------------------------------------------------- */

@@ -60,7 +60,7 @@ struct targets_config {
 	uint64_t disarm_delay_ns; /* how long a server-only process keeps them */
 	unsigned max_armed;	  /* processes holding data probes (arm_policy.h) */
 	const char *proc_root;	  /* "/proc" */
-	const char *ldcache;	  /* "/etc/ld.so.cache" */
+	const char *ldcache;	  /* "/etc/ld.so.cache", inside each process's root */
 	/* Command names (comm) of processes never given data probes: their
 	 * calls are not reported (--exclude-comm). */
 	const char *const *exclude_comm;
@@ -70,7 +70,8 @@ struct targets_config {
 struct targets *targets_new(struct tls_trace *skel, const struct targets_config *cfg);
 
 /* Probe, for all processes, the TLS libraries the dynamic linker would load
- * (ld.so cache), before any process maps them. System-wide mode only. */
+ * (the ld.so cache of the host's root: pid 1's), before any process maps
+ * them. System-wide mode only. */
 void targets_pin_ldcache(struct targets *t);
 void targets_free(struct targets *t);
 

@@ -336,9 +336,12 @@ void targets_collect_attaches(struct targets *t)
 			if (j->took_ns > t->stats.attach_ns_max)
 				t->stats.attach_ns_max = j->took_ns;
 			since_map = note_map_to_attach(t, j->map_ts, j->done_ns);
-			log_debug("attached to pid %d %s in %llu us (%llu us after the mapping)",
+			/* Not urgent: queued at exec from a prediction, before the
+			 * process mapped the file. */
+			log_debug("attached to pid %d %s in %llu us (%llu us after the mapping%s)",
 				  j->pid, pf_path(j), (unsigned long long)j->took_ns / 1000,
-				  (unsigned long long)since_map / 1000);
+				  (unsigned long long)since_map / 1000,
+				  j->urgent ? "" : "; predicted at exec");
 		}
 		close(j->fd);
 		file_unref(j->file, monotonic_ns());

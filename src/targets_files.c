@@ -200,32 +200,28 @@ bool targets_need_rescan(struct targets *t)
 	return r;
 }
 
-/* Lookup for prediction: a library of our own root, by path. */
-struct tls_file *file_for_path(const char *path, bool analyse, void *ctx)
+/* Lookup for prediction: a library of the predicted process's root
+ * (ROOT_FD), by the path that root's ld.so cache gives. */
+struct tls_file *file_for_path(int root_fd, const char *path, bool analyse, void *ctx)
 {
 	struct targets *t = ctx;
 	struct file_id id;
 	struct tls_file *f;
-	struct stat st;
+	uint64_t size;
 	int fd;
 
-	if (stat(path, &st) < 0)
+	if (file_stat_in_root(root_fd, path, &id, &size) < 0)
 		return NULL;
-	id = (struct file_id){major(st.st_dev), minor(st.st_dev), st.st_ino};
 	f = file_registry_find(t->files, &id);
 	/* A large file is not analysed here, in the event loop: when a process
 	 * maps it, the analysis workers do (prediction only misses it once). */
-	if (f || !analyse || st.st_size > ANALYSE_INLINE_MAX ||
+	if (f || !analyse || size > ANALYSE_INLINE_MAX ||
 	    file_registry_known_plain(t->files, &id, monotonic_ns()) || analysis_is_pending(&id))
 		return f;
-	fd = file_open_local(path, &id);
+	/* The file stat'ed and no other (replaced since: -ESTALE). */
+	fd = file_open_in_root(root_fd, path, &id, NULL);
 	if (fd < 0)
 		return NULL;
-	f = file_registry_find(t->files, &id); /* replaced since the stat? */
-	if (f) {
-		close(fd);
-		return f;
-	}
 	return file_classify_now(t, fd, &id, path);
 }
 

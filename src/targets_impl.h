@@ -35,6 +35,7 @@
 struct targets {
 	struct tls_trace *skel;
 	const char *proc_root;
+	const char *ldcache; /* the ld.so cache's path inside every root */
 	struct arm_config arm;
 	const char *const *exclude_comm;
 	size_t nexclude_comm;
@@ -53,7 +54,7 @@ struct targets {
 
 /* targets_files.c */
 struct tls_file *file_for_mapping(struct targets *t, const struct proc_mapping *m);
-struct tls_file *file_for_path(const char *path, bool analyse, void *ctx);
+struct tls_file *file_for_path(int root_fd, const char *path, bool analyse, void *ctx);
 void file_attach_shared(struct targets *t, struct tls_file *f);
 uint64_t note_map_to_attach(struct targets *t, uint64_t map_ts, uint64_t in_ns);
 

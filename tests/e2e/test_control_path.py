@@ -2,10 +2,13 @@
 each driven from outside with a real condition, not a fault switch:
 
 1. A process in another root (a container: own mount namespace, chroot into
-   a tree holding its own libraries and its own etc/ld.so.cache) is not
-   predicted from the host's ld.so cache at exec: it gets probes only on the
-   files it maps itself, never on the host's libssl (which it never maps,
-   and which would take an armed slot for nothing).
+   a tree holding its own libraries and its own etc/ld.so.cache) is
+   predicted at exec from its own root's ld.so cache, never from the
+   host's: its own libssl is armed before it maps it, and it never gets
+   probes on the host's libssl (which it never maps, and which would take
+   an armed slot for nothing). And a daemon whose own root has no usable
+   ld.so cache (as in its image, FROM scratch) still predicts the host's
+   processes, through their root.
 2. The client/server markers of a file whose marker attach failed are
    attached again by the next process mapping the file. The failure is a
    real kernel refusal: another tracer's uprobe at SSL_set_connect_state of
@@ -121,7 +124,7 @@ def symbol_file_offset(lib, symbol):
 
 
 # ---------------------------------------------------------------------------
-# 1. a process in another root: no prediction from the host's ld.so cache
+# 1. a process in another root: predicted from its own root's ld.so cache
 # ---------------------------------------------------------------------------
 
 # Names inside the container root that no host file has, so that the log
@@ -185,25 +188,38 @@ def run_launcher(proc):
     return proc.pid, out, err
 
 
-def test_container_process_not_predicted_from_host_cache(orchestrator, daemon_factory, tls_server,
-                                                         tmp_path):
+def predicted_attaches(log, pid, lib_re):
+    """The 'attached to pid N FILE' lines of pid whose FILE matches lib_re
+    and whose job was queued at exec, from a prediction."""
+    return re.findall(r"^debug: attached to pid %d (%s) in \d+ us \(\d+ us after the mapping; "
+                      r"predicted at exec\)$" % (pid, lib_re), log, re.M)
+
+
+def test_container_process_predicted_from_its_own_cache(orchestrator, daemon_factory, tls_server,
+                                                        tmp_path):
     """A curl in its own mount namespace and chroot, with its own libraries
     (libssl included) and its own ld.so.cache: both of its calls (two runs,
-    one call each) are reported exactly once, the daemon attaches to its
-    pid only files of its root (ROOT_LIBDIR), never the host's libssl, and
-    never logs a prediction from the host's ld.so cache for it. A first run
+    one call each) are reported exactly once; the first run of this
+    executable, never seen before, is predicted at exec from the root's own
+    cache ("predicted for /e2e-bin/curl ...: loads TLS") and both runs get
+    the root's libssl attached from the prediction at exec, before they map
+    it ("...; predicted at exec"); the daemon attaches to their pids only
+    files of their root (ROOT_LIBDIR), never the host's libssl. A first run
     of another copy of curl (ROOT_WARM_BIN) makes the root's libraries
     known first, so that the runs checked do not race the analysis of
     thirty new files (a first call through a new file is another test's
     business), while their executable is still one the daemon never saw.
 
-    Fails on the code before 237b320 ("Control path split by concern"; the
-    fix is file_same_root in targets.c): there every exec was predicted
-    from the daemon's own ld.so cache, and the container's curl got the
-    host's libssl armed ("predicted for /e2e-bin/curl ...: loads OpenSSL",
-    "attached to pid N /usr/lib/x86_64-linux-gnu/libssl.so.3"). It fails the
-    same way on today's code with only that check removed (and, without
-    the warm-up run, the container's first call was then missed)."""
+    Fails on the code before 3c96b35 ("Prediction at exec per root"): there
+    a process of another root was never predicted from its DT_NEEDED chain
+    (file_same_root), only armed when it mapped its libssl, so the first run
+    has no prediction line and no attach "predicted at exec" (a race with
+    its first write: one call of 23 was missed in one of ~5 runs): no
+    "predicted for /e2e-bin/curl" line. On 3c96b35 alone it fails too: the
+    first run was predicted to map the libgnutls librtmp needs, not libcurl's
+    libssl (the walk was depth first; 0e83143). Before 237b320 it was
+    predicted from the daemon's own cache, and got the host's libssl armed:
+    the "files of another root" assertion catches that."""
     assert shutil.which("unshare") and shutil.which("chroot") and shutil.which("ldconfig")
     s, tok = tls_server, token()
     root = build_container_root(tmp_path / "container-root")
@@ -233,16 +249,77 @@ def test_container_process_not_predicted_from_host_cache(orchestrator, daemon_fa
     assert len(orchestrator.matching(s.host, lambda c: c.path == warm_path)) <= 1
 
     log = d.log()
+    predicted = re.findall(r"^debug: predicted for %s in \d+ us: (.*)$" % re.escape(ROOT_BIN), log,
+                           re.M)
+    assert predicted == ["loads TLS"], (
+        "the container's curl was not predicted (once) from its root's ld.so cache: %s\n%s"
+        % (predicted, log_tail(d)))
     for pid in pids:
         attached = re.findall(r"^debug: attached to pid %d (\S+) in " % pid, log, re.M)
         assert attached, "no probes attached to the container's curl (pid %d)\n%s" % (pid, log_tail(d))
         foreign = [f for f in attached if ROOT_LIBDIR + "/" not in f]
         assert not foreign, ("pid %d (in the container) got probes on files of another root: %s\n%s"
                              % (pid, foreign, log_tail(d)))
-    predicted = re.findall(r"^debug: predicted for %s in \d+ us: loads.*$" % re.escape(ROOT_BIN), log,
+        ssl = predicted_attaches(log, pid, r"\S*%s/libssl\.so\.3" % re.escape(ROOT_LIBDIR))
+        assert ssl, ("the container's curl (pid %d) did not get its libssl attached from a "
+                     "prediction at exec\n%s" % (pid, log_tail(d)))
+
+
+def test_daemon_without_own_ldcache_predicts_host(orchestrator, daemon_factory, tls_server,
+                                                  tmp_path, request):
+    """The daemon runs in a mount namespace of its own where
+    /etc/ld.so.cache is unusable (/dev/null mounted over it: its root has no
+    cache, as in its image FROM scratch; the daemon itself was loaded before
+    that). A one-shot curl of the host, a fresh copy the daemon never saw,
+    must still be predicted at exec through its own root (the host's
+    cache, read through /proc/<pid>/root): "predicted for ...: loads TLS",
+    libssl attached "predicted at exec", and its call reported once.
+
+    Fails on the code before 3c96b35 ("Prediction at exec per root"): there
+    the daemon read only its own /etc/ld.so.cache ("cannot read
+    /etc/ld.so.cache: no prediction at exec") and predicted nothing for
+    anyone ("predicted for ...: no TLS")."""
+    from conftest import Daemon, daemon_path
+    assert shutil.which("unshare") and shutil.which("mount")
+    s, tok = tls_server, token()
+    wrapper = tmp_path / "daemon-no-ldcache"
+    # unshare and sh exec one another and the daemon: one pid throughout.
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        "exec unshare -m --propagation private sh -c 'mount --bind /dev/null /etc/ld.so.cache && "
+        "echo \"own ld.so.cache: $(stat -c %%F /etc/ld.so.cache)\" >&2 && exec \"$0\" \"$@\"' "
+        "%s \"$@\"\n" % shlex.quote(daemon_path()))
+    wrapper.chmod(0o755)
+    workdir = tmp_path / "daemon-no-ldcache.d"
+    workdir.mkdir()
+    d = Daemon(str(wrapper), orchestrator.endpoint, workdir, None, ["--verbose"])
+    request.node._daemons.append(d)  # stopped and checked by daemon_factory
+    d.wait_ready()
+    assert "own ld.so.cache: character special file" in d.log(), log_tail(d)
+
+    curl = tmp_path / ("curl-%s" % tok)
+    shutil.copy2(os.path.realpath(CURL), curl)
+    path = "/hello/no-ldcache-%s" % tok
+    p = subprocess.run([str(curl), "--http1.1", "-k", "-sS", "--max-time", "20", "-o", "/dev/null",
+                        "-w", "%{http_code}", s.url(path)], capture_output=True, text=True,
+                       timeout=40)
+    assert p.returncode == 0 and p.stdout == "200", (p.stdout, p.stderr[-2000:])
+    try:
+        orchestrator.expect_calls([("GET", path)], s.host)
+    except AssertionError as e:
+        raise AssertionError("%s\n%s" % (e, log_tail(d))) from None
+    log = d.log()
+    predicted = re.findall(r"^debug: predicted for %s in \d+ us: (.*)$" % re.escape(str(curl)), log,
                            re.M)
-    assert not predicted, ("the container's curl was predicted from the host's ld.so cache: %s\n%s"
-                           % (predicted, log_tail(d)))
+    assert predicted == ["loads TLS"], ("the host's curl was not predicted: %s\n%s"
+                                        % (predicted, log_tail(d)))
+    pids = set(int(m) for m in re.findall(
+        r"^debug: attached to pid (\d+) \S*libssl\S* in \d+ us \(\d+ us after the mapping; "
+        r"predicted at exec\)$", log, re.M))
+    callers = [c.pid for c in d.logged_calls(s.host) if c.path == path]
+    assert callers and set(callers) <= pids, (
+        "the call of pid(s) %s, no libssl attached to them from a prediction at exec (only to %s)"
+        "\n%s" % (callers, sorted(pids), log_tail(d)))
 
 
 # ---------------------------------------------------------------------------

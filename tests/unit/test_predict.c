@@ -14,42 +14,52 @@
 #include "predict.h"
 
 struct fake {
-	struct tls_file ssl; /* stands for the registry's libssl entry */
+	struct tls_file ssl;	/* stands for the registry's libssl entry */
+	struct tls_file gnutls; /* ... and libgnutls's, when gnutls_too */
+	bool gnutls_too;
 	int lookups, analyses;
 };
 
-/* libssl.so.3 is "the TLS file"; nothing else is. */
-static struct tls_file *lookup(const char *path, bool analyse, void *ctx)
+/* libssl.so.3 is "the TLS file"; nothing else is. With gnutls_too,
+ * libgnutls.so.30 is one too, and nothing is known before it is analysed. */
+static struct tls_file *lookup(int root_fd, const char *path, bool analyse, void *ctx)
 {
 	struct fake *f = ctx;
 	const char *base = strrchr(path, '/');
 
 	f->lookups++;
 	f->analyses += analyse;
+	if (f->gnutls_too && !analyse)
+		return NULL;
 	if (base && !strcmp(base, "/libssl.so.3"))
 		return &f->ssl;
+	if (base && !strcmp(base, "/libgnutls.so.30") && f->gnutls_too)
+		return &f->gnutls;
 	return NULL;
 }
 
 static struct predictor *new_predictor(struct fake *f)
 {
-	struct ldcache_list cache;
-
-	if (ldcache_load(NULL, &cache))
+	if (access(LDCACHE_PATH, R_OK))
 		return NULL;
 	memset(f, 0, sizeof(*f));
 	f->ssl.path = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
-	return predict_new(&cache, lookup, f);
+	return predict_new(NULL, lookup, f);
 }
 
+/* Predicted as for a process of our own root. */
 static struct tls_file *predict_path(struct predictor *p, const char *exe)
 {
 	int fd = open(exe, O_RDONLY | O_CLOEXEC);
+	struct root_key key;
+	int root_fd = predict_root_open("/proc", getpid(), &key);
 	struct tls_file *t;
 
 	assert_true(fd >= 0);
-	t = predict_from_needed(p, fd);
+	assert_true(root_fd >= 0);
+	t = predict_from_needed(p, root_fd, &key, fd, 0);
 	close(fd);
+	close(root_fd);
 	return t;
 }
 
@@ -70,6 +80,22 @@ static void test_curl_predicted_through_libcurl(void **state)
 	f.lookups = f.analyses = 0;
 	assert_ptr_equal(predict_path(p, "/usr/bin/curl"), &f.ssl);
 	assert_int_equal(f.lookups, 1);
+	predict_free(p);
+}
+
+/* curl maps both libssl (libcurl's own) and libgnutls (librtmp's, listed
+ * before libssl in libcurl's DT_NEEDED): the shallowest, libssl, is the one
+ * predicted, even when neither was known before (a container's first run). */
+static void test_shallowest_tls_library_predicted(void **state)
+{
+	struct fake f;
+	struct predictor *p = new_predictor(&f);
+
+	(void)state;
+	if (!p || access("/usr/bin/curl", R_OK))
+		skip();
+	f.gnutls_too = true;
+	assert_ptr_equal(predict_path(p, "/usr/bin/curl"), &f.ssl);
 	predict_free(p);
 }
 
@@ -130,6 +156,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_curl_predicted_through_libcurl),
+	    cmocka_unit_test(test_shallowest_tls_library_predicted),
 	    cmocka_unit_test(test_miss),
 	    cmocka_unit_test(test_learned_bounded),
 	};

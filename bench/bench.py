@@ -117,19 +117,30 @@ def proc_status_kb(pid, key):
     return None
 
 
-def bpf_map_memlock(pid):
-    """Sum of memlock over the BPF map fds a process holds (bytes)."""
-    total, n = 0, 0
+def fdinfo_texts(pid):
+    """The /proc fdinfo text of each descriptor a process holds (those that
+    close meanwhile left out), or None when the process is gone."""
     try:
         fds = os.listdir(f"/proc/{pid}/fdinfo")
     except OSError:
-        return None, 0
+        return None
+    texts = []
     for fd in fds:
         try:
             with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                text = f.read()
+                texts.append(f.read())
         except OSError:
             continue
+    return texts
+
+
+def bpf_map_memlock(pid):
+    """Sum of memlock over the BPF map fds a process holds (bytes)."""
+    total, n = 0, 0
+    texts = fdinfo_texts(pid)
+    if texts is None:
+        return None, 0
+    for text in texts:
         if "map_type:" not in text:
             continue
         m = re.search(r"^memlock:\s+(\d+)", text, re.M)
@@ -142,15 +153,7 @@ def bpf_map_memlock(pid):
 def bpf_maps_detail(pid):
     """[{name, type, max_entries, memlock}] of the BPF maps a process holds."""
     out = []
-    try:
-        fds = os.listdir(f"/proc/{pid}/fdinfo")
-    except OSError:
-        return out
-    for fd in fds:
-        try:
-            text = open(f"/proc/{pid}/fdinfo/{fd}").read()
-        except OSError:
-            continue
+    for text in fdinfo_texts(pid) or []:
         m = re.search(r"^map_id:\s+(\d+)", text, re.M)
         if not m:
             continue
@@ -689,15 +692,10 @@ http {{
         fdinfo of its program fds (counted while kernel.bpf_stats_enabled is 1;
         Debian's bpftool cannot list a program's pids)."""
         runs = {}
-        try:
-            fds = os.listdir(f"/proc/{pid}/fdinfo")
-        except OSError:
+        texts = fdinfo_texts(pid)
+        if texts is None:
             return None
-        for fd in fds:
-            try:
-                text = open(f"/proc/{pid}/fdinfo/{fd}").read()
-            except OSError:
-                continue
+        for text in texts:
             m = re.search(r"^prog_id:\s+(\d+)", text, re.M)
             n = re.search(r"^run_cnt:\s+(\d+)", text, re.M)
             if m and n:

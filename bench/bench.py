@@ -166,6 +166,45 @@ def bpf_maps_detail(pid):
     return sorted(out, key=lambda x: -(x.get("bytes_memlock") or 0))
 
 
+def write_nginx_site(t, port, worker_connections, http="", listen=""):
+    """A self-signed certificate and an nginx.conf in t: nginx -p t serves
+    "ok" over TLS on 127.0.0.1:port. http: more http-block lines; listen:
+    more listen parameters."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", f"{t}/key.pem", "-out", f"{t}/cert.pem", "-days", "2",
+                    "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    with open(f"{t}/nginx.conf", "w") as f:
+        f.write(f"""worker_processes 1;
+daemon off;
+pid {t}/nginx.pid;
+error_log {t}/nginx-error.log warn;
+events {{ worker_connections {worker_connections}; }}
+http {{
+  access_log off;
+  client_body_temp_path {t}; proxy_temp_path {t}; fastcgi_temp_path {t};
+  uwsgi_temp_path {t}; scgi_temp_path {t};
+{http}  server {{
+    listen 127.0.0.1:{port} ssl{listen};
+    ssl_certificate {t}/cert.pem;
+    ssl_certificate_key {t}/key.pem;
+    location / {{ return 200 "ok\\n"; }}
+  }}
+}}
+""")
+
+
+def wait_port(port, what, timeout=10):
+    """Until 127.0.0.1:port accepts a connection (RuntimeError after timeout s)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"{what} did not start")
+
+
 def host_cpu():
     """(busy, total) jiffies over all CPUs from /proc/stat."""
     with open("/proc/stat") as f:
@@ -278,29 +317,8 @@ class Bench:
         out = self.sh(["ldd", shutil.which("wrk")]).stdout
         m = re.search(r"libssl\.so\S*\s+=>\s+(\S+)", out)
         self.libssl = os.path.realpath(m.group(1))
-        self.sh(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                 "-keyout", f"{t}/key.pem", "-out", f"{t}/cert.pem", "-days", "2",
-                 "-subj", "/CN=127.0.0.1"])
-        with open(f"{t}/nginx.conf", "w") as f:
-            f.write(f"""worker_processes 1;
-daemon off;
-pid {t}/nginx.pid;
-error_log {t}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {t}; proxy_temp_path {t}; fastcgi_temp_path {t};
-  uwsgi_temp_path {t}; scgi_temp_path {t};
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  server {{
-    listen 127.0.0.1:{self.port} ssl http2;
-    ssl_certificate {t}/cert.pem;
-    ssl_certificate_key {t}/key.pem;
-    location / {{ return 200 "ok\\n"; }}
-  }}
-}}
-""")
+        write_nginx_site(t, self.port, 4096, listen=" http2",
+                         http="  keepalive_requests 100000000;\n  keepalive_timeout 300s;\n")
         with open(f"{HERE}/naive.bt") as f:
             naive = f.read().replace("LIBSSL", self.libssl)
         with open(f"{t}/naive.bt", "w") as f:
@@ -375,15 +393,7 @@ http {{
     def start_nginx(self):
         p = self.spawn(["nginx", "-c", f"{self.tmp}/nginx.conf", "-p", self.tmp],
                        stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.02)
-        else:
-            raise RuntimeError("nginx did not start")
+        wait_port(self.port, "nginx")
         p.workers = children(p.pid)
         return p
 

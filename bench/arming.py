@@ -65,7 +65,8 @@ ATTACH_RE = re.compile(r"attached to pid (\d+) (\S+) in (\d+) us \((\d+) us afte
 WARM_RE = re.compile(r"warm_rounds=(\d+)")
 
 sys.path.insert(0, HERE)
-from bench import die_with_parent, free_port, other_tracers  # noqa: E402  (bench/bench.py)
+from bench import (die_with_parent, free_port, other_tracers,  # noqa: E402  (bench/bench.py)
+                   wait_port, write_nginx_site)
 
 
 def log(msg):
@@ -284,37 +285,9 @@ class Bench:
     def setup(self):
         t = self.tmp
         subprocess.run([f"{ROOT}/scripts/mount-bpf.sh"], check=False, stdout=subprocess.DEVNULL)
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                        "-keyout", f"{t}/key.pem", "-out", f"{t}/cert.pem", "-days", "2",
-                        "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
-        with open(f"{t}/nginx.conf", "w") as f:
-            f.write(f"""worker_processes 1;
-daemon off;
-pid {t}/nginx.pid;
-error_log {t}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  client_body_temp_path {t}; proxy_temp_path {t}; fastcgi_temp_path {t};
-  uwsgi_temp_path {t}; scgi_temp_path {t};
-  server {{
-    listen 127.0.0.1:{self.port} ssl;
-    ssl_certificate {t}/cert.pem;
-    ssl_certificate_key {t}/key.pem;
-    location / {{ return 200 "ok\\n"; }}
-  }}
-}}
-""")
+        write_nginx_site(t, self.port, 1024)
         ng = self.spawn(["nginx", "-c", f"{t}/nginx.conf", "-p", t], stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.02)
-        else:
-            raise RuntimeError("nginx did not start")
+        wait_port(self.port, "nginx")
         for c in (read(f"/proc/{ng.pid}/task/{ng.pid}/children") or "").split():
             self.ours.add(int(c))
         threading.Thread(target=self.monitor, daemon=True).start()

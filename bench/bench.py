@@ -117,19 +117,30 @@ def proc_status_kb(pid, key):
     return None
 
 
-def bpf_map_memlock(pid):
-    """Sum of memlock over the BPF map fds a process holds (bytes)."""
-    total, n = 0, 0
+def fdinfo_texts(pid):
+    """The /proc fdinfo text of each descriptor a process holds (those that
+    close meanwhile left out), or None when the process is gone."""
     try:
         fds = os.listdir(f"/proc/{pid}/fdinfo")
     except OSError:
-        return None, 0
+        return None
+    texts = []
     for fd in fds:
         try:
             with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                text = f.read()
+                texts.append(f.read())
         except OSError:
             continue
+    return texts
+
+
+def bpf_map_memlock(pid):
+    """Sum of memlock over the BPF map fds a process holds (bytes)."""
+    total, n = 0, 0
+    texts = fdinfo_texts(pid)
+    if texts is None:
+        return None, 0
+    for text in texts:
         if "map_type:" not in text:
             continue
         m = re.search(r"^memlock:\s+(\d+)", text, re.M)
@@ -142,15 +153,7 @@ def bpf_map_memlock(pid):
 def bpf_maps_detail(pid):
     """[{name, type, max_entries, memlock}] of the BPF maps a process holds."""
     out = []
-    try:
-        fds = os.listdir(f"/proc/{pid}/fdinfo")
-    except OSError:
-        return out
-    for fd in fds:
-        try:
-            text = open(f"/proc/{pid}/fdinfo/{fd}").read()
-        except OSError:
-            continue
+    for text in fdinfo_texts(pid) or []:
         m = re.search(r"^map_id:\s+(\d+)", text, re.M)
         if not m:
             continue
@@ -161,6 +164,45 @@ def bpf_maps_detail(pid):
             continue
         out.append({k: info.get(k) for k in ("name", "type", "max_entries", "bytes_memlock")})
     return sorted(out, key=lambda x: -(x.get("bytes_memlock") or 0))
+
+
+def write_nginx_site(t, port, worker_connections, http="", listen=""):
+    """A self-signed certificate and an nginx.conf in t: nginx -p t serves
+    "ok" over TLS on 127.0.0.1:port. http: more http-block lines; listen:
+    more listen parameters."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", f"{t}/key.pem", "-out", f"{t}/cert.pem", "-days", "2",
+                    "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    with open(f"{t}/nginx.conf", "w") as f:
+        f.write(f"""worker_processes 1;
+daemon off;
+pid {t}/nginx.pid;
+error_log {t}/nginx-error.log warn;
+events {{ worker_connections {worker_connections}; }}
+http {{
+  access_log off;
+  client_body_temp_path {t}; proxy_temp_path {t}; fastcgi_temp_path {t};
+  uwsgi_temp_path {t}; scgi_temp_path {t};
+{http}  server {{
+    listen 127.0.0.1:{port} ssl{listen};
+    ssl_certificate {t}/cert.pem;
+    ssl_certificate_key {t}/key.pem;
+    location / {{ return 200 "ok\\n"; }}
+  }}
+}}
+""")
+
+
+def wait_port(port, what, timeout=10):
+    """Until 127.0.0.1:port accepts a connection (RuntimeError after timeout s)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"{what} did not start")
 
 
 def host_cpu():
@@ -275,29 +317,8 @@ class Bench:
         out = self.sh(["ldd", shutil.which("wrk")]).stdout
         m = re.search(r"libssl\.so\S*\s+=>\s+(\S+)", out)
         self.libssl = os.path.realpath(m.group(1))
-        self.sh(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                 "-keyout", f"{t}/key.pem", "-out", f"{t}/cert.pem", "-days", "2",
-                 "-subj", "/CN=127.0.0.1"])
-        with open(f"{t}/nginx.conf", "w") as f:
-            f.write(f"""worker_processes 1;
-daemon off;
-pid {t}/nginx.pid;
-error_log {t}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {t}; proxy_temp_path {t}; fastcgi_temp_path {t};
-  uwsgi_temp_path {t}; scgi_temp_path {t};
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  server {{
-    listen 127.0.0.1:{self.port} ssl http2;
-    ssl_certificate {t}/cert.pem;
-    ssl_certificate_key {t}/key.pem;
-    location / {{ return 200 "ok\\n"; }}
-  }}
-}}
-""")
+        write_nginx_site(t, self.port, 4096, listen=" http2",
+                         http="  keepalive_requests 100000000;\n  keepalive_timeout 300s;\n")
         with open(f"{HERE}/naive.bt") as f:
             naive = f.read().replace("LIBSSL", self.libssl)
         with open(f"{t}/naive.bt", "w") as f:
@@ -372,15 +393,7 @@ http {{
     def start_nginx(self):
         p = self.spawn(["nginx", "-c", f"{self.tmp}/nginx.conf", "-p", self.tmp],
                        stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.02)
-        else:
-            raise RuntimeError("nginx did not start")
+        wait_port(self.port, "nginx")
         p.workers = children(p.pid)
         return p
 
@@ -689,15 +702,10 @@ http {{
         fdinfo of its program fds (counted while kernel.bpf_stats_enabled is 1;
         Debian's bpftool cannot list a program's pids)."""
         runs = {}
-        try:
-            fds = os.listdir(f"/proc/{pid}/fdinfo")
-        except OSError:
+        texts = fdinfo_texts(pid)
+        if texts is None:
             return None
-        for fd in fds:
-            try:
-                text = open(f"/proc/{pid}/fdinfo/{fd}").read()
-            except OSError:
-                continue
+        for text in texts:
             m = re.search(r"^prog_id:\s+(\d+)", text, re.M)
             n = re.search(r"^run_cnt:\s+(\d+)", text, re.M)
             if m and n:

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "call_summary.h"
 #include "call_template.h"
+#include "path_redact.h"
 
 /* A segment this long is a value whatever it is made of (tokens, slugs). */
 #define ID_LEN_ANY 32
@@ -44,19 +45,6 @@ static bool is_token_char(char c)
 {
 	return is_digit(c) || is_alpha(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
 	       c == '=' || c == '+' || c == '%';
-}
-
-static bool is_uuid(const char *s, size_t len)
-{
-	if (len != 36)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-		if (dash ? s[i] != '-' : !is_hex(s[i]))
-			return false;
-	}
-	return true;
 }
 
 /* Something before and after an '@' (or its escape %40). */
@@ -104,7 +92,7 @@ bool call_segment_is_id(const char *s, size_t len)
 
 	if (len == 0)
 		return false;
-	if (len >= ID_LEN_ANY || is_uuid(s, len) || is_email_like(s, len))
+	if (len >= ID_LEN_ANY || path_segment_is_uuid(s, len) || is_email_like(s, len))
 		return true;
 	for (size_t i = 0; i <= len; i++) {
 		if (i < len && (is_digit(s[i]) || is_alpha(s[i]))) {

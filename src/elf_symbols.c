@@ -5,44 +5,31 @@
  * A uprobe is placed at a file offset, not at a virtual address, so a
  * symbol's st_value is translated through the PT_LOAD segment that maps it.
  *
- * The file is never mapped (a library truncated under us would raise SIGBUS)
- * and never read whole: libelf (ELF_C_READ) reads the headers with pread,
- * and the symbol, string and dynamic tables are read by us in fixed-size
- * chunks, after their extent was checked against the file size and a size
- * limit. So a 100 MB executable or a sparse crafted file costs one 64 KiB
- * buffer, and a table over ELF_TABLE_MAX is refused (-EFBIG).
+ * The file is read through a bounded view (elf_view.h): never mapped (a
+ * library truncated under us would raise SIGBUS) and never read whole:
+ * libelf (ELF_C_READ) reads the headers with pread, and the symbol, string
+ * and dynamic tables are read by us in fixed-size chunks, after their
+ * extent was checked against the file size and a size limit. So a 100 MB
+ * executable or a sparse crafted file costs one 64 KiB buffer, and a table
+ * over ELF_TABLE_MAX is refused (-EFBIG).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "elf_symbols.h"
-
-/* Real files have 2 to 5 PT_LOAD segments; many more means a hostile file. */
-#define MAX_LOADS 64
+#include "elf_view.h"
 
 /* .gnu.version bit of a non-default ("name@VERSION") symbol; not in glibc's <elf.h>. */
 #ifndef VERSYM_HIDDEN
 #define VERSYM_HIDDEN 0x8000
 #endif
 
-struct elf_file {
-	int fd;
-	Elf *elf;
-	uint64_t size; /* bound for every offset read from the file */
-	GElf_Phdr loads[MAX_LOADS];
-	size_t nloads;
-};
-
 /* Tables are read in chunks of this size: the memory an analysis takes. */
 #define ELF_CHUNK (64 * 1024)
-/* Section name tables are small (a few hundred bytes). */
-#define SHSTRTAB_MAX (64 * 1024)
 /* Places in a string table where a wanted name may start a symbol name. */
 #define ELF_CANDIDATES_MAX 256
 
@@ -82,111 +69,6 @@ struct search {
 	size_t ncand;
 };
 
-static pthread_once_t libelf_once = PTHREAD_ONCE_INIT;
-static bool libelf_ok;
-
-static void libelf_init(void)
-{
-	libelf_ok = elf_version(EV_CURRENT) != EV_NONE;
-}
-
-static bool in_file(const struct elf_file *f, uint64_t off, uint64_t len)
-{
-	return off <= f->size && len <= f->size - off;
-}
-
-/* Whether COUNT entries of SIZE bytes at OFF lie in the file, without overflowing. */
-static bool table_in_file(const struct elf_file *f, uint64_t off, uint64_t count, uint64_t size)
-{
-	return count <= f->size / size && in_file(f, off, count * size);
-}
-
-static uint64_t max_u64(uint64_t a, uint64_t b)
-{
-	return a > b ? a : b;
-}
-
-/*
- * The header tables must lie in the file. libelf quietly treats a section
- * header table past the end as absent (a truncated file would look
- * stripped), so the counts of the ELF header are checked too.
- */
-static int check_headers(const struct elf_file *f)
-{
-	size_t shnum, phnum;
-	GElf_Ehdr eh;
-
-	if (elf_kind(f->elf) != ELF_K_ELF || gelf_getclass(f->elf) != ELFCLASS64)
-		return -ENOEXEC;
-	if (!gelf_getehdr(f->elf, &eh) || elf_getshdrnum(f->elf, &shnum) ||
-	    elf_getphdrnum(f->elf, &phnum))
-		return -ENOEXEC;
-	/* With e_shoff set, e_shnum 0 means the count is in section 0: one header at least. */
-	shnum = max_u64(max_u64(shnum, eh.e_shnum), eh.e_shoff ? 1 : 0);
-	phnum = max_u64(phnum, eh.e_phnum);
-	if (shnum && (eh.e_shentsize != sizeof(Elf64_Shdr) ||
-		      !table_in_file(f, eh.e_shoff, shnum, sizeof(Elf64_Shdr))))
-		return -ENOEXEC;
-	if (phnum && (eh.e_phentsize != sizeof(Elf64_Phdr) ||
-		      !table_in_file(f, eh.e_phoff, phnum, sizeof(Elf64_Phdr))))
-		return -ENOEXEC;
-	return 0;
-}
-
-static int load_segments(struct elf_file *f)
-{
-	size_t i, phnum;
-	GElf_Phdr ph;
-
-	if (elf_getphdrnum(f->elf, &phnum))
-		return -ENOEXEC;
-	for (i = 0; i < phnum; i++) {
-		if (!gelf_getphdr(f->elf, i, &ph))
-			return -ENOEXEC;
-		if (ph.p_type != PT_LOAD)
-			continue;
-		if (f->nloads == MAX_LOADS)
-			return -ENOEXEC;
-		f->loads[f->nloads++] = ph;
-	}
-	return 0;
-}
-
-static void elf_file_close(struct elf_file *f)
-{
-	elf_end(f->elf);
-	close(f->fd);
-}
-
-/* Open an ELF view of FD (a descriptor of ours: the caller keeps it). */
-static int elf_file_open_fd(struct elf_file *f, int fd)
-{
-	struct stat st;
-	int ret;
-
-	pthread_once(&libelf_once, libelf_init);
-	if (!libelf_ok)
-		return -ENOSYS;
-	memset(f, 0, sizeof(*f));
-	f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (f->fd < 0)
-		return -errno;
-	if (fstat(f->fd, &st)) {
-		ret = -errno;
-		close(f->fd);
-		return ret;
-	}
-	f->size = st.st_size;
-	if (S_ISREG(st.st_mode))
-		f->elf = elf_begin(f->fd, ELF_C_READ, NULL);
-	ret = f->elf ? check_headers(f) : -ENOEXEC;
-	if (!ret)
-		ret = load_segments(f);
-	if (ret)
-		elf_file_close(f);
-	return ret;
-}
-
 /* The path forms open the file themselves: non-blocking, so that a FIFO
  * cannot stall the caller (it then fails as not a regular file). */
 static int open_path(const char *path)
@@ -199,53 +81,16 @@ static int open_path(const char *path)
 	return fd < 0 ? -errno : fd;
 }
 
-/* File offset of the byte mapped at VADDR, if a PT_LOAD maps it from the file. */
-static bool vaddr_to_offset(const struct elf_file *f, uint64_t vaddr, uint64_t *off)
-{
-	const GElf_Phdr *ph;
-	size_t i;
-
-	for (i = 0; i < f->nloads; i++) {
-		ph = &f->loads[i];
-		if (vaddr < ph->p_vaddr || vaddr - ph->p_vaddr >= ph->p_filesz)
-			continue;
-		*off = vaddr - ph->p_vaddr + ph->p_offset;
-		return *off < f->size;
-	}
-	return false;
-}
-
-/* Read LEN bytes at OFF (checked to lie in the file by the caller). */
-static int read_at(const struct elf_file *f, void *buf, size_t len, uint64_t off)
-{
-	uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pread(f->fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ENOEXEC; /* truncated under us */
-		p += n;
-		len -= n;
-		off += n;
-	}
-	return 0;
-}
-
 /* Where a section's bytes are, after checking its type and that it lies in
  * the file (never compressed: tables we read are not). */
-static int section_extent(const struct elf_file *f, Elf_Scn *scn, Elf64_Word type, size_t entsize,
+static int section_extent(const struct elf_view *f, Elf_Scn *scn, Elf64_Word type, size_t entsize,
 			  struct extent *e)
 {
 	GElf_Shdr sh;
 
 	if (!scn || !gelf_getshdr(scn, &sh) || sh.sh_type != type)
 		return -ENOEXEC;
-	if ((sh.sh_flags & SHF_COMPRESSED) || !in_file(f, sh.sh_offset, sh.sh_size))
+	if ((sh.sh_flags & SHF_COMPRESSED) || !elf_view_in_file(f, sh.sh_offset, sh.sh_size))
 		return -ENOEXEC;
 	if (entsize && sh.sh_entsize != entsize)
 		return -ENOEXEC;
@@ -257,7 +102,7 @@ static int section_extent(const struct elf_file *f, Elf_Scn *scn, Elf64_Word typ
 }
 
 /* The .gnu.version section describing the symbol table SYMSCN, if any. */
-static void find_versym(const struct elf_file *f, Elf_Scn *symscn, struct extent *e)
+static void find_versym(const struct elf_view *f, Elf_Scn *symscn, struct extent *e)
 {
 	size_t ndx = elf_ndxscn(symscn);
 	Elf_Scn *scn = NULL;
@@ -275,7 +120,7 @@ static void find_versym(const struct elf_file *f, Elf_Scn *symscn, struct extent
 	}
 }
 
-static int symtab_open(const struct elf_file *f, Elf_Scn *scn, struct symtab *t)
+static int symtab_open(const struct elf_view *f, Elf_Scn *scn, struct symtab *t)
 {
 	GElf_Shdr sh;
 	int ret;
@@ -303,7 +148,7 @@ static int symtab_open(const struct elf_file *f, Elf_Scn *scn, struct symtab *t)
  * at one chunk however large the table is. No candidate at all (most
  * files) rules the table out before a single symbol is decoded.
  */
-static int find_candidates(const struct elf_file *f, const struct symtab *t, struct search *s)
+static int find_candidates(const struct elf_view *f, const struct symtab *t, struct search *s)
 {
 	size_t over = s->maxlen + 2, cap = ELF_CHUNK + over;
 	uint8_t *buf = malloc(cap);
@@ -315,7 +160,7 @@ static int find_candidates(const struct elf_file *f, const struct symtab *t, str
 	for (uint64_t base = 0; base < t->strs.size && !ret; base += ELF_CHUNK) {
 		size_t len = t->strs.size - base < cap ? t->strs.size - base : cap;
 
-		ret = read_at(f, buf, len, t->strs.off + base);
+		ret = elf_view_read(f, buf, len, t->strs.off + base);
 		for (size_t i = 0; !ret && i < s->n; i++) {
 			/* A version is never part of a name ("foo@@V2" names nothing). */
 			const uint8_t *p = buf;
@@ -354,17 +199,18 @@ static int by_name_off(const void *a, const void *b)
 	return x->name_off < y->name_off ? -1 : x->name_off > y->name_off;
 }
 
-static bool versym_hidden(const struct elf_file *f, const struct symtab *t, size_t idx)
+static bool versym_hidden(const struct elf_view *f, const struct symtab *t, size_t idx)
 {
 	Elf64_Half v;
 
 	if ((idx + 1) * sizeof(v) > t->versym.size)
 		return false;
-	return !read_at(f, &v, sizeof(v), t->versym.off + idx * sizeof(v)) && (v & VERSYM_HIDDEN);
+	return !elf_view_read(f, &v, sizeof(v), t->versym.off + idx * sizeof(v)) &&
+	       (v & VERSYM_HIDDEN);
 }
 
 /* Take SYM for every wanted name it matches better than what was kept. */
-static void match_symbol(const struct elf_file *f, const struct symtab *t, size_t idx,
+static void match_symbol(const struct elf_view *f, const struct symtab *t, size_t idx,
 			 const Elf64_Sym *sym, struct search *s)
 {
 	struct candidate key = {.name_off = sym->st_name};
@@ -385,7 +231,8 @@ static void match_symbol(const struct elf_file *f, const struct symtab *t, size_
 		bool dflt = c->dflt && !versym_hidden(f, t, idx);
 		int rank = 1 + (dflt ? 2 : 0) + (ELF64_ST_BIND(sym->st_info) != STB_LOCAL ? 1 : 0);
 
-		if (s->wants[c->want].rank >= rank || !vaddr_to_offset(f, sym->st_value, &off))
+		if (s->wants[c->want].rank >= rank ||
+		    !elf_view_vaddr_to_off(f, sym->st_value, 0, false, &off))
 			continue;
 		s->wants[c->want].rank = rank;
 		s->syms[c->want].offset = off;
@@ -393,7 +240,7 @@ static void match_symbol(const struct elf_file *f, const struct symtab *t, size_
 	}
 }
 
-static int scan_symtab(const struct elf_file *f, Elf_Scn *scn, struct search *s)
+static int scan_symtab(const struct elf_view *f, Elf_Scn *scn, struct search *s)
 {
 	enum { PER_CHUNK = ELF_CHUNK / sizeof(Elf64_Sym) };
 	Elf64_Sym *syms;
@@ -415,7 +262,7 @@ static int scan_symtab(const struct elf_file *f, Elf_Scn *scn, struct search *s)
 	for (uint64_t first = 0; first < nsyms && !ret; first += PER_CHUNK) {
 		size_t n = nsyms - first < PER_CHUNK ? nsyms - first : PER_CHUNK;
 
-		ret = read_at(f, syms, n * sizeof(*syms), t.syms.off + first * sizeof(*syms));
+		ret = elf_view_read(f, syms, n * sizeof(*syms), t.syms.off + first * sizeof(*syms));
 		for (size_t i = first ? 0 : 1; !ret && i < n; i++) {
 			/* An ifunc symbol is the resolver, not the implementation called. */
 			if (ELF64_ST_TYPE(syms[i].st_info) != STT_FUNC ||
@@ -443,7 +290,7 @@ static bool search_complete(const struct search *s)
  * match, .symtab is not read: node's is 10 MB with its strings, and reading
  * it tripled the time from node's first mapping to its probes.
  */
-static int scan_file(const struct elf_file *f, struct search *s)
+static int scan_file(const struct elf_view *f, struct search *s)
 {
 	bool seen_dynsym = false, seen_symtab = false;
 	Elf_Scn *scn = NULL;
@@ -488,7 +335,7 @@ static int search_init(struct search *s, struct elf_symbol *syms, size_t n)
 
 int elf_find_symbols_fd(int fd, struct elf_symbol *syms, size_t n)
 {
-	struct elf_file f;
+	struct elf_view f;
 	struct search s;
 	size_t i;
 	int ret;
@@ -498,10 +345,10 @@ int elf_find_symbols_fd(int fd, struct elf_symbol *syms, size_t n)
 	ret = search_init(&s, syms, n);
 	if (ret)
 		return ret;
-	ret = elf_file_open_fd(&f, fd);
+	ret = elf_view_open(&f, fd);
 	if (!ret) {
 		ret = scan_file(&f, &s);
-		elf_file_close(&f);
+		elf_view_close(&f);
 	}
 	free(s.wants);
 	if (ret)
@@ -531,13 +378,13 @@ static bool is_go_section(const char *name)
 
 int elf_inspect_fd(int fd)
 {
-	struct elf_file f;
+	struct elf_view f;
 	Elf_Scn *scn = NULL;
 	size_t shstrndx, nphdr;
 	GElf_Shdr sh;
 	int ret;
 
-	ret = elf_file_open_fd(&f, fd);
+	ret = elf_view_open(&f, fd);
 	if (ret)
 		return ret;
 	if (elf_getphdrnum(f.elf, &nphdr) == 0) {
@@ -549,10 +396,8 @@ int elf_inspect_fd(int fd)
 		}
 	}
 	/* Section names come from .shstrtab, which libelf reads whole: only a
-	 * table of sane size is looked at. */
-	if (elf_getshdrstrndx(f.elf, &shstrndx) != 0 ||
-	    !gelf_getshdr(elf_getscn(f.elf, shstrndx), &sh) || sh.sh_size > SHSTRTAB_MAX ||
-	    !in_file(&f, sh.sh_offset, sh.sh_size))
+	 * table the view found sane is looked at. */
+	if (!f.names || elf_getshdrstrndx(f.elf, &shstrndx) != 0)
 		shstrndx = SHN_UNDEF;
 	while ((scn = elf_nextscn(f.elf, scn))) {
 		const char *name;
@@ -570,7 +415,7 @@ int elf_inspect_fd(int fd)
 		if (name && is_go_section(name))
 			ret |= ELF_IS_GO;
 	}
-	elf_file_close(&f);
+	elf_view_close(&f);
 	return ret;
 }
 
@@ -581,7 +426,7 @@ int elf_needed_fd(int fd, elf_needed_cb cb, void *ctx)
 {
 	enum { PER_CHUNK = ELF_CHUNK / sizeof(Elf64_Dyn) };
 	struct extent dyn, strs;
-	struct elf_file f;
+	struct elf_view f;
 	Elf_Scn *scn = NULL;
 	Elf64_Dyn *d = NULL;
 	GElf_Shdr sh;
@@ -590,7 +435,7 @@ int elf_needed_fd(int fd, elf_needed_cb cb, void *ctx)
 
 	if (!cb)
 		return -EINVAL;
-	ret = elf_file_open_fd(&f, fd);
+	ret = elf_view_open(&f, fd);
 	if (ret)
 		return ret;
 	while ((scn = elf_nextscn(f.elf, scn)) && gelf_getshdr(scn, &sh)) {
@@ -605,7 +450,7 @@ int elf_needed_fd(int fd, elf_needed_cb cb, void *ctx)
 		size_t cnt = dyn.size / sizeof(*d) - first;
 
 		cnt = cnt < PER_CHUNK ? cnt : PER_CHUNK;
-		if (read_at(&f, d, cnt * sizeof(*d), dyn.off + first * sizeof(*d)))
+		if (elf_view_read(&f, d, cnt * sizeof(*d), dyn.off + first * sizeof(*d)))
 			break;
 		for (size_t i = 0; i < cnt && !stop; i++) {
 			char name[SONAME_MAX + 1];
@@ -619,7 +464,7 @@ int elf_needed_fd(int fd, elf_needed_cb cb, void *ctx)
 				continue;
 			len = strs.size - d[i].d_un.d_val;
 			len = len < SONAME_MAX ? len : SONAME_MAX;
-			if (read_at(&f, name, len, strs.off + d[i].d_un.d_val))
+			if (elf_view_read(&f, name, len, strs.off + d[i].d_un.d_val))
 				continue;
 			/* Must be NUL-terminated inside the string table. */
 			if (!memchr(name, '\0', len))
@@ -630,7 +475,7 @@ int elf_needed_fd(int fd, elf_needed_cb cb, void *ctx)
 	}
 out:
 	free(d);
-	elf_file_close(&f);
+	elf_view_close(&f);
 	return n;
 }
 

@@ -1,24 +1,18 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Go executables: the file (headers through libelf, bytes through pread),
+ * Go executables: the file (an x86-64 elf_view),
  * the build information, functions from .symtab, and the API that joins
  * them with .gopclntab (go_pclntab.c) and the return instructions
  * (go_rets.c).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "elf_symbols.h"
 #include "go_elf_impl.h"
 
-/* Section name tables are small (a few hundred bytes). */
-#define SHSTRTAB_MAX (64 * 1024)
 /* The build information is read from the first 64 KiB of its section
  * (as Go's debug/buildinfo does); without sections, up to 16 MiB of each
  * writable segment are searched for it. */
@@ -30,154 +24,21 @@ static const char buildinfo_magic[14] = "\xff Go buildinf:";
 /* Notes read when looking for Go's build ID note without sections. */
 #define NOTES_MAX (64 * 1024)
 
-static pthread_once_t libelf_once = PTHREAD_ONCE_INIT;
-static bool libelf_ok;
-
-static void libelf_init(void)
+/* Only x86-64 little-endian files: the probes' register conventions are amd64's. */
+int go_file_open(struct elf_view *f, int fd)
 {
-	libelf_ok = elf_version(EV_CURRENT) != EV_NONE;
-}
-
-bool go_in_file(const struct go_file *f, uint64_t off, uint64_t len)
-{
-	return off <= f->size && len <= f->size - off;
-}
-
-static bool table_in_file(const struct go_file *f, uint64_t off, uint64_t count, uint64_t size)
-{
-	return count <= f->size / size && go_in_file(f, off, count * size);
-}
-
-int go_read(const struct go_file *f, void *buf, size_t len, uint64_t off)
-{
-	uint8_t *p = buf;
-
-	if (!go_in_file(f, off, len))
-		return -ENOEXEC;
-	while (len > 0) {
-		ssize_t n = pread(f->fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ENOEXEC; /* truncated under us */
-		p += n;
-		len -= n;
-		off += n;
-	}
-	return 0;
-}
-
-/*
- * Only 64-bit little-endian x86-64 files: the probes' register conventions
- * are amd64's. The header tables must lie in the file (libelf quietly
- * treats a section table past the end as absent).
- */
-static int check_headers(struct go_file *f)
-{
-	size_t shnum, phnum, shstrndx;
 	GElf_Ehdr eh;
-	GElf_Shdr sh;
-
-	if (elf_kind(f->elf) != ELF_K_ELF || gelf_getclass(f->elf) != ELFCLASS64 ||
-	    !gelf_getehdr(f->elf, &eh))
-		return -ENOEXEC;
-	if (eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_machine != EM_X86_64)
-		return -ENOEXEC;
-	if (elf_getshdrnum(f->elf, &shnum) || elf_getphdrnum(f->elf, &phnum))
-		return -ENOEXEC;
-	if (shnum < eh.e_shnum)
-		shnum = eh.e_shnum;
-	if (eh.e_shoff && !shnum)
-		shnum = 1;
-	if (phnum < eh.e_phnum)
-		phnum = eh.e_phnum;
-	if (shnum && (eh.e_shentsize != sizeof(Elf64_Shdr) ||
-		      !table_in_file(f, eh.e_shoff, shnum, sizeof(Elf64_Shdr))))
-		return -ENOEXEC;
-	if (phnum && (eh.e_phentsize != sizeof(Elf64_Phdr) ||
-		      !table_in_file(f, eh.e_phoff, phnum, sizeof(Elf64_Phdr))))
-		return -ENOEXEC;
-	/* Section names come from .shstrtab, which libelf reads whole. */
-	if (shnum && !elf_getshdrstrndx(f->elf, &shstrndx) &&
-	    gelf_getshdr(elf_getscn(f->elf, shstrndx), &sh) && sh.sh_type == SHT_STRTAB &&
-	    sh.sh_size <= SHSTRTAB_MAX && go_in_file(f, sh.sh_offset, sh.sh_size))
-		f->names = true;
-	return 0;
-}
-
-static int load_segments(struct go_file *f)
-{
-	size_t i, phnum;
-	GElf_Phdr ph;
-
-	if (elf_getphdrnum(f->elf, &phnum))
-		return -ENOEXEC;
-	for (i = 0; i < phnum; i++) {
-		if (!gelf_getphdr(f->elf, i, &ph))
-			return -ENOEXEC;
-		if (ph.p_type != PT_LOAD)
-			continue;
-		if (f->nloads == GO_MAX_LOADS || ph.p_filesz > ph.p_memsz ||
-		    !go_in_file(f, ph.p_offset, ph.p_filesz) ||
-		    ph.p_vaddr + ph.p_memsz < ph.p_vaddr)
-			return -ENOEXEC;
-		f->loads[f->nloads++] = ph;
-	}
-	return 0;
-}
-
-void go_file_close(struct go_file *f)
-{
-	elf_end(f->elf);
-	close(f->fd);
-}
-
-int go_file_open(struct go_file *f, int fd)
-{
-	struct stat st;
 	int ret;
 
-	pthread_once(&libelf_once, libelf_init);
-	if (!libelf_ok)
-		return -ENOSYS;
-	memset(f, 0, sizeof(*f));
-	f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (f->fd < 0)
-		return -errno;
-	if (fstat(f->fd, &st)) {
-		ret = -errno;
-		close(f->fd);
-		return ret;
-	}
-	f->size = st.st_size;
-	if (S_ISREG(st.st_mode))
-		f->elf = elf_begin(f->fd, ELF_C_READ, NULL);
-	ret = f->elf ? check_headers(f) : -ENOEXEC;
-	if (!ret)
-		ret = load_segments(f);
+	ret = elf_view_open(f, fd);
 	if (ret)
-		go_file_close(f);
-	return ret;
-}
-
-const GElf_Phdr *go_vaddr_to_off(const struct go_file *f, uint64_t vaddr, uint64_t len, bool exec,
-				 uint64_t *off)
-{
-	for (size_t i = 0; i < f->nloads; i++) {
-		const GElf_Phdr *ph = &f->loads[i];
-
-		if (vaddr < ph->p_vaddr || vaddr - ph->p_vaddr >= ph->p_filesz ||
-		    len > ph->p_filesz - (vaddr - ph->p_vaddr))
-			continue;
-		if (exec && !(ph->p_flags & PF_X))
-			continue;
-		*off = vaddr - ph->p_vaddr + ph->p_offset;
-		return ph;
+		return ret;
+	if (!gelf_getehdr(f->elf, &eh) || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
+	    eh.e_machine != EM_X86_64) {
+		elf_view_close(f);
+		return -ENOEXEC;
 	}
-	return NULL;
+	return 0;
 }
 
 static bool name_matches(const char *have, const char *want, bool suffix)
@@ -189,7 +50,7 @@ static bool name_matches(const char *have, const char *want, bool suffix)
 	return hl >= wl && !memcmp(have + hl - wl, want, wl);
 }
 
-bool go_section(const struct go_file *f, const char *name, bool suffix, struct go_extent *e)
+bool go_section(const struct elf_view *f, const char *name, bool suffix, struct go_extent *e)
 {
 	Elf_Scn *scn = NULL;
 	size_t shstrndx;
@@ -203,7 +64,7 @@ bool go_section(const struct go_file *f, const char *name, bool suffix, struct g
 		if (!have || !name_matches(have, name, suffix))
 			continue;
 		if (sh.sh_type == SHT_NOBITS || (sh.sh_flags & SHF_COMPRESSED) ||
-		    !go_in_file(f, sh.sh_offset, sh.sh_size))
+		    !elf_view_in_file(f, sh.sh_offset, sh.sh_size))
 			return false;
 		*e = (struct go_extent){.off = sh.sh_offset, .size = sh.sh_size};
 		e->vaddr = (sh.sh_flags & SHF_ALLOC) ? sh.sh_addr : 0;
@@ -212,7 +73,7 @@ bool go_section(const struct go_file *f, const char *name, bool suffix, struct g
 	return false;
 }
 
-int go_win_init(struct go_window *w, const struct go_file *f)
+int go_win_init(struct go_window *w, const struct elf_view *f)
 {
 	*w = (struct go_window){.f = f};
 	w->buf = malloc(GO_WINDOW);
@@ -229,13 +90,13 @@ const uint8_t *go_win(struct go_window *w, uint64_t off, size_t len)
 {
 	size_t want;
 
-	if (len > GO_WINDOW || !go_in_file(w->f, off, len))
+	if (len > GO_WINDOW || !elf_view_in_file(w->f, off, len))
 		return NULL;
 	if (off >= w->off && off - w->off <= w->len && len <= w->len - (off - w->off))
 		return w->buf + (off - w->off);
 	want = w->f->size - off < GO_WINDOW ? w->f->size - off : GO_WINDOW;
 	w->len = 0;
-	if (go_read(w->f, w->buf, want, off))
+	if (elf_view_read(w->f, w->buf, want, off))
 		return NULL;
 	w->off = off;
 	w->len = want;
@@ -255,7 +116,7 @@ static int by_pos(const void *a, const void *b)
  * The table is read in chunks that overlap by the longest name (and its
  * NUL), so that a name across two chunks is seen, by the first one only.
  */
-int go_find_names(const struct go_file *f, const struct go_extent *tab, const char *const *names,
+int go_find_names(const struct elf_view *f, const struct go_extent *tab, const char *const *names,
 		  size_t n, struct go_hit *hits, size_t *nhits)
 {
 	size_t maxlen = 0, over, cap;
@@ -269,7 +130,7 @@ int go_find_names(const struct go_file *f, const struct go_extent *tab, const ch
 		if (l <= GO_NAME_MAX && l > maxlen)
 			maxlen = l;
 	}
-	if (!maxlen || !go_in_file(f, tab->off, tab->size))
+	if (!maxlen || !elf_view_in_file(f, tab->off, tab->size))
 		return 0;
 	over = maxlen + 1;
 	cap = GO_WINDOW + over;
@@ -279,7 +140,7 @@ int go_find_names(const struct go_file *f, const struct go_extent *tab, const ch
 	for (uint64_t base = 0; base < tab->size && !ret; base += GO_WINDOW) {
 		size_t len = tab->size - base < cap ? tab->size - base : cap;
 
-		ret = go_read(f, buf, len, tab->off + base);
+		ret = elf_view_read(f, buf, len, tab->off + base);
 		for (size_t i = 0; !ret && i < n; i++) {
 			size_t l = names[i] ? strnlen(names[i], GO_NAME_MAX + 1) : 0;
 			const uint8_t *p = buf;
@@ -326,17 +187,17 @@ const struct go_hit *go_hit_at(const struct go_hit *hits, size_t nhits, uint64_t
 /* ---- build information -------------------------------------------------- */
 
 /* A Go string (pointer, length) at VADDR, copied into OUT if it fits. */
-static bool read_go_string(const struct go_file *f, uint64_t vaddr, char *out, size_t outlen)
+static bool read_go_string(const struct elf_view *f, uint64_t vaddr, char *out, size_t outlen)
 {
 	uint8_t hdr[16];
 	uint64_t off, len;
 
-	if (!go_vaddr_to_off(f, vaddr, sizeof(hdr), false, &off) ||
-	    go_read(f, hdr, sizeof(hdr), off))
+	if (!elf_view_vaddr_to_off(f, vaddr, sizeof(hdr), false, &off) ||
+	    elf_view_read(f, hdr, sizeof(hdr), off))
 		return false;
 	len = go_le64(hdr + 8);
-	if (len >= outlen || !go_vaddr_to_off(f, go_le64(hdr), len, false, &off) ||
-	    go_read(f, out, len, off))
+	if (len >= outlen || !elf_view_vaddr_to_off(f, go_le64(hdr), len, false, &off) ||
+	    elf_view_read(f, out, len, off))
 		return false;
 	out[len] = '\0';
 	return true;
@@ -385,7 +246,7 @@ static void parse_version(struct go_build *b)
 }
 
 /* Look for the blob in the LEN bytes at file offset OFF (16-byte aligned in memory). */
-static bool buildinfo_at(const struct go_file *f, uint64_t off, uint64_t len, struct go_build *b)
+static bool buildinfo_at(const struct elf_view *f, uint64_t off, uint64_t len, struct go_build *b)
 {
 	uint8_t *buf;
 	bool found = false;
@@ -393,7 +254,7 @@ static bool buildinfo_at(const struct go_file *f, uint64_t off, uint64_t len, st
 	len = len < BUILDINFO_SEARCH ? len : BUILDINFO_SEARCH;
 	if (len < BUILDINFO_HDR || !(buf = malloc(len)))
 		return false;
-	if (go_read(f, buf, len, off))
+	if (elf_view_read(f, buf, len, off))
 		len = 0;
 	for (size_t at = 0; at + BUILDINFO_HDR <= len; at += BUILDINFO_ALIGN) {
 		const uint8_t *p = buf + at;
@@ -420,7 +281,7 @@ static bool buildinfo_at(const struct go_file *f, uint64_t off, uint64_t len, st
  * one); after an external link it follows .data. Up to BUILDINFO_SCAN_MAX
  * bytes of each writable segment are searched.
  */
-static bool buildinfo_scan(const struct go_file *f, const GElf_Phdr *ph, struct go_build *b)
+static bool buildinfo_scan(const struct elf_view *f, const GElf_Phdr *ph, struct go_build *b)
 {
 	uint64_t skip = (BUILDINFO_ALIGN - ph->p_vaddr % BUILDINFO_ALIGN) % BUILDINFO_ALIGN;
 	uint64_t end = ph->p_filesz < BUILDINFO_SCAN_MAX ? ph->p_filesz : BUILDINFO_SCAN_MAX;
@@ -432,7 +293,7 @@ static bool buildinfo_scan(const struct go_file *f, const GElf_Phdr *ph, struct 
 	for (uint64_t pos = skip; pos + BUILDINFO_HDR <= end && !found; pos += GO_WINDOW) {
 		size_t len = end - pos < GO_WINDOW ? end - pos : GO_WINDOW;
 
-		if (go_read(f, buf, len, ph->p_offset + pos))
+		if (elf_view_read(f, buf, len, ph->p_offset + pos))
 			break;
 		for (size_t at = 0; at + sizeof(buildinfo_magic) <= len; at += BUILDINFO_ALIGN) {
 			if (!memcmp(buf + at, buildinfo_magic, sizeof(buildinfo_magic))) {
@@ -451,7 +312,7 @@ static bool buildinfo_scan(const struct go_file *f, const GElf_Phdr *ph, struct 
  * writable data segment. Returns whether the magic was found; the version
  * is filled if it can be read.
  */
-static bool read_buildinfo(const struct go_file *f, struct go_build *b)
+static bool read_buildinfo(const struct elf_view *f, struct go_build *b)
 {
 	struct go_extent e;
 
@@ -467,7 +328,7 @@ static bool read_buildinfo(const struct go_file *f, struct go_build *b)
 }
 
 /* Go's build ID note (owner "Go", type 4), for files without sections. */
-static bool has_go_note(const struct go_file *f)
+static bool has_go_note(const struct elf_view *f)
 {
 	size_t phnum;
 	GElf_Phdr ph;
@@ -481,7 +342,7 @@ static bool has_go_note(const struct go_file *f)
 		if (!gelf_getphdr(f->elf, i, &ph) || ph.p_type != PT_NOTE ||
 		    ph.p_filesz > NOTES_MAX || ph.p_filesz < 16 || !(buf = malloc(ph.p_filesz)))
 			continue;
-		if (go_read(f, buf, ph.p_filesz, ph.p_offset))
+		if (elf_view_read(f, buf, ph.p_filesz, ph.p_offset))
 			ph.p_filesz = 0;
 		for (size_t at = 0; at + 12 <= ph.p_filesz && !found;) {
 			uint32_t namesz = go_le32(buf + at), descsz = go_le32(buf + at + 4);
@@ -500,7 +361,7 @@ static bool has_go_note(const struct go_file *f)
 	return found;
 }
 
-static bool has_symtab(const struct go_file *f)
+static bool has_symtab(const struct elf_view *f)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
@@ -515,7 +376,7 @@ static bool has_symtab(const struct go_file *f)
 int go_elf_inspect(int fd, struct go_build *b)
 {
 	struct go_extent e;
-	struct go_file f;
+	struct elf_view f;
 	bool is_go;
 	int ret;
 
@@ -530,13 +391,13 @@ int go_elf_inspect(int fd, struct go_build *b)
 		parse_version(b);
 		b->has_symtab = has_symtab(&f);
 	}
-	go_file_close(&f);
+	elf_view_close(&f);
 	return is_go ? 1 : 0;
 }
 
 /* ---- .symtab ------------------------------------------------------------- */
 
-static int symtab_funcs(const struct go_file *f, const char *const *names, size_t n,
+static int symtab_funcs(const struct elf_view *f, const char *const *names, size_t n,
 			struct go_sym *syms)
 {
 	enum { PER_CHUNK = GO_WINDOW / sizeof(Elf64_Sym) };
@@ -554,9 +415,9 @@ static int symtab_funcs(const struct go_file *f, const char *const *names, size_
 	}
 	if (!scn)
 		return -ENOENT;
-	if (sh.sh_entsize != sizeof(Elf64_Sym) || !go_in_file(f, sh.sh_offset, sh.sh_size) ||
+	if (sh.sh_entsize != sizeof(Elf64_Sym) || !elf_view_in_file(f, sh.sh_offset, sh.sh_size) ||
 	    !gelf_getshdr(elf_getscn(f->elf, sh.sh_link), &strsh) || strsh.sh_type != SHT_STRTAB ||
-	    !go_in_file(f, strsh.sh_offset, strsh.sh_size))
+	    !elf_view_in_file(f, strsh.sh_offset, strsh.sh_size))
 		return -ENOEXEC;
 	if (sh.sh_size > ELF_TABLE_MAX || strsh.sh_size > ELF_TABLE_MAX)
 		return -EFBIG;
@@ -572,7 +433,8 @@ static int symtab_funcs(const struct go_file *f, const char *const *names, size_
 		size_t cnt = symx.size / sizeof(*chunk) - first;
 
 		cnt = cnt < PER_CHUNK ? cnt : PER_CHUNK;
-		ret = go_read(f, chunk, cnt * sizeof(*chunk), symx.off + first * sizeof(*chunk));
+		ret = elf_view_read(f, chunk, cnt * sizeof(*chunk),
+				    symx.off + first * sizeof(*chunk));
 		for (size_t i = 0; !ret && i < cnt; i++) {
 			const Elf64_Sym *s = &chunk[i];
 			const struct go_hit *h;
@@ -608,7 +470,7 @@ static int symtab_funcs(const struct go_file *f, const char *const *names, size_
  * agree: same entry, and the symbol's exact size within the pclntab's
  * (which runs to the next function's entry).
  */
-static void settle(const struct go_file *f, struct go_func *fn, const struct go_sym *st,
+static void settle(const struct elf_view *f, struct go_func *fn, const struct go_sym *st,
 		   const struct go_sym *pc, bool pcln_ok, const char *pcln_why)
 {
 	const struct go_sym *use = st->found ? st : pc;
@@ -639,7 +501,7 @@ static void settle(const struct go_file *f, struct go_func *fn, const struct go_
 		WHY(fn, "implausible size %llu", (unsigned long long)use->size);
 		return;
 	}
-	if (!go_vaddr_to_off(f, use->vaddr, use->size, true, &off)) {
+	if (!elf_view_vaddr_to_off(f, use->vaddr, use->size, true, &off)) {
 		WHY(fn, "0x%llx+%llu is not in an executable segment",
 		    (unsigned long long)use->vaddr, (unsigned long long)use->size);
 		return;
@@ -656,7 +518,7 @@ int go_elf_find_funcs(int fd, struct go_func *funcs, size_t n)
 	struct go_sym *st = NULL, *pc = NULL;
 	const char **names = NULL;
 	char pcln_why[sizeof(funcs->why)] = "";
-	struct go_file f;
+	struct elf_view f;
 	int ret, sret, pret, found = 0;
 
 	if (n && !funcs)
@@ -711,6 +573,6 @@ out:
 	free(names);
 	free(st);
 	free(pc);
-	go_file_close(&f);
+	elf_view_close(&f);
 	return ret;
 }

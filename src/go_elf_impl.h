@@ -4,10 +4,9 @@
  * files: go_elf.c (the file, build info, .symtab, the API), go_pclntab.c
  * (.gopclntab and runtime.moduledata) and go_rets.c (return instructions).
  *
- * The file is read with pread, never mapped: a file truncated under us
- * (its owner may do that at any time) would raise SIGBUS in the daemon. Big
- * tables are read through windows of GO_WINDOW bytes, so an analysis costs
- * a few such buffers however large the executable is.
+ * The file is read through a bounded view (elf_view.h: pread, never
+ * mapped). Big tables are read through windows of GO_WINDOW bytes, so an
+ * analysis costs a few such buffers however large the executable is.
  */
 #ifndef GO_ELF_IMPL_H
 #define GO_ELF_IMPL_H
@@ -18,10 +17,9 @@
 #include <stdint.h>
 
 #include <capstone/capstone.h>
+#include "elf_view.h"
 #include "go_elf.h"
 
-/* Real Go executables have 3 or 4 PT_LOAD segments. */
-#define GO_MAX_LOADS 16
 /* Bytes per window read (and per table chunk searched for names). */
 #define GO_WINDOW (64 * 1024)
 /* Longest function name looked for (Go's longest real names are ~200). */
@@ -29,45 +27,30 @@
 /* Places in a name table where a wanted name may stand; more means a hostile table. */
 #define GO_HITS_MAX 256
 
-struct go_file {
-	int fd; /* ours: a duplicate of the caller's */
-	uint64_t size;
-	Elf *elf;
-	GElf_Phdr loads[GO_MAX_LOADS];
-	size_t nloads;
-	bool names; /* section names are readable */
-};
-
 /* A range of the file: a section or a table. */
 struct go_extent {
 	uint64_t off, size;
 	uint64_t vaddr; /* 0 when not loaded */
 };
 
-int go_file_open(struct go_file *f, int fd);
-void go_file_close(struct go_file *f);
-bool go_in_file(const struct go_file *f, uint64_t off, uint64_t len);
-int go_read(const struct go_file *f, void *buf, size_t len, uint64_t off);
-
 /*
- * The PT_LOAD segment holding [vaddr, vaddr + len) in its file bytes, and
- * the file offset of vaddr; NULL if none. EXEC: only executable segments.
+ * The file as a bounded view (elf_view.h), refused (-ENOEXEC) unless it is
+ * a 64-bit little-endian x86-64 file.
  */
-const GElf_Phdr *go_vaddr_to_off(const struct go_file *f, uint64_t vaddr, uint64_t len, bool exec,
-				 uint64_t *off);
+int go_file_open(struct elf_view *f, int fd);
 
 /* The first section whose name is NAME (or ends with it when SUFFIX), with file bytes. */
-bool go_section(const struct go_file *f, const char *name, bool suffix, struct go_extent *e);
+bool go_section(const struct elf_view *f, const char *name, bool suffix, struct go_extent *e);
 
 /* A window on the file: go_win returns LEN (<= GO_WINDOW) bytes at OFF, or NULL. */
 struct go_window {
-	const struct go_file *f;
+	const struct elf_view *f;
 	uint64_t off;
 	size_t len;
 	uint8_t *buf;
 };
 
-int go_win_init(struct go_window *w, const struct go_file *f);
+int go_win_init(struct go_window *w, const struct elf_view *f);
 void go_win_free(struct go_window *w);
 const uint8_t *go_win(struct go_window *w, uint64_t off, size_t len);
 
@@ -92,7 +75,7 @@ struct go_hit {
  * sorted by position (at most GO_HITS_MAX: a hostile table's first ones).
  * Names longer than GO_NAME_MAX, or empty, are not looked for.
  */
-int go_find_names(const struct go_file *f, const struct go_extent *tab, const char *const *names,
+int go_find_names(const struct elf_view *f, const struct go_extent *tab, const char *const *names,
 		  size_t n, struct go_hit *hits, size_t *nhits);
 /* The hits at POS (a run in the sorted array), or NULL. */
 const struct go_hit *go_hit_at(const struct go_hit *hits, size_t nhits, uint64_t pos,
@@ -112,7 +95,7 @@ struct go_sym {
  * exists but cannot be trusted).
  */
 struct go_pcln;
-int go_pcln_funcs(const struct go_file *f, const char *const *names, size_t n, struct go_sym *syms,
+int go_pcln_funcs(const struct elf_view *f, const char *const *names, size_t n, struct go_sym *syms,
 		  char *why, size_t whylen);
 
 /*
@@ -123,7 +106,7 @@ int go_pcln_funcs(const struct go_file *f, const char *const *names, size_t n, s
 /* go_spill.c: sets fn->args_spilled from the function's code (see go_elf.h). */
 void go_find_spills(csh h, const uint8_t *code, uint64_t size, uint64_t vaddr, struct go_func *fn);
 
-int go_find_rets(const struct go_file *f, uint64_t off, uint64_t vaddr, uint64_t size,
+int go_find_rets(const struct elf_view *f, uint64_t off, uint64_t vaddr, uint64_t size,
 		 struct go_func *fn);
 
 #endif /* GO_ELF_IMPL_H */

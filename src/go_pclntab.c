@@ -89,14 +89,14 @@ static bool ftab_field(struct go_window *w, const struct pcln *p, uint64_t i, ui
  * belong to the table). Only checks what lies in the header itself and
  * that the tables fit; returns false if this is not a pclntab we know.
  */
-static bool parse_header(const struct go_file *f, struct pcln *p)
+static bool parse_header(const struct elf_view *f, struct pcln *p)
 {
 	uint8_t h[72];
 	uint64_t off[6], end;
 	size_t hlen, noff;
 	uint32_t magic;
 
-	if (p->tab.size < 16 || go_read(f, h, 16, p->tab.off))
+	if (p->tab.size < 16 || elf_view_read(f, h, 16, p->tab.off))
 		return false;
 	magic = go_le32(h);
 	if (h[4] || h[5] || h[6] != 1 || h[7] != 8)
@@ -115,7 +115,7 @@ static bool parse_header(const struct go_file *f, struct pcln *p)
 	default:
 		return false;
 	}
-	if (p->tab.size < hlen || go_read(f, h, hlen, p->tab.off))
+	if (p->tab.size < hlen || elf_view_read(f, h, hlen, p->tab.off))
 		return false;
 	p->nfunc = go_le64(h + 8);
 	if (!p->nfunc || p->nfunc > NFUNC_MAX)
@@ -150,7 +150,7 @@ static bool parse_header(const struct go_file *f, struct pcln *p)
 }
 
 /* The first function's _func must repeat the first entry: a cheap proof of the layout. */
-static bool first_func_agrees(const struct go_file *f, const struct pcln *p)
+static bool first_func_agrees(const struct elf_view *f, const struct pcln *p)
 {
 	struct go_window w;
 	uint64_t entry, funcoff, fentry;
@@ -174,7 +174,7 @@ static bool first_func_agrees(const struct go_file *f, const struct pcln *p)
  * segments where the 8 bytes, masked with MASK, equal PAT. CB returns
  * nonzero to stop. (Go never puts these tables in the text segment.)
  */
-typedef int (*scan_cb)(const struct go_file *f, const GElf_Phdr *ph, uint64_t off, void *ctx);
+typedef int (*scan_cb)(const struct elf_view *f, const GElf_Phdr *ph, uint64_t off, void *ctx);
 
 static bool masked_equal(const uint8_t *b, const uint8_t *pat, const uint8_t *mask)
 {
@@ -185,7 +185,7 @@ static bool masked_equal(const uint8_t *b, const uint8_t *pat, const uint8_t *ma
 	return true;
 }
 
-static int scan_data(const struct go_file *f, const uint8_t pat[8], const uint8_t mask[8],
+static int scan_data(const struct elf_view *f, const uint8_t pat[8], const uint8_t mask[8],
 		     scan_cb cb, void *ctx)
 {
 	const size_t patlen = 8;
@@ -204,7 +204,7 @@ static int scan_data(const struct go_file *f, const uint8_t pat[8], const uint8_
 			size_t len =
 			    ph->p_filesz - pos < GO_WINDOW ? ph->p_filesz - pos : GO_WINDOW;
 
-			ret = go_read(f, buf, len, ph->p_offset + pos);
+			ret = elf_view_read(f, buf, len, ph->p_offset + pos);
 			for (size_t at = 0; !ret && at + patlen <= len; at += 8) {
 				if (masked_equal(buf + at, pat, mask))
 					ret = cb(f, ph, ph->p_offset + pos + at, ctx);
@@ -220,7 +220,7 @@ struct table_search {
 	unsigned count;
 };
 
-static int table_candidate(const struct go_file *f, const GElf_Phdr *ph, uint64_t off, void *ctx)
+static int table_candidate(const struct elf_view *f, const GElf_Phdr *ph, uint64_t off, void *ctx)
 {
 	struct table_search *s = ctx;
 	struct pcln p = {.tab = {.off = off}};
@@ -235,7 +235,7 @@ static int table_candidate(const struct go_file *f, const GElf_Phdr *ph, uint64_
 }
 
 /* The table: its section, or (sections stripped) the one table in the data segments. */
-static int find_table(const struct go_file *f, struct pcln *p, char *why, size_t whylen)
+static int find_table(const struct elf_view *f, struct pcln *p, char *why, size_t whylen)
 {
 	/* Any of the four magics (0xfffffff0, f1, fa, fb), quantum 1, pointer size 8. */
 	static const uint8_t pat[8] = {0xf0, 0xff, 0xff, 0xff, 0, 0, 1, 8};
@@ -273,14 +273,14 @@ struct md_search {
 	unsigned count, disagree;
 };
 
-static int md_candidate(const struct go_file *f, const GElf_Phdr *ph, uint64_t off, void *ctx)
+static int md_candidate(const struct elf_view *f, const GElf_Phdr *ph, uint64_t off, void *ctx)
 {
 	struct md_search *s = ctx;
 	const struct pcln *p = s->p;
 	uint8_t b[MD_WORDS * 8];
 	uint64_t w[MD_WORDS], toff;
 
-	if (ph->p_filesz - (off - ph->p_offset) < sizeof(b) || go_read(f, b, sizeof(b), off))
+	if (ph->p_filesz - (off - ph->p_offset) < sizeof(b) || elf_view_read(f, b, sizeof(b), off))
 		return 0;
 	for (size_t i = 0; i < MD_WORDS; i++)
 		w[i] = go_le64(b + 8 * i);
@@ -288,7 +288,7 @@ static int md_candidate(const struct go_file *f, const GElf_Phdr *ph, uint64_t o
 	    w[MD_FTAB] != p->tab.vaddr + p->ftab || w[MD_FTAB_LEN] != p->nfunc + 1)
 		return 0;
 	if (w[MD_TEXT] > w[MD_MINPC] || w[MD_MINPC] > w[MD_MAXPC] || w[MD_MAXPC] > w[MD_ETEXT] ||
-	    !go_vaddr_to_off(f, w[MD_TEXT], w[MD_ETEXT] - w[MD_TEXT], true, &toff))
+	    !elf_view_vaddr_to_off(f, w[MD_TEXT], w[MD_ETEXT] - w[MD_TEXT], true, &toff))
 		return 0;
 	if (w[MD_MINPC] - w[MD_TEXT] != s->first || w[MD_MAXPC] - w[MD_TEXT] != s->last)
 		return 0;
@@ -298,7 +298,7 @@ static int md_candidate(const struct go_file *f, const GElf_Phdr *ph, uint64_t o
 	return 0;
 }
 
-static int text_from_moduledata(const struct go_file *f, struct pcln *p, char *why, size_t whylen)
+static int text_from_moduledata(const struct elf_view *f, struct pcln *p, char *why, size_t whylen)
 {
 	struct md_search s = {.p = p};
 	uint8_t pat[8], mask[8];
@@ -344,7 +344,7 @@ static void record(struct go_sym *g, uint64_t vaddr, uint64_t size)
  * offset, compared with the places where wanted names stand. The walk also
  * checks what it reads: entries in order, each _func repeating its entry.
  */
-static int walk(const struct go_file *f, const struct pcln *p, const struct go_hit *hits,
+static int walk(const struct elf_view *f, const struct pcln *p, const struct go_hit *hits,
 		size_t nhits, struct go_sym *syms, char *why, size_t whylen)
 {
 	struct go_window ft, fn;
@@ -396,7 +396,7 @@ static int walk(const struct go_file *f, const struct pcln *p, const struct go_h
 	return ret;
 }
 
-int go_pcln_funcs(const struct go_file *f, const char *const *names, size_t n, struct go_sym *syms,
+int go_pcln_funcs(const struct elf_view *f, const char *const *names, size_t n, struct go_sym *syms,
 		  char *why, size_t whylen)
 {
 	struct go_hit hits[GO_HITS_MAX];
@@ -414,7 +414,7 @@ int go_pcln_funcs(const struct go_file *f, const char *const *names, size_t n, s
 		if (ret)
 			return ret;
 	}
-	if (p.ver == 118 && !go_vaddr_to_off(f, p.text, 1, true, &toff)) {
+	if (p.ver == 118 && !elf_view_vaddr_to_off(f, p.text, 1, true, &toff)) {
 		why_set(why, whylen, "text start 0x%llx not in an executable segment",
 			(unsigned long long)p.text);
 		return -ENOEXEC;

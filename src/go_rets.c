@@ -137,7 +137,7 @@ static int sweep(csh h, const uint8_t *code, struct sweep *s, struct go_func *fn
 	return 0;
 }
 
-int go_find_rets(const struct go_file *f, uint64_t off, uint64_t vaddr, uint64_t size,
+int go_find_rets(const struct elf_view *f, uint64_t off, uint64_t vaddr, uint64_t size,
 		 struct go_func *fn)
 {
 	struct sweep s = {.vaddr = vaddr, .size = size};
@@ -154,7 +154,7 @@ int go_find_rets(const struct go_file *f, uint64_t off, uint64_t vaddr, uint64_t
 		WHY(fn, "out of memory");
 		goto out;
 	}
-	ret = go_read(f, code, size, off);
+	ret = elf_view_read(f, code, size, off);
 	if (ret) {
 		WHY(fn, "code not readable");
 		goto out;

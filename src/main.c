@@ -426,19 +426,6 @@ static int start_discovery(struct daemon *d)
 	return 0;
 }
 
-/*
- * A new process is armed in a race with its first TLS write (~12 ms after
- * exec for curl): the daemon's threads must not wait behind an exec storm
- * for a CPU. Nice -10 (inherited by the threads started later) keeps their
- * wake-up latency short; the work done is the same. Without CAP_SYS_NICE
- * (the systemd unit sets Nice= itself) this quietly does nothing.
- */
-static void raise_priority(void)
-{
-	if (getpriority(PRIO_PROCESS, 0) > -10)
-		setpriority(PRIO_PROCESS, 0, -10);
-}
-
 /* Thousands of traced processes take a few descriptors each. */
 static void raise_fd_limit(void)
 {
@@ -661,12 +648,15 @@ static int claim_host(void)
 }
 
 /*
- * A new process is armed in a race with its first TLS write (a few ms): on
- * busy CPUs a daemon at the default priority can wait tens of ms to run (CI
- * saw 77 ms under an exec storm and missed a call). Started by hand (make
- * run, the tarball) at the default priority, it takes the priority the
- * systemd unit gives it; threads started later inherit it. A priority the
- * caller chose is kept.
+ * A new process is armed in a race with its first TLS write (a few ms, ~12
+ * ms after exec for curl): on busy CPUs a daemon at the default priority
+ * can wait tens of ms to run (CI saw 77 ms under an exec storm and missed a
+ * call). Nice -10 keeps the threads' wake-up latency short; the work done
+ * is the same. Started by hand (make run, the tarball) at the default
+ * priority, it takes the priority the systemd unit gives it; threads
+ * started later inherit it. A priority the caller chose is kept. It needs
+ * CAP_SYS_NICE, which privilege_drop takes away: without it (the systemd
+ * unit sets Nice= itself) nothing changes.
  */
 #define DAEMON_NICE (-10)
 
@@ -744,7 +734,6 @@ int main(int argc, char **argv)
 	if (err)
 		goto cleanup;
 	raise_fd_limit();
-	raise_priority();
 	err = start_discovery(&d);
 	if (err)
 		goto cleanup;

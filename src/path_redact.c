@@ -45,7 +45,7 @@ static bool all_digits(const char *s, size_t len)
 	return len > 0;
 }
 
-static bool is_uuid(const char *s, size_t len)
+bool path_segment_is_uuid(const char *s, size_t len)
 {
 	if (len != 36)
 		return false;
@@ -109,7 +109,7 @@ bool path_segment_is_secret(const char *s, size_t len)
 			return false;
 		hex &= is_hex(s[i]);
 	}
-	if (is_uuid(s, len) || all_digits(s, len))
+	if (path_segment_is_uuid(s, len) || all_digits(s, len))
 		return false;
 	if (hex)
 		return len >= HEX_SECRET_MIN_LEN;

@@ -29,6 +29,10 @@
 #define PATH_TOKEN	   ":token"
 #define PATH_TOKEN_MIN_LEN 20
 
+/* Whether a segment is a UUID (8-4-4-4-12 hex digits); also how the
+ * summary's templates tell one (call_template.c). */
+bool path_segment_is_uuid(const char *s, size_t len);
+
 /* Whether one segment (no '/') is a secret by the generic rule above. */
 bool path_segment_is_secret(const char *seg, size_t len);
 

@@ -344,10 +344,14 @@ static bool host_wanted(const char *host, const struct suggest_opts *opts)
 	return false;
 }
 
+bool suggest_row_fits_wire(const struct call_row *r)
+{
+	return method_ok(r->method) && host_ok(r->host) && template_ok(r->template);
+}
+
 static bool row_kept(const struct call_row *r, const struct suggest_opts *opts)
 {
-	return method_ok(r->method) && host_ok(r->host) && template_ok(r->template) &&
-	       host_wanted(r->host, opts);
+	return suggest_row_fits_wire(r) && host_wanted(r->host, opts);
 }
 
 /* Method, host, then most specific template first: each (method, host)

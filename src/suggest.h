@@ -27,6 +27,7 @@
 #ifndef SUGGEST_H
 #define SUGGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,6 +55,12 @@ struct suggest_opts {
  */
 int suggest_config(FILE *out, const struct call_row *rows, size_t n,
 		   const struct suggest_opts *opts);
+
+/*
+ * Whether the row's method, host and template could have come from the wire
+ * (see wire.c); suggest_config skips the others.
+ */
+bool suggest_row_fits_wire(const struct call_row *r);
 
 /*
  * The pieces, for tests. Each writes a NUL-terminated name into @buf

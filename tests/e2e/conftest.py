@@ -389,6 +389,18 @@ def pytest_runtest_makereport(item, call):
                                 "\n".join(lines[-80:])))
 
 
+def check_clean_exits(daemons):
+    """Stop each daemon: each must exit 0 with a clean log (all are
+    stopped and checked, every failure is told)."""
+    failures = []
+    for d in daemons:
+        try:
+            d.check_clean_exit()
+        except AssertionError as e:
+            failures.append(str(e))
+    assert not failures, "\n\n".join(failures)
+
+
 @pytest.fixture
 def daemon_factory(request, tmp_path, bpf_mounts):
     """start(endpoint, ready=True, env=None, args=()) -> Daemon (args: extra
@@ -408,13 +420,7 @@ def daemon_factory(request, tmp_path, bpf_mounts):
         return d
 
     yield start
-    failures = []
-    for d in started:
-        try:
-            d.check_clean_exit()
-        except AssertionError as e:
-            failures.append(str(e))
-    assert not failures, "\n\n".join(failures)
+    check_clean_exits(started)
 
 
 @pytest.fixture

@@ -31,15 +31,14 @@ import shlex
 import shutil
 import signal
 import subprocess
-import threading
 import time
 import uuid
 
 import pytest
 
 from conftest import CURL, PYTHON, run
+from e2e_helpers import copy_libs, kill_all, read_line
 
-SYSLIB = "/lib/x86_64-linux-gnu"
 TRACEFS = "/sys/kernel/tracing"
 
 
@@ -51,34 +50,9 @@ def token():
     return uuid.uuid4().hex[:8]
 
 
-def read_line(proc, timeout, what):
-    """One stdout line of a text-mode Popen within timeout (fails otherwise)."""
-    box = []
-    t = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)
-    t.start()
-    t.join(timeout)
-    if not box or not box[0]:
-        proc.kill()
-        _, err = proc.communicate(timeout=5)
-        pytest.fail("%s: no line within %.0f s (exit %s)\nstderr: %s"
-                    % (what, timeout, proc.returncode, (err or "")[-2000:]), pytrace=False)
-    return box[0].strip()
-
-
 def tell(proc, line="go"):
     proc.stdin.write(line + "\n")
     proc.stdin.flush()
-
-
-def kill_all(procs):
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-    for p in procs:
-        try:
-            p.communicate(timeout=5)
-        except (subprocess.TimeoutExpired, ValueError):
-            pass
 
 
 def log_tail(d, n=60):
@@ -95,14 +69,6 @@ def wait_log(d, regex, timeout, what):
         assert time.monotonic() < deadline, "daemon did not log %s within %.0f s\n%s" % (
             what, timeout, log_tail(d))
         time.sleep(0.05)
-
-
-def copy_libs(d, names=("libssl.so.3", "libcrypto.so.3")):
-    """Fresh copies (new inodes) of the system's OpenSSL libraries in d."""
-    d.mkdir(parents=True)
-    for n in names:
-        shutil.copy2(os.path.realpath(os.path.join(SYSLIB, n)), d / n)
-    return d
 
 
 def symbol_file_offset(lib, symbol):

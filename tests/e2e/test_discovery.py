@@ -26,14 +26,11 @@ import shlex
 import shutil
 import signal
 import subprocess
-import threading
 import time
 
-import pytest
-
 from conftest import CURL, PYTHON, cpu_ticks, daemon_path, run
+from e2e_helpers import SYSLIB, copy_libs, kill_all, read_line
 
-SYSLIB = "/lib/x86_64-linux-gnu"
 NODE = shutil.which("node") or "/usr/bin/node"
 CURL_OUT = "%{http_code} %{num_connects}\\n"
 
@@ -45,32 +42,6 @@ CURL_OUT = "%{http_code} %{num_connects}\\n"
 def maps_of(pid):
     with open("/proc/%d/maps" % pid) as f:
         return f.read()
-
-
-def read_line(proc, timeout, what):
-    """One stdout line of a text-mode Popen within timeout (fails otherwise)."""
-    box = []
-    t = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)
-    t.start()
-    t.join(timeout)
-    if not box or not box[0]:
-        proc.kill()
-        _, err = proc.communicate(timeout=5)
-        pytest.fail("%s: no line within %.0f s (exit %s)\nstderr: %s" % (what, timeout, proc.returncode,
-                                                                       (err or "")[-2000:]),
-                    pytrace=False)
-    return box[0].strip()
-
-
-def kill_all(procs):
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-    for p in procs:
-        try:
-            p.communicate(timeout=5)
-        except (subprocess.TimeoutExpired, ValueError):
-            pass
 
 
 def curl_cmd(urls):
@@ -87,14 +58,6 @@ def check_curl(r, n):
     assert len(rows) == n and all(200 <= int(x[0]) < 300 for x in rows), (
         "curl output %r (stderr %r)" % (r.stdout, r.stderr[-1000:]))
     assert sum(int(x[1]) for x in rows) == 1, "curl used several connections: %r" % r.stdout
-
-
-def copy_libs(d, names=("libssl.so.3", "libcrypto.so.3")):
-    """Fresh copies (new inodes) of the system's OpenSSL libraries in d."""
-    d.mkdir(parents=True)
-    for n in names:
-        shutil.copy2(os.path.realpath(os.path.join(SYSLIB, n)), d / n)
-    return d
 
 
 def expect_calls_logged(orchestrator, daemon, expected, host):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Daemon, Orchestrator, curl_get, daemon_path
+from conftest import Daemon, Orchestrator, check_clean_exits, curl_get, daemon_path
 
 LIBC = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET = 0x40000000
@@ -154,13 +154,7 @@ def ns_daemons(tmp_path, bpf_mounts):
         return d.wait_ready()
 
     yield start
-    failures = []
-    for d in started:
-        try:
-            d.check_clean_exit()
-        except AssertionError as e:
-            failures.append(str(e))
-    assert not failures, "\n\n".join(failures)
+    check_clean_exits(started)
 
 
 def tagged(tag):

@@ -23,46 +23,6 @@
 /* Rows whose calls are matched (each against every pattern). */
 #define CHECKED_ROWS 48
 
-static bool wire_method(const char *m)
-{
-	size_t n = strlen(m);
-
-	if (n == 0 || n > WIRE_METHOD_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (m[i] < 'A' || m[i] > 'Z')
-			return false;
-	}
-	return true;
-}
-
-static bool wire_host(const char *h)
-{
-	size_t n = strlen(h);
-
-	if (n == 0 || n > WIRE_HOST_MAX)
-		return false;
-	return strspn(h, "abcdefghijklmnopqrstuvwxyz0123456789.-_:[]%") == n;
-}
-
-static bool wire_template(const char *t)
-{
-	size_t n = strlen(t);
-
-	if (n == 0 || n > WIRE_DATAGRAM_MAX || (t[0] != '/' && strcmp(t, "*")))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if ((unsigned char)t[i] < 0x21 || (unsigned char)t[i] > 0x7e)
-			return false;
-	}
-	return true;
-}
-
-static bool row_valid(const struct call_row *r)
-{
-	return wire_method(r->method) && wire_host(r->host) && wire_template(r->template);
-}
-
 /* The template with an id in each placeholder. */
 static void concrete(const char *t, char *out, size_t size)
 {
@@ -87,11 +47,11 @@ static size_t distinct_matches(const pcre2_code *re, const struct call_row *rows
 
 	for (size_t r = 0; r < n; r++) {
 		const char *v = host ? rows[r].host : rows[r].method;
-		bool first = row_valid(&rows[r]);
+		bool first = suggest_row_fits_wire(&rows[r]);
 
 		for (size_t q = 0; q < r && first; q++)
-			first =
-			    !row_valid(&rows[q]) || strcmp(v, host ? rows[q].host : rows[q].method);
+			first = !suggest_row_fits_wire(&rows[q]) ||
+				strcmp(v, host ? rows[q].host : rows[q].method);
 		count += first && op_search(re, v);
 	}
 	return count;
@@ -123,7 +83,7 @@ static void check(const struct call_row *rows, size_t n, const struct suggest_op
 	for (size_t r = 0; r < n && r < CHECKED_ROWS; r++) {
 		size_t which, m;
 
-		if (!row_valid(&rows[r]))
+		if (!suggest_row_fits_wire(&rows[r]))
 			continue;
 		concrete(rows[r].template, path, sizeof(path));
 		m = op_match(&cfg, rows[r].method, rows[r].host, path, &which);

@@ -1,0 +1,43 @@
+"""Helpers several e2e test files share (not fixtures: those are in conftest.py)."""
+
+import os
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+SYSLIB = "/lib/x86_64-linux-gnu"
+
+
+def read_line(proc, timeout, what):
+    """One stdout line of a text-mode Popen within timeout (fails otherwise)."""
+    box = []
+    t = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)
+    t.start()
+    t.join(timeout)
+    if not box or not box[0]:
+        proc.kill()
+        _, err = proc.communicate(timeout=5)
+        pytest.fail("%s: no line within %.0f s (exit %s)\nstderr: %s"
+                    % (what, timeout, proc.returncode, (err or "")[-2000:]), pytrace=False)
+    return box[0].strip()
+
+
+def kill_all(procs):
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+    for p in procs:
+        try:
+            p.communicate(timeout=5)
+        except (subprocess.TimeoutExpired, ValueError):
+            pass
+
+
+def copy_libs(d, names=("libssl.so.3", "libcrypto.so.3")):
+    """Fresh copies (new inodes) of the system's OpenSSL libraries in d."""
+    d.mkdir(parents=True)
+    for n in names:
+        shutil.copy2(os.path.realpath(os.path.join(SYSLIB, n)), d / n)
+    return d

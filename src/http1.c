@@ -39,15 +39,23 @@
 /* Holes are fed from here; llhttp does not read body bytes it skips. */
 static const char zeros[64 * 1024];
 
-/* The request whose head is being parsed. */
+/* Counters of connections whose caller keeps none (one event loop: no lock). */
+static struct http1_stats no_stats;
+
+/*
+ * The request whose head is being parsed. Its target and Host grow as
+ * their bytes come (most are a few dozen bytes, the limits are kilobytes)
+ * and are freed once the request is queued: a connection between requests,
+ * or waiting for its answer, holds no head buffer.
+ */
 struct h1_req {
 	uint64_t start_ns;
-	uint16_t target_len;
-	uint16_t host_len;
+	char *target; /* NULL until its first byte */
+	char *host;
+	uint16_t target_len, target_cap;
+	uint16_t host_len, host_cap;
 	uint8_t method;
 	bool target_truncated;
-	char target[HTTP1_TARGET_MAX + 1];
-	char host[HTTP1_HOST_MAX + 1];
 };
 
 /* What the bytes being parsed are, as far as skipping them goes. */
@@ -87,7 +95,6 @@ struct http1_conn {
 	proto_call_cb cb;
 	void *ctx;
 	struct http1_stats *stats;
-	struct http1_stats own_stats; /* used when the caller passes none */
 	enum h1_state state;
 	uint64_t now; /* ts of the event being parsed */
 
@@ -166,6 +173,37 @@ static void report(struct http1_conn *c, const struct h1_pending_req *req, int s
 
 /* ---- request head --------------------------------------------------------- */
 
+/* Room for need bytes in *buf (at most max): doubled from 32. */
+static bool buf_reserve(char **buf, uint16_t *cap, size_t need, size_t max)
+{
+	size_t n = *cap ? *cap : 32;
+	char *p;
+
+	if (need <= *cap)
+		return true;
+	while (n < need)
+		n *= 2;
+	if (n > max)
+		n = max;
+	if (n < need)
+		return false;
+	p = realloc(*buf, n);
+	if (!p)
+		return false;
+	*buf = p;
+	*cap = n;
+	return true;
+}
+
+/* The head buffers go back: the request was queued, or is lost. */
+static void req_release(struct h1_req *req)
+{
+	free(req->target);
+	free(req->host);
+	req->target = req->host = NULL;
+	req->target_len = req->target_cap = req->host_len = req->host_cap = 0;
+}
+
 static void req_begin(struct http1_conn *c)
 {
 	c->cur.start_ns = c->now;
@@ -189,6 +227,11 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
 		req->target_truncated = true;
 		len = room;
 	}
+	if (!len)
+		return 0;
+	/* Out of memory: the head cannot be kept (-EPROTO, counted). */
+	if (!buf_reserve(&req->target, &req->target_cap, req->target_len + len, HTTP1_TARGET_MAX))
+		return -1;
 	memcpy(req->target + req->target_len, at, len);
 	req->target_len += len;
 	return 0;
@@ -228,36 +271,45 @@ static int on_header_field_complete(llhttp_t *p)
  * Whitespace is written tentatively past host_len and only counted once a
  * non-whitespace byte follows it, so trailing whitespace never overflows.
  */
-static void host_append(struct http1_conn *c, const char *at, size_t len)
+static bool host_append(struct http1_conn *c, const char *at, size_t len)
 {
 	struct h1_req *req = &c->cur;
 	size_t i;
 
 	for (i = 0; i < len && !c->host_long; i++) {
+		size_t pos = req->host_len + c->host_ws;
+
 		if (is_ws(at[i])) {
 			if (!req->host_len)
 				continue;
-			if (req->host_len + c->host_ws < HTTP1_HOST_MAX)
-				req->host[req->host_len + c->host_ws] = at[i];
+			if (pos < HTTP1_HOST_MAX) {
+				if (!buf_reserve(&req->host, &req->host_cap, pos + 1,
+						 HTTP1_HOST_MAX))
+					return false;
+				req->host[pos] = at[i];
+			}
 			c->host_ws++;
 			continue;
 		}
-		if (req->host_len + c->host_ws >= HTTP1_HOST_MAX) {
+		if (pos >= HTTP1_HOST_MAX) {
 			c->host_long = true;
 			break;
 		}
+		if (!buf_reserve(&req->host, &req->host_cap, pos + 1, HTTP1_HOST_MAX))
+			return false;
 		req->host_len += c->host_ws;
 		c->host_ws = 0;
 		req->host[req->host_len++] = at[i];
 	}
+	return true;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
 	struct http1_conn *c = dir_of(p)->conn;
 
-	if (c->in_host)
-		host_append(c, at, len);
+	if (c->in_host && !host_append(c, at, len))
+		return -1; /* out of memory: -EPROTO, counted */
 	return 0;
 }
 
@@ -299,12 +351,20 @@ static int req_head_done(struct h1_dir *d)
 	if (c->host_dup || c->host_long)
 		return -EPROTO;
 	req->method = d->parser.method;
-	err = http1_split_absolute(req->target, &req->target_len, req->target_truncated, req->host,
-				   &req->host_len);
-	if (err)
-		return err;
+	/* An absolute-form target's authority becomes the host: room for it. */
+	if (req->target_len && req->target[0] != '/' && req->target[0] != '*' &&
+	    !buf_reserve(&req->host, &req->host_cap, HTTP1_HOST_MAX, HTTP1_HOST_MAX))
+		return -EPROTO;
+	if (req->target_len) {
+		err = http1_split_absolute(req->target, &req->target_len, req->target_truncated,
+					   req->host, &req->host_len);
+		if (err)
+			return err;
+	}
 	err = h1_pending_push(&c->pending, req->start_ns, req->method, req->target_truncated,
-			      req->target, req->target_len, req->host, req->host_len);
+			      req->target ? req->target : "", req->target_len,
+			      req->host ? req->host : "", req->host_len);
+	req_release(req);
 	if (err == -ENOSPC)
 		return -EOVERFLOW; /* matching responses to requests is lost */
 	if (err)
@@ -510,6 +570,7 @@ static int feed_hole(struct h1_dir *d, uint64_t base, uint64_t n)
 
 static void enter_resync(struct http1_conn *c)
 {
+	req_release(&c->cur);
 	c->state = ST_RESYNC;
 	c->stats->malformed++;
 	pend_drop_all(c);
@@ -527,6 +588,7 @@ static void leave_resync(struct http1_conn *c)
 
 static void go_dead(struct http1_conn *c)
 {
+	req_release(&c->cur);
 	c->state = ST_DEAD;
 	pend_drop_all(c);
 }
@@ -613,7 +675,7 @@ struct http1_conn *http1_conn_new(proto_call_cb cb, void *ctx, struct http1_stat
 		return NULL;
 	c->cb = cb;
 	c->ctx = ctx;
-	c->stats = stats ? stats : &c->own_stats;
+	c->stats = stats ? stats : &no_stats;
 	for (i = 0; i < 2; i++) {
 		struct h1_dir *d = &c->dir[i];
 
@@ -632,8 +694,10 @@ struct http1_conn *http1_conn_new(proto_call_cb cb, void *ctx, struct http1_stat
 
 void http1_conn_free(struct http1_conn *c)
 {
-	if (c)
+	if (c) {
 		h1_pending_free(&c->pending);
+		req_release(&c->cur);
+	}
 	free(c);
 }
 
@@ -712,6 +776,7 @@ void http1_conn_close(struct http1_conn *c, uint64_t ts_ns)
 		c->rx_bound = false;
 	}
 	pend_drop_all(c);
+	req_release(&c->cur);
 	c->state = ST_CLOSED;
 }
 

@@ -80,6 +80,7 @@ struct daemon {
 	int epfd;
 	uint64_t watch_lost_seen;
 	int skip_fd;
+	int conns_fd;
 	struct options opt;
 	struct discovered *discovered; /* the summary, --json, the control socket */
 	pid_t exited[EXITED_MAX];      /* TLS processes gone since the ring was read */
@@ -178,6 +179,19 @@ static void on_set_skip(const struct tls_conn_key *key, const struct tls_conn_sk
 	bpf_map_update_elem(d->skip_fd, key, skip, BPF_ANY);
 }
 
+/* The session table gave up a connection to make room: so does the kernel,
+ * unless the SSL* already belongs to a newer connection. */
+static void on_forget(const struct tls_conn_key *key, uint64_t conn_id, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct tls_conn_state st;
+
+	if (bpf_map_lookup_elem(d->conns_fd, key, &st) || st.conn_id != conn_id)
+		return;
+	bpf_map_delete_elem(d->conns_fd, key);
+	bpf_map_delete_elem(d->skip_fd, key);
+}
+
 /* Ring buffer records come from our own BPF program, but check their
  * lengths anyway: a parser must never trust a length it did not make. */
 static int on_record(void *ctx, void *data, size_t size)
@@ -267,6 +281,7 @@ static int load_bpf(struct daemon *d)
 		return err;
 	}
 	d->skip_fd = bpf_map__fd(d->skel->maps.conn_skip);
+	d->conns_fd = bpf_map__fd(d->skel->maps.conns);
 	d->rb = ring_buffer__new(bpf_map__fd(d->skel->maps.events), on_record, d, NULL);
 	if (!d->rb)
 		return -errno;
@@ -502,7 +517,8 @@ static void log_stats(struct daemon *d, const char *when)
 		 "connections=%llu active=%llu evicted=%llu expired=%llu http_malformed=%llu "
 		 "unanswered=%llu not_http1=%llu pipelined_too_deep=%llu h2_undecodable=%llu "
 		 "h2_malformed=%llu "
-		 "h2_over_cap=%llu h2_lost=%llu h2_unanswered=%llu bad_records=%llu",
+		 "h2_over_cap=%llu h2_lost=%llu h2_unanswered=%llu bad_records=%llu "
+		 "over_share=%llu",
 		 when, (unsigned long long)d->calls, (unsigned long long)f.sent,
 		 (unsigned long long)f.dropped, (unsigned long long)d->malformed,
 		 (unsigned long long)k[TLS_STAT_EVENTS],
@@ -517,7 +533,8 @@ static void log_stats(struct daemon *d, const char *when)
 		 (unsigned long long)s.http1.not_http1, (unsigned long long)s.http1.too_deep,
 		 (unsigned long long)s.http2.undecodable, (unsigned long long)s.http2.malformed,
 		 (unsigned long long)s.http2.over_cap, (unsigned long long)s.http2.lost,
-		 (unsigned long long)s.http2.unanswered, (unsigned long long)d->bad_records);
+		 (unsigned long long)s.http2.unanswered, (unsigned long long)d->bad_records,
+		 (unsigned long long)s.over_share);
 }
 
 static void run_loop(struct daemon *d)
@@ -676,7 +693,8 @@ int main(int argc, char **argv)
 			   .opt.per_process = true,
 			   .opt.max_armed = MAX_ARMED_DEFAULT,
 			   .malformed_log = {.interval_ns = 10ull * 1000000000}};
-	struct session_ops ops = {.call = on_call, .set_skip = on_set_skip, .ctx = &d};
+	struct session_ops ops = {
+	    .call = on_call, .set_skip = on_set_skip, .forget = on_forget, .ctx = &d};
 	const char *value = getenv(ENDPOINT_ENV);
 	char endpoint_text[300];
 	int ret, err;

@@ -21,8 +21,13 @@
 
 /* Connections tracked at once; matches the kernel's conns map. */
 #define SESSION_MAX 16384
-/* One process holds at most SESSION_MAX / SESSION_SHARE_DIV of them. */
-#define SESSION_SHARE_DIV 4
+/*
+ * One process holds at most SESSION_MAX / SESSION_SHARE_DIV of them (1024,
+ * ~0.7 MB of parser state): more than any client needs in flight at once,
+ * and an idle HTTP/1 connection given up costs nothing (the kernel lets it
+ * in again at its next request).
+ */
+#define SESSION_SHARE_DIV 16
 
 /* A completed call with the process that made it. */
 struct traced_call {

@@ -88,11 +88,12 @@ static void test_over_share_loses_its_own_oldest(void **state)
 {
 	struct recorder r = {0};
 	struct session_ops ops = {.call = record_call, .forget = record_forget, .ctx = &r};
-	struct session_table *t = session_table_new(16, &ops); /* share: 16 / 4 */
+	struct session_table *t = session_table_new(16, &ops);
 	struct session_stats st;
 	uint64_t ts = 1;
 
 	(void)state;
+	session_table_set_share(t, 4);
 	/* pid 2's connections are the oldest of the table. */
 	open_conn(t, 2, 0x1, ts++);
 	open_conn(t, 2, 0x2, ts++);
@@ -123,10 +124,11 @@ static void test_over_share_goes_by_activity(void **state)
 {
 	struct recorder r = {0};
 	struct session_ops ops = {.call = record_call, .forget = record_forget, .ctx = &r};
-	struct session_table *t = session_table_new(16, &ops); /* share: 4 */
+	struct session_table *t = session_table_new(16, &ops);
 	uint64_t ts = 1;
 
 	(void)state;
+	session_table_set_share(t, 4);
 	for (uint64_t i = 0; i < 4; i++)
 		open_conn(t, 1, 0x100 + i, ts++);
 	/* The first one sends more of its head: now its most recent. */
@@ -171,6 +173,24 @@ static void test_full_table_takes_from_the_biggest(void **state)
 
 /* An exit ends only that process's connections; the pids walked are
  * those of the processes holding some, once each. */
+/* The default share is a fixed part of the table. */
+static void test_default_share(void **state)
+{
+	struct recorder r = {0};
+	struct session_ops ops = {.call = record_call, .forget = record_forget, .ctx = &r};
+	struct session_table *t = session_table_new(SESSION_MAX, &ops);
+	unsigned share = SESSION_MAX / SESSION_SHARE_DIV;
+
+	(void)state;
+	for (uint64_t i = 0; i < share + 10; i++)
+		open_conn(t, 1, 0x1000 + i, i + 1);
+	open_conn(t, 2, 0x1, share + 100);
+	assert_int_equal(session_table_stats(t).active, share + 1);
+	assert_int_equal(session_table_stats(t).over_share, 10);
+	assert_int_equal(r.nforgot, 10);
+	session_table_free(t);
+}
+
 static void test_processes_are_walked_once(void **state)
 {
 	struct recorder r = {0};
@@ -179,6 +199,7 @@ static void test_processes_are_walked_once(void **state)
 	uint64_t ts = 1;
 
 	(void)state;
+	session_table_set_share(t, 64);
 	for (uint64_t i = 0; i < 5; i++)
 		open_conn(t, 7, 0x700 + i, ts++);
 	open_conn(t, 8, 0x800, ts++);
@@ -202,6 +223,7 @@ int main(void)
 	    cmocka_unit_test(test_over_share_loses_its_own_oldest),
 	    cmocka_unit_test(test_over_share_goes_by_activity),
 	    cmocka_unit_test(test_full_table_takes_from_the_biggest),
+	    cmocka_unit_test(test_default_share),
 	    cmocka_unit_test(test_processes_are_walked_once),
 	};
 	return cmocka_run_group_tests_name("session_share", tests, NULL, NULL);

@@ -9,6 +9,7 @@ them; the daemon's resident set (VmRSS, sampled throughout) stays within
 the 8 MB budget; and the holding process is counted over its share.
 """
 
+import os
 import re
 import select
 import subprocess
@@ -22,6 +23,8 @@ CONNECTIONS = 10000
 TRICKLE = 10
 RSS_BUDGET_KB = 8 * 1024
 HOLD_HOST = "hold.test"
+# ASan's shadow memory and quarantine are not the daemon's: no RSS budget then.
+SANITIZED = bool(os.environ.get("E2E_SANITIZED"))
 
 LOCATIONS = """
         location /mem/ { return 200 "ok\\n"; }
@@ -121,7 +124,7 @@ def test_one_process_holding_10k_connections(orchestrator, daemon_factory, certs
         print("daemon VmRSS %d kB at start, peak %d kB (RssAnon peak %d kB), %d samples"
               % (rss0, peak, peak_anon, len(sampler.samples)))
         d.assert_alive()
-        assert peak <= RSS_BUDGET_KB, "daemon VmRSS peaked at %d kB > %d kB" % (peak, RSS_BUDGET_KB)
+        assert SANITIZED or peak <= RSS_BUDGET_KB, "daemon VmRSS peaked at %d kB > %d kB" % (peak, RSS_BUDGET_KB)
         hold.stdin.close()
         hold.wait(30)
         hold = None
@@ -129,6 +132,7 @@ def test_one_process_holding_10k_connections(orchestrator, daemon_factory, certs
         m = re.search(r"stats \(exit\):.* over_share=(\d+)", d.log())
         assert m and int(m.group(1)) > 0, "no connection counted over its process's share\n%s" % (
             d.log()[-3000:])
+        print("%d curl calls reported; over_share=%s" % (len(expected), m.group(1)))
         assert re.search(r"pid %d \(python3\): .*over its share" % hold_pid, d.log()), d.log()[-3000:]
     finally:
         if hold is not None:

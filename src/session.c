@@ -22,6 +22,7 @@ struct session_proc {
 	unsigned count;
 	struct session *newest, *oldest;
 	struct session_proc *hash_next;
+	struct session_proc *all_prev, *all_next; /* every process, for walks */
 	bool told_over_share;
 };
 
@@ -49,6 +50,7 @@ struct session_table {
 	unsigned max;
 	unsigned share; /* most connections one process may hold */
 	unsigned nprocs;
+	struct session_proc *procs; /* every process holding connections */
 	struct session *lru_head, *lru_tail;
 	struct session_ops ops;
 	struct session_stats stats;
@@ -106,6 +108,10 @@ static struct session_proc *proc_get(struct session_table *t, uint32_t tgid)
 	p->tgid = tgid;
 	p->hash_next = *head;
 	*head = p;
+	p->all_next = t->procs;
+	if (t->procs)
+		t->procs->all_prev = p;
+	t->procs = p;
 	t->nprocs++;
 	return p;
 }
@@ -120,6 +126,12 @@ static void proc_put(struct session_table *t, struct session_proc *p)
 		pp = &(*pp)->hash_next;
 	if (*pp)
 		*pp = p->hash_next;
+	if (p->all_prev)
+		p->all_prev->all_next = p->all_next;
+	else
+		t->procs = p->all_next;
+	if (p->all_next)
+		p->all_next->all_prev = p->all_prev;
 	free(p);
 	t->nprocs--;
 }
@@ -269,11 +281,9 @@ static struct session_proc *biggest_proc(struct session_table *t)
 {
 	struct session_proc *big = NULL;
 
-	for (unsigned i = 0; i < t->nbuckets; i++) {
-		for (struct session_proc *p = t->proc_buckets[i]; p; p = p->hash_next) {
-			if (!big || p->count > big->count)
-				big = p;
-		}
+	for (struct session_proc *p = t->procs; p; p = p->all_next) {
+		if (!big || p->count > big->count)
+			big = p;
 	}
 	return big;
 }
@@ -529,10 +539,8 @@ void session_close_pid(struct session_table *t, uint32_t pid)
 void session_for_each_pid(const struct session_table *t, void (*fn)(uint32_t pid, void *ctx),
 			  void *ctx)
 {
-	for (unsigned i = 0; i < t->nbuckets; i++) {
-		for (const struct session_proc *p = t->proc_buckets[i]; p; p = p->hash_next)
-			fn(p->tgid, ctx);
-	}
+	for (const struct session_proc *p = t->procs; p; p = p->all_next)
+		fn(p->tgid, ctx);
 }
 
 struct session_stats session_table_stats(const struct session_table *t)

@@ -25,8 +25,8 @@
 #include <linux/types.h>
 #include "bpf/tls_trace.h"
 #include "http1.h"
+#include "http1_head.h"
 #include "http1_pending.h"
-#include "http1_target.h"
 
 /* "PRI * HTTP/2.0": the first bytes of the HTTP/2 client connection preface. */
 #define H2_PREFACE     "PRI * HTTP/2.0"
@@ -41,22 +41,6 @@ static const char zeros[64 * 1024];
 
 /* Counters of connections whose caller keeps none (one event loop: no lock). */
 static struct http1_stats no_stats;
-
-/*
- * The request whose head is being parsed. Its target and Host grow as
- * their bytes come (most are a few dozen bytes, the limits are kilobytes)
- * and are freed once the request is queued: a connection between requests,
- * or waiting for its answer, holds no head buffer.
- */
-struct h1_req {
-	uint64_t start_ns;
-	char *target; /* NULL until its first byte */
-	char *host;
-	uint16_t target_len, target_cap;
-	uint16_t host_len, host_cap;
-	uint8_t method;
-	bool target_truncated;
-};
 
 /* What the bytes being parsed are, as far as skipping them goes. */
 enum h1_body {
@@ -104,14 +88,12 @@ struct http1_conn {
 	bool rx_bound; /* it answers the oldest pending request */
 
 	/* Request being parsed, and its Host header. */
-	struct h1_req cur;
+	struct h1_head cur;
 	char field[4];
 	uint32_t field_len; /* saturates at sizeof(field) + 1 */
-	uint32_t host_ws;   /* whitespace seen after the last Host value byte */
 	bool in_host;
 	bool host_seen;
 	bool host_dup;
-	bool host_long;
 
 	struct h1_pending pending; /* requests waiting for their response */
 };
@@ -124,11 +106,6 @@ static struct h1_dir *dir_of(llhttp_t *p)
 static bool is_tx(const struct h1_dir *d)
 {
 	return d == &d->conn->dir[PROTO_TX];
-}
-
-static bool is_ws(char ch)
-{
-	return ch == ' ' || ch == '\t';
 }
 
 static uint64_t sat_add(uint64_t a, uint64_t b)
@@ -173,68 +150,19 @@ static void report(struct http1_conn *c, const struct h1_pending_req *req, int s
 
 /* ---- request head --------------------------------------------------------- */
 
-/* Room for need bytes in *buf (at most max): doubled from 32. */
-static bool buf_reserve(char **buf, uint16_t *cap, size_t need, size_t max)
-{
-	size_t n = *cap ? *cap : 32;
-	char *p;
-
-	if (need <= *cap)
-		return true;
-	while (n < need)
-		n *= 2;
-	if (n > max)
-		n = max;
-	if (n < need)
-		return false;
-	p = realloc(*buf, n);
-	if (!p)
-		return false;
-	*buf = p;
-	*cap = n;
-	return true;
-}
-
-/* The head buffers go back: the request was queued, or is lost. */
-static void req_release(struct h1_req *req)
-{
-	free(req->target);
-	free(req->host);
-	req->target = req->host = NULL;
-	req->target_len = req->target_cap = req->host_len = req->host_cap = 0;
-}
-
 static void req_begin(struct http1_conn *c)
 {
-	c->cur.start_ns = c->now;
-	c->cur.target_len = 0;
-	c->cur.host_len = 0;
-	c->cur.target_truncated = false;
+	h1_head_begin(&c->cur, c->now);
 	c->field_len = 0;
-	c->host_ws = 0;
 	c->in_host = false;
 	c->host_seen = false;
 	c->host_dup = false;
-	c->host_long = false;
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
-	struct h1_req *req = &dir_of(p)->conn->cur;
-	size_t room = HTTP1_TARGET_MAX - req->target_len;
-
-	if (len > room) {
-		req->target_truncated = true;
-		len = room;
-	}
-	if (!len)
-		return 0;
 	/* Out of memory: the head cannot be kept (-EPROTO, counted). */
-	if (!buf_reserve(&req->target, &req->target_cap, req->target_len + len, HTTP1_TARGET_MAX))
-		return -1;
-	memcpy(req->target + req->target_len, at, len);
-	req->target_len += len;
-	return 0;
+	return h1_head_add_target(&dir_of(p)->conn->cur, at, len) ? 0 : -1;
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
@@ -260,55 +188,16 @@ static int on_header_field_complete(llhttp_t *p)
 		/* RFC 9112 3.2: a request with two Host fields is invalid. */
 		c->host_dup |= c->host_seen;
 		c->host_seen = true;
-		c->cur.host_len = 0;
-		c->host_ws = 0;
+		h1_head_host_field(&c->cur);
 	}
 	return 0;
-}
-
-/*
- * Append Host value bytes, leaving out leading and trailing whitespace.
- * Whitespace is written tentatively past host_len and only counted once a
- * non-whitespace byte follows it, so trailing whitespace never overflows.
- */
-static bool host_append(struct http1_conn *c, const char *at, size_t len)
-{
-	struct h1_req *req = &c->cur;
-	size_t i;
-
-	for (i = 0; i < len && !c->host_long; i++) {
-		size_t pos = req->host_len + c->host_ws;
-
-		if (is_ws(at[i])) {
-			if (!req->host_len)
-				continue;
-			if (pos < HTTP1_HOST_MAX) {
-				if (!buf_reserve(&req->host, &req->host_cap, pos + 1,
-						 HTTP1_HOST_MAX))
-					return false;
-				req->host[pos] = at[i];
-			}
-			c->host_ws++;
-			continue;
-		}
-		if (pos >= HTTP1_HOST_MAX) {
-			c->host_long = true;
-			break;
-		}
-		if (!buf_reserve(&req->host, &req->host_cap, pos + 1, HTTP1_HOST_MAX))
-			return false;
-		req->host_len += c->host_ws;
-		c->host_ws = 0;
-		req->host[req->host_len++] = at[i];
-	}
-	return true;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
 	struct http1_conn *c = dir_of(p)->conn;
 
-	if (c->in_host && !host_append(c, at, len))
+	if (c->in_host && !h1_head_add_host(&c->cur, at, len))
 		return -1; /* out of memory: -EPROTO, counted */
 	return 0;
 }
@@ -343,28 +232,21 @@ static enum h1_body body_after_head(const llhttp_t *p)
 static int req_head_done(struct h1_dir *d)
 {
 	struct http1_conn *c = d->conn;
-	struct h1_req *req = &c->cur;
+	struct h1_head *req = &c->cur;
 	int err;
 
 	if (d->parser.method == HTTP_PRI)
 		return -EPROTONOSUPPORT;
-	if (c->host_dup || c->host_long)
+	if (c->host_dup || req->host_long)
 		return -EPROTO;
 	req->method = d->parser.method;
-	/* An absolute-form target's authority becomes the host: room for it. */
-	if (req->target_len && req->target[0] != '/' && req->target[0] != '*' &&
-	    !buf_reserve(&req->host, &req->host_cap, HTTP1_HOST_MAX, HTTP1_HOST_MAX))
-		return -EPROTO;
-	if (req->target_len) {
-		err = http1_split_absolute(req->target, &req->target_len, req->target_truncated,
-					   req->host, &req->host_len);
-		if (err)
-			return err;
-	}
+	err = h1_head_split_absolute(req);
+	if (err)
+		return err;
 	err = h1_pending_push(&c->pending, req->start_ns, req->method, req->target_truncated,
 			      req->target ? req->target : "", req->target_len,
 			      req->host ? req->host : "", req->host_len);
-	req_release(req);
+	h1_head_release(req);
 	if (err == -ENOSPC)
 		return -EOVERFLOW; /* matching responses to requests is lost */
 	if (err)
@@ -570,7 +452,7 @@ static int feed_hole(struct h1_dir *d, uint64_t base, uint64_t n)
 
 static void enter_resync(struct http1_conn *c)
 {
-	req_release(&c->cur);
+	h1_head_release(&c->cur);
 	c->state = ST_RESYNC;
 	c->stats->malformed++;
 	pend_drop_all(c);
@@ -588,7 +470,7 @@ static void leave_resync(struct http1_conn *c)
 
 static void go_dead(struct http1_conn *c)
 {
-	req_release(&c->cur);
+	h1_head_release(&c->cur);
 	c->state = ST_DEAD;
 	pend_drop_all(c);
 }
@@ -696,7 +578,7 @@ void http1_conn_free(struct http1_conn *c)
 {
 	if (c) {
 		h1_pending_free(&c->pending);
-		req_release(&c->cur);
+		h1_head_release(&c->cur);
 	}
 	free(c);
 }
@@ -776,7 +658,7 @@ void http1_conn_close(struct http1_conn *c, uint64_t ts_ns)
 		c->rx_bound = false;
 	}
 	pend_drop_all(c);
-	req_release(&c->cur);
+	h1_head_release(&c->cur);
 	c->state = ST_CLOSED;
 }
 

@@ -25,8 +25,8 @@
 #include <linux/types.h>
 #include "bpf/tls_trace.h"
 #include "http1.h"
+#include "http1_head.h"
 #include "http1_pending.h"
-#include "http1_target.h"
 
 /* "PRI * HTTP/2.0": the first bytes of the HTTP/2 client connection preface. */
 #define H2_PREFACE     "PRI * HTTP/2.0"
@@ -39,16 +39,8 @@
 /* Holes are fed from here; llhttp does not read body bytes it skips. */
 static const char zeros[64 * 1024];
 
-/* The request whose head is being parsed. */
-struct h1_req {
-	uint64_t start_ns;
-	uint16_t target_len;
-	uint16_t host_len;
-	uint8_t method;
-	bool target_truncated;
-	char target[HTTP1_TARGET_MAX + 1];
-	char host[HTTP1_HOST_MAX + 1];
-};
+/* Counters of connections whose caller keeps none (one event loop: no lock). */
+static struct http1_stats no_stats;
 
 /* What the bytes being parsed are, as far as skipping them goes. */
 enum h1_body {
@@ -87,7 +79,6 @@ struct http1_conn {
 	proto_call_cb cb;
 	void *ctx;
 	struct http1_stats *stats;
-	struct http1_stats own_stats; /* used when the caller passes none */
 	enum h1_state state;
 	uint64_t now; /* ts of the event being parsed */
 
@@ -97,14 +88,12 @@ struct http1_conn {
 	bool rx_bound; /* it answers the oldest pending request */
 
 	/* Request being parsed, and its Host header. */
-	struct h1_req cur;
+	struct h1_head cur;
 	char field[4];
 	uint32_t field_len; /* saturates at sizeof(field) + 1 */
-	uint32_t host_ws;   /* whitespace seen after the last Host value byte */
 	bool in_host;
 	bool host_seen;
 	bool host_dup;
-	bool host_long;
 
 	struct h1_pending pending; /* requests waiting for their response */
 };
@@ -117,11 +106,6 @@ static struct h1_dir *dir_of(llhttp_t *p)
 static bool is_tx(const struct h1_dir *d)
 {
 	return d == &d->conn->dir[PROTO_TX];
-}
-
-static bool is_ws(char ch)
-{
-	return ch == ' ' || ch == '\t';
 }
 
 static uint64_t sat_add(uint64_t a, uint64_t b)
@@ -168,30 +152,17 @@ static void report(struct http1_conn *c, const struct h1_pending_req *req, int s
 
 static void req_begin(struct http1_conn *c)
 {
-	c->cur.start_ns = c->now;
-	c->cur.target_len = 0;
-	c->cur.host_len = 0;
-	c->cur.target_truncated = false;
+	h1_head_begin(&c->cur, c->now);
 	c->field_len = 0;
-	c->host_ws = 0;
 	c->in_host = false;
 	c->host_seen = false;
 	c->host_dup = false;
-	c->host_long = false;
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
-	struct h1_req *req = &dir_of(p)->conn->cur;
-	size_t room = HTTP1_TARGET_MAX - req->target_len;
-
-	if (len > room) {
-		req->target_truncated = true;
-		len = room;
-	}
-	memcpy(req->target + req->target_len, at, len);
-	req->target_len += len;
-	return 0;
+	/* Out of memory: the head cannot be kept (-EPROTO, counted). */
+	return h1_head_add_target(&dir_of(p)->conn->cur, at, len) ? 0 : -1;
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
@@ -217,47 +188,17 @@ static int on_header_field_complete(llhttp_t *p)
 		/* RFC 9112 3.2: a request with two Host fields is invalid. */
 		c->host_dup |= c->host_seen;
 		c->host_seen = true;
-		c->cur.host_len = 0;
-		c->host_ws = 0;
+		h1_head_host_field(&c->cur);
 	}
 	return 0;
-}
-
-/*
- * Append Host value bytes, leaving out leading and trailing whitespace.
- * Whitespace is written tentatively past host_len and only counted once a
- * non-whitespace byte follows it, so trailing whitespace never overflows.
- */
-static void host_append(struct http1_conn *c, const char *at, size_t len)
-{
-	struct h1_req *req = &c->cur;
-	size_t i;
-
-	for (i = 0; i < len && !c->host_long; i++) {
-		if (is_ws(at[i])) {
-			if (!req->host_len)
-				continue;
-			if (req->host_len + c->host_ws < HTTP1_HOST_MAX)
-				req->host[req->host_len + c->host_ws] = at[i];
-			c->host_ws++;
-			continue;
-		}
-		if (req->host_len + c->host_ws >= HTTP1_HOST_MAX) {
-			c->host_long = true;
-			break;
-		}
-		req->host_len += c->host_ws;
-		c->host_ws = 0;
-		req->host[req->host_len++] = at[i];
-	}
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
 	struct http1_conn *c = dir_of(p)->conn;
 
-	if (c->in_host)
-		host_append(c, at, len);
+	if (c->in_host && !h1_head_add_host(&c->cur, at, len))
+		return -1; /* out of memory: -EPROTO, counted */
 	return 0;
 }
 
@@ -291,20 +232,21 @@ static enum h1_body body_after_head(const llhttp_t *p)
 static int req_head_done(struct h1_dir *d)
 {
 	struct http1_conn *c = d->conn;
-	struct h1_req *req = &c->cur;
+	struct h1_head *req = &c->cur;
 	int err;
 
 	if (d->parser.method == HTTP_PRI)
 		return -EPROTONOSUPPORT;
-	if (c->host_dup || c->host_long)
+	if (c->host_dup || req->host_long)
 		return -EPROTO;
 	req->method = d->parser.method;
-	err = http1_split_absolute(req->target, &req->target_len, req->target_truncated, req->host,
-				   &req->host_len);
+	err = h1_head_split_absolute(req);
 	if (err)
 		return err;
 	err = h1_pending_push(&c->pending, req->start_ns, req->method, req->target_truncated,
-			      req->target, req->target_len, req->host, req->host_len);
+			      req->target ? req->target : "", req->target_len,
+			      req->host ? req->host : "", req->host_len);
+	h1_head_release(req);
 	if (err == -ENOSPC)
 		return -EOVERFLOW; /* matching responses to requests is lost */
 	if (err)
@@ -510,6 +452,7 @@ static int feed_hole(struct h1_dir *d, uint64_t base, uint64_t n)
 
 static void enter_resync(struct http1_conn *c)
 {
+	h1_head_release(&c->cur);
 	c->state = ST_RESYNC;
 	c->stats->malformed++;
 	pend_drop_all(c);
@@ -527,6 +470,7 @@ static void leave_resync(struct http1_conn *c)
 
 static void go_dead(struct http1_conn *c)
 {
+	h1_head_release(&c->cur);
 	c->state = ST_DEAD;
 	pend_drop_all(c);
 }
@@ -615,7 +559,7 @@ struct http1_conn *http1_conn_new(proto_call_cb cb, void *ctx, struct http1_stat
 		return NULL;
 	c->cb = cb;
 	c->ctx = ctx;
-	c->stats = stats ? stats : &c->own_stats;
+	c->stats = stats ? stats : &no_stats;
 	for (i = 0; i < 2; i++) {
 		struct h1_dir *d = &c->dir[i];
 
@@ -634,8 +578,10 @@ struct http1_conn *http1_conn_new(proto_call_cb cb, void *ctx, struct http1_stat
 
 void http1_conn_free(struct http1_conn *c)
 {
-	if (c)
+	if (c) {
 		h1_pending_free(&c->pending);
+		h1_head_release(&c->cur);
+	}
 	free(c);
 }
 
@@ -719,6 +665,7 @@ void http1_conn_close(struct http1_conn *c, uint64_t ts_ns)
 		c->rx_bound = false;
 	}
 	pend_drop_all(c);
+	h1_head_release(&c->cur);
 	c->state = ST_CLOSED;
 }
 

@@ -9,6 +9,7 @@
  * HTTP parser -> completed call -> datagram + log line.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +43,10 @@
 #define VERSION "0.0.0"
 #endif
 
-/* 1 MiB holds thousands of request heads; bodies are never copied. */
-#define RINGBUF_BYTES (1u << 20)
+/* 512 KiB holds thousands of request heads; bodies are never copied. Its
+ * pages count twice in the resident set (libbpf maps the data area twice,
+ * so that a record wrapping around reads as one): 1 MiB of the budget. */
+#define RINGBUF_BYTES (1u << 19)
 /* Events are submitted without waking us; we drain on this period, or
  * earlier when a quarter of the ring is filled (the kernel wakes us then).
  * Rounds that find nothing double it, up to POLL_IDLE_MS: an idle daemon
@@ -80,6 +83,7 @@ struct daemon {
 	int epfd;
 	uint64_t watch_lost_seen;
 	int skip_fd;
+	int conns_fd;
 	struct options opt;
 	struct discovered *discovered; /* the summary, --json, the control socket */
 	pid_t exited[EXITED_MAX];      /* TLS processes gone since the ring was read */
@@ -185,6 +189,19 @@ static void on_set_skip(const struct tls_conn_key *key, const struct tls_conn_sk
 	bpf_map_update_elem(d->skip_fd, key, skip, BPF_ANY);
 }
 
+/* The session table gave up a connection to make room: so does the kernel,
+ * unless the SSL* already belongs to a newer connection. */
+static void on_forget(const struct tls_conn_key *key, uint64_t conn_id, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct tls_conn_state st;
+
+	if (bpf_map_lookup_elem(d->conns_fd, key, &st) || st.conn_id != conn_id)
+		return;
+	bpf_map_delete_elem(d->conns_fd, key);
+	bpf_map_delete_elem(d->skip_fd, key);
+}
+
 /* Ring buffer records come from our own BPF program, but check their
  * lengths anyway: a parser must never trust a length it did not make. */
 static int on_record(void *ctx, void *data, size_t size)
@@ -274,6 +291,7 @@ static int load_bpf(struct daemon *d)
 		return err;
 	}
 	d->skip_fd = bpf_map__fd(d->skel->maps.conn_skip);
+	d->conns_fd = bpf_map__fd(d->skel->maps.conns);
 	d->rb = ring_buffer__new(bpf_map__fd(d->skel->maps.events), on_record, d, NULL);
 	if (!d->rb)
 		return -errno;
@@ -497,7 +515,8 @@ static void log_stats(struct daemon *d, const char *when)
 		 "unanswered=%llu not_http1=%llu pipelined_too_deep=%llu h2_undecodable=%llu "
 		 "h2_malformed=%llu "
 		 "h2_over_cap=%llu h2_lost=%llu h2_unanswered=%llu bad_records=%llu "
-		 "copied_bytes=%llu not_http=%llu skips_to_request=%llu http_gaps_bridged=%llu",
+		 "copied_bytes=%llu not_http=%llu skips_to_request=%llu http_gaps_bridged=%llu "
+		 "over_share=%llu",
 		 when, (unsigned long long)d->calls, (unsigned long long)f.sent,
 		 (unsigned long long)f.dropped, (unsigned long long)d->malformed,
 		 (unsigned long long)k[TLS_STAT_EVENTS],
@@ -514,7 +533,8 @@ static void log_stats(struct daemon *d, const char *when)
 		 (unsigned long long)s.http2.over_cap, (unsigned long long)s.http2.lost,
 		 (unsigned long long)s.http2.unanswered, (unsigned long long)d->bad_records,
 		 (unsigned long long)s.copied_bytes, (unsigned long long)s.not_http,
-		 (unsigned long long)s.skips_to_request, (unsigned long long)s.http1.gaps_bridged);
+		 (unsigned long long)s.skips_to_request, (unsigned long long)s.http1.gaps_bridged,
+		 (unsigned long long)s.over_share);
 }
 
 static void run_loop(struct daemon *d)
@@ -676,7 +696,8 @@ int main(int argc, char **argv)
 			   .opt.per_process = true,
 			   .opt.max_armed = MAX_ARMED_DEFAULT,
 			   .malformed_log = {.interval_ns = 10ull * 1000000000}};
-	struct session_ops ops = {.call = on_call, .set_skip = on_set_skip, .ctx = &d};
+	struct session_ops ops = {
+	    .call = on_call, .set_skip = on_set_skip, .forget = on_forget, .ctx = &d};
 	const char *value = getenv(ENDPOINT_ENV);
 	char endpoint_text[300];
 	int ret, err;
@@ -709,6 +730,9 @@ int main(int argc, char **argv)
 	endpoint_format(&d.endpoint, endpoint_text, sizeof(endpoint_text));
 	log_info("%s %s starting; Orchestrator endpoint %s", PROG_NAME, VERSION, endpoint_text);
 
+	/* Worker threads allocate little and rarely: one malloc arena for all
+	 * (glibc gives each thread its own, up to 8 per core, ~130 KB each). */
+	mallopt(M_ARENA_MAX, 1);
 	take_priority(); /* needs CAP_SYS_NICE, dropped next */
 	/* Before any thread starts: capabilities are per thread. */
 	privilege_drop();

@@ -13,13 +13,28 @@ _Static_assert(TLS_EVF_H2_FRAMED == PROTO_F_FRAMED && TLS_EVF_CUT == PROTO_F_CUT
 	       "record flags differ from the parser flags");
 _Static_assert(TLS_SKIP_TO_REQUEST == PROTO_SKIP_TO_REQUEST, "skip modes differ");
 
+/*
+ * A process holding connections: its count against its share, and its
+ * connections in their own recency order, so that the one to go when it is
+ * over its share is its own least recently active.
+ */
+struct session_proc {
+	uint32_t tgid;
+	unsigned count;
+	struct session *newest, *oldest;
+	struct session_proc *hash_next;
+	struct session_proc *all_prev, *all_next; /* every process, for walks */
+	bool told_over_share;
+};
+
 struct session {
 	struct tls_conn_key key;
 	struct session *hash_next;
-	struct session *pid_prev, *pid_next; /* the process's other connections */
-	struct session *lru_prev, *lru_next; /* most recently active first */
-	const struct proto_parser *parser;   /* NULL until the first bytes tell */
-	void *conn;			     /* the parser's state */
+	struct session_proc *proc;
+	struct session *proc_prev, *proc_next; /* the process's, most recently active first */
+	struct session *lru_prev, *lru_next;   /* everyone's, most recently active first */
+	const struct proto_parser *parser;     /* NULL until the first bytes tell */
+	void *conn;			       /* the parser's state */
 	struct session_table *table;
 	struct tls_conn_skip skip_sent; /* what the kernel was last told */
 	uint64_t conn_id;
@@ -31,12 +46,16 @@ struct session {
 
 struct session_table {
 	struct session **buckets;
-	struct session **pid_buckets; /* by process: an exit ends only its own */
-	unsigned nbuckets;	      /* power of two, for both */
+	struct session_proc **proc_buckets; /* processes holding connections */
+	unsigned nbuckets;		    /* power of two, for both */
 	unsigned max;
+	unsigned share; /* most connections one process may hold */
+	unsigned nprocs;
+	struct session_proc *procs; /* every process holding connections */
 	struct session *lru_head, *lru_tail;
 	struct session_ops ops;
 	struct session_stats stats;
+	struct log_ratelimit share_log;
 };
 
 static uint64_t key_hash(const struct tls_conn_key *key)
@@ -63,30 +82,87 @@ static struct session **bucket_of(struct session_table *t, const struct tls_conn
 	return &t->buckets[key_hash(key) & (t->nbuckets - 1)];
 }
 
-static struct session **pid_bucket_of(struct session_table *t, uint32_t pid)
+static struct session_proc **proc_bucket_of(struct session_table *t, uint32_t tgid)
 {
-	return &t->pid_buckets[(pid * 0x9e3779b1u) & (t->nbuckets - 1)];
+	return &t->proc_buckets[(tgid * 0x9e3779b1u) & (t->nbuckets - 1)];
 }
 
-static void pid_link(struct session_table *t, struct session *s)
+static struct session_proc *proc_find(struct session_table *t, uint32_t tgid)
 {
-	struct session **head = pid_bucket_of(t, s->key.tgid);
-
-	s->pid_prev = NULL;
-	s->pid_next = *head;
-	if (*head)
-		(*head)->pid_prev = s;
-	*head = s;
+	for (struct session_proc *p = *proc_bucket_of(t, tgid); p; p = p->hash_next) {
+		if (p->tgid == tgid)
+			return p;
+	}
+	return NULL;
 }
 
-static void pid_unlink(struct session_table *t, struct session *s)
+static struct session_proc *proc_get(struct session_table *t, uint32_t tgid)
 {
-	if (s->pid_prev)
-		s->pid_prev->pid_next = s->pid_next;
+	struct session_proc *p = proc_find(t, tgid), **head;
+
+	if (p)
+		return p;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	head = proc_bucket_of(t, tgid);
+	p->tgid = tgid;
+	p->hash_next = *head;
+	*head = p;
+	p->all_next = t->procs;
+	if (t->procs)
+		t->procs->all_prev = p;
+	t->procs = p;
+	t->nprocs++;
+	return p;
+}
+
+static void proc_put(struct session_table *t, struct session_proc *p)
+{
+	struct session_proc **pp = proc_bucket_of(t, p->tgid);
+
+	if (p->count)
+		return;
+	while (*pp && *pp != p)
+		pp = &(*pp)->hash_next;
+	if (*pp)
+		*pp = p->hash_next;
+	if (p->all_prev)
+		p->all_prev->all_next = p->all_next;
 	else
-		*pid_bucket_of(t, s->key.tgid) = s->pid_next;
-	if (s->pid_next)
-		s->pid_next->pid_prev = s->pid_prev;
+		t->procs = p->all_next;
+	if (p->all_next)
+		p->all_next->all_prev = p->all_prev;
+	free(p);
+	t->nprocs--;
+}
+
+static void proc_unlink(struct session *s)
+{
+	struct session_proc *p = s->proc;
+
+	if (s->proc_prev)
+		s->proc_prev->proc_next = s->proc_next;
+	else
+		p->newest = s->proc_next;
+	if (s->proc_next)
+		s->proc_next->proc_prev = s->proc_prev;
+	else
+		p->oldest = s->proc_prev;
+	s->proc_prev = s->proc_next = NULL;
+}
+
+static void proc_push_front(struct session *s)
+{
+	struct session_proc *p = s->proc;
+
+	s->proc_next = p->newest;
+	s->proc_prev = NULL;
+	if (p->newest)
+		p->newest->proc_prev = s;
+	p->newest = s;
+	if (!p->oldest)
+		p->oldest = s;
 }
 
 static void lru_unlink(struct session_table *t, struct session *s)
@@ -120,19 +196,26 @@ struct session_table *session_table_new(unsigned max, const struct session_ops *
 	if (!t)
 		return NULL;
 	t->max = max ? max : SESSION_MAX;
+	t->share = t->max / SESSION_SHARE_DIV ? t->max / SESSION_SHARE_DIV : 1;
 	t->nbuckets = 1;
 	while (t->nbuckets < t->max)
 		t->nbuckets <<= 1;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
-	t->pid_buckets = calloc(t->nbuckets, sizeof(*t->pid_buckets));
-	if (!t->buckets || !t->pid_buckets) {
+	t->proc_buckets = calloc(t->nbuckets, sizeof(*t->proc_buckets));
+	if (!t->buckets || !t->proc_buckets) {
 		free(t->buckets);
-		free(t->pid_buckets);
+		free(t->proc_buckets);
 		free(t);
 		return NULL;
 	}
 	t->ops = *ops;
+	t->share_log = (struct log_ratelimit){.interval_ns = 60ull * 1000000000, .burst = 5};
 	return t;
+}
+
+void session_table_set_share(struct session_table *t, unsigned share)
+{
+	t->share = share ? share : 1;
 }
 
 static void session_destroy(struct session_table *t, struct session *s)
@@ -143,8 +226,10 @@ static void session_destroy(struct session_table *t, struct session *s)
 		pp = &(*pp)->hash_next;
 	if (*pp)
 		*pp = s->hash_next;
-	pid_unlink(t, s);
+	proc_unlink(s);
 	lru_unlink(t, s);
+	s->proc->count--;
+	proc_put(t, s->proc);
 	if (s->parser)
 		s->parser->conn_free(s->conn);
 	free(s);
@@ -158,7 +243,7 @@ void session_table_free(struct session_table *t)
 	while (t->lru_head)
 		session_destroy(t, t->lru_head);
 	free(t->buckets);
-	free(t->pid_buckets);
+	free(t->proc_buckets);
 	free(t);
 }
 
@@ -179,23 +264,98 @@ static struct session *session_lookup(struct session_table *t, const struct tls_
 	return NULL;
 }
 
-static struct session *session_create(struct session_table *t, const struct tls_conn_key *key)
+/*
+ * Forget a connection to make room: the kernel forgets it too (it lets the
+ * connection in again at its next request), so that it neither keeps
+ * copying bytes nobody parses nor fills its own table.
+ */
+static void evict(struct session_table *t, struct session *s)
 {
-	struct session *s, **bucket;
+	if (t->ops.forget)
+		t->ops.forget(&s->key, s->conn_id, t->ops.ctx);
+	session_destroy(t, s);
+}
 
+/* The process holding the most connections: over its fair share when the
+ * table is full. Only walked then; ties go to the one found first. */
+static struct session_proc *biggest_proc(struct session_table *t)
+{
+	struct session_proc *big = NULL;
+
+	for (struct session_proc *p = t->procs; p; p = p->all_next) {
+		if (!big || p->count > big->count)
+			big = p;
+	}
+	return big;
+}
+
+static void tell_over_share(struct session_table *t, struct session_proc *p, const char *comm,
+			    uint64_t now_ns)
+{
+	uint64_t suppressed;
+
+	if (p->told_over_share)
+		return;
+	p->told_over_share = true;
+	if (!log_ratelimit_ok(&t->share_log, now_ns, &suppressed))
+		return;
+	log_warn("pid %u (%s): over its share of the connection table (%u connections): its "
+		 "least recently active connections are forgotten, traced again from their next "
+		 "request (over_share)%s",
+		 p->tgid, comm, t->share, suppressed ? "; more processes over their share" : "");
+}
+
+/*
+ * Room for one more connection of process p, never at another process's
+ * expense unless the table is full: p over its share gives up its own least
+ * recently active connection; a full table gives up one of the process
+ * holding the most (which is over its fair part, max / processes).
+ */
+static void make_room(struct session_table *t, struct session_proc *p, const char *comm,
+		      uint64_t now_ns)
+{
+	/* p->count includes the connection being added. */
+	if (p->count > t->share && p->oldest) {
+		tell_over_share(t, p, comm, now_ns);
+		evict(t, p->oldest);
+		t->stats.over_share++;
+	}
 	if (t->stats.active >= t->max) {
-		session_destroy(t, t->lru_tail);
+		struct session_proc *big = biggest_proc(t);
+
+		evict(t, big && big->oldest ? big->oldest : t->lru_tail);
 		t->stats.evicted++;
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s)
+}
+
+static struct session *session_create(struct session_table *t, const struct tls_event *ev,
+				      const struct tls_conn_key *key)
+{
+	struct session *s, **bucket;
+	struct session_proc *p = proc_get(t, key->tgid);
+	char comm[sizeof(ev->comm)];
+
+	if (!p)
 		return NULL;
+	memcpy(comm, ev->comm, sizeof(comm));
+	comm[sizeof(comm) - 1] = '\0';
+	/* p stays: it is not empty, or it is the one being added to. */
+	p->count++;
+	make_room(t, p, comm, ev->ts_ns);
+	p->count--;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		proc_put(t, p);
+		return NULL;
+	}
 	s->key = *key;
 	s->table = t;
+	s->proc = p;
+	p->count++;
 	bucket = bucket_of(t, key);
 	s->hash_next = *bucket;
 	*bucket = s;
-	pid_link(t, s);
+	proc_push_front(s);
 	lru_push_front(t, s);
 	t->stats.active++;
 	return s;
@@ -310,7 +470,7 @@ void session_handle_event(struct session_table *t, const struct tls_event *ev)
 		s = NULL;
 	}
 	if (!s) {
-		s = session_create(t, &key);
+		s = session_create(t, ev, &key);
 		if (!s)
 			return;
 		s->conn_id = ev->conn_id;
@@ -320,6 +480,8 @@ void session_handle_event(struct session_table *t, const struct tls_event *ev)
 	s->last_ns = ev->ts_ns;
 	lru_unlink(t, s);
 	lru_push_front(t, s);
+	proc_unlink(s);
+	proc_push_front(s);
 	if (s->ignored || (!s->parser && !choose_parser(t, s, ev)))
 		return;
 	/* What an HTTP/1 client reads first is a response; another protocol's
@@ -381,25 +543,26 @@ void session_expire(struct session_table *t, uint64_t now_ns, uint64_t idle_ns,
 
 void session_close_pid(struct session_table *t, uint32_t pid)
 {
-	struct session *s = *pid_bucket_of(t, pid);
+	struct session_proc *p = proc_find(t, pid);
 
-	while (s) {
-		struct session *next = s->pid_next;
+	/* The last destroy frees p. */
+	while (p && p->count) {
+		struct session *s = p->newest;
+		bool last = p->count == 1;
 
-		if (s->key.tgid == pid) {
-			if (s->parser)
-				s->parser->close(s->conn, s->last_ns);
-			session_destroy(t, s);
-		}
-		s = next;
+		if (s->parser)
+			s->parser->close(s->conn, s->last_ns);
+		session_destroy(t, s);
+		if (last)
+			break;
 	}
 }
 
 void session_for_each_pid(const struct session_table *t, void (*fn)(uint32_t pid, void *ctx),
 			  void *ctx)
 {
-	for (const struct session *s = t->lru_head; s; s = s->lru_next)
-		fn(s->key.tgid, ctx);
+	for (const struct session_proc *p = t->procs; p; p = p->all_next)
+		fn(p->tgid, ctx);
 }
 
 struct session_stats session_table_stats(const struct session_table *t)

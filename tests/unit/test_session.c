@@ -135,6 +135,8 @@ static void test_eviction_is_bounded(void **state)
 	struct session_ops ops = {.call = record_call, .ctx = &r};
 	struct session_table *t = session_table_new(4, &ops);
 
+	/* No share: one process fills this table (shares: test_session_share.c). */
+	session_table_set_share(t, 1000);
 	for (uint64_t i = 0; i < 100; i++)
 		feed(t, data_event(1, 0x100 + i, i, TLS_DIR_TX, i, 0, REQ, strlen(REQ), 0));
 	assert_int_equal(session_table_stats(t).active, 4);

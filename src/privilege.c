@@ -15,10 +15,42 @@
 #define CAP_CHECKPOINT_RESTORE 40 /* Linux 5.9 */
 #endif
 
+/* kernel.perf_event_paranoid, or 2 (the upstream default) if unreadable. */
+static int perf_paranoid(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "re");
+	int level = 2;
+
+	if (f) {
+		if (fscanf(f, "%d", &level) != 1)
+			level = 2;
+		fclose(f);
+	}
+	return level;
+}
+
+uint64_t privilege_caps_for(int perf_paranoid_level)
+{
+	uint64_t caps = BIT(CAP_BPF) | BIT(CAP_PERFMON) | BIT(CAP_SYS_PTRACE) |
+			BIT(CAP_DAC_READ_SEARCH) | BIT(CAP_SYS_RESOURCE) |
+			BIT(CAP_CHECKPOINT_RESTORE);
+
+	/*
+	 * Debian's and Ubuntu's kernels add levels above 2 (Debian's default
+	 * is 3) under which perf_event_open() needs CAP_SYS_ADMIN, CAP_PERFMON
+	 * is not enough: the side-band stream of new processes (and, before
+	 * 6.6, every uprobe) would be refused and the daemon would stop (seen
+	 * on Debian's 5.10, 6.1 and 6.12 in the kernel matrix). There it keeps
+	 * CAP_SYS_ADMIN too, and says so.
+	 */
+	if (perf_paranoid_level > 2)
+		caps |= BIT(CAP_SYS_ADMIN);
+	return caps;
+}
+
 uint64_t privilege_kept_caps(void)
 {
-	return BIT(CAP_BPF) | BIT(CAP_PERFMON) | BIT(CAP_SYS_PTRACE) | BIT(CAP_DAC_READ_SEARCH) |
-	       BIT(CAP_SYS_RESOURCE) | BIT(CAP_CHECKPOINT_RESTORE);
+	return privilege_caps_for(perf_paranoid());
 }
 
 /*
@@ -71,7 +103,7 @@ static int drop_bounding(uint64_t keep)
 	return err;
 }
 
-static void log_caps(uint64_t kept)
+static void log_caps(uint64_t kept, uint64_t wanted)
 {
 	static const struct {
 		int cap;
@@ -83,12 +115,15 @@ static void log_caps(uint64_t kept)
 	    {CAP_DAC_READ_SEARCH, "dac_read_search"},
 	    {CAP_SYS_RESOURCE, "sys_resource"},
 	    {CAP_CHECKPOINT_RESTORE, "checkpoint_restore"},
+	    {CAP_SYS_ADMIN, "sys_admin (kernel.perf_event_paranoid > 2)"},
 	};
-	char have[160] = "", lack[160] = "";
+	char have[224] = "", lack[224] = "";
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char *to = kept & BIT(names[i].cap) ? have : lack;
 
+		if (!(wanted & BIT(names[i].cap)))
+			continue;
 		snprintf(to + strlen(to), sizeof(have) - strlen(to), "%s%s", *to ? "," : "",
 			 names[i].name);
 	}
@@ -129,6 +164,6 @@ int privilege_drop(void)
 	}
 	/* A credential change may reset it (not a shrinking one, but cheap). */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	log_caps(permitted);
+	log_caps(permitted, keep);
 	return 0;
 }

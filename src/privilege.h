@@ -30,6 +30,9 @@
  */
 uint64_t privilege_kept_caps(void);
 
+/* The capabilities kept at a given kernel.perf_event_paranoid level. */
+uint64_t privilege_caps_for(int perf_paranoid_level);
+
 /*
  * No core dump and no ptrace by anyone without CAP_SYS_PTRACE:
  * PR_SET_DUMPABLE 0 and RLIMIT_CORE's soft limit 0. Called first thing in

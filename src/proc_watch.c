@@ -152,8 +152,9 @@ const char *proc_watch_error_hint(int err)
 	switch (err) {
 	case EACCES:
 	case EPERM:
-		return "CAP_PERFMON (or root) is needed, and kernel.perf_event_paranoid may forbid "
-		       "it";
+		return "CAP_PERFMON (or root) is needed; where kernel.perf_event_paranoid is above "
+		       "2 "
+		       "(Debian's and Ubuntu's kernels) CAP_SYS_ADMIN is";
 	case EINVAL:
 	case EOPNOTSUPP:
 	case ENOENT:

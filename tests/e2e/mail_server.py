@@ -189,6 +189,11 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
 def main():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(CERT, KEY)
+    # No TLS 1.3 session tickets: curl never reads its FTP data connection,
+    # so tickets left unread there made its close a reset, and the reset
+    # threw away the upload's last bytes still queued here (measured without
+    # the daemon: 6 uploads of 10 ended at 114,688 bytes; none with this).
+    ctx.num_tickets = 0
     srv = Server(("127.0.0.1", 0), Handler)
     srv.ssl_ctx = ctx
     print("PORT %d" % srv.server_address[1], flush=True)

@@ -68,16 +68,13 @@ void predict_roots_free(struct predict_roots *r)
 	free(r);
 }
 
-int predict_root_open(const char *proc_root, pid_t pid, struct root_key *key)
+/* Opens the directory root_path as a root and keys it by its device, inode
+ * and the mount namespace at mntns_path (0 where that cannot be read). */
+static int root_open_keyed(const char *root_path, const char *mntns_path, struct root_key *key)
 {
-	char path[PATH_MAX];
 	struct stat st;
-	int fd;
+	int fd = open(root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
-	/* A magic link, followed on purpose: it is the process's root as the
-	 * kernel resolves it for that process (its mount namespace's view). */
-	snprintf(path, sizeof(path), "%s/%d/root", proc_root, pid);
-	fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st)) {
@@ -88,35 +85,32 @@ int predict_root_open(const char *proc_root, pid_t pid, struct root_key *key)
 	}
 	key->dev = st.st_dev;
 	key->ino = st.st_ino;
-	snprintf(path, sizeof(path), "%s/%d/ns/mnt", proc_root, pid);
-	key->mntns = stat(path, &st) ? 0 : st.st_ino;
+	key->mntns = stat(mntns_path, &st) ? 0 : st.st_ino;
 	return fd;
+}
+
+int predict_root_open(const char *proc_root, pid_t pid, struct root_key *key)
+{
+	char root[PATH_MAX], mntns[PATH_MAX];
+
+	/* A magic link, followed on purpose: it is the process's root as the
+	 * kernel resolves it for that process (its mount namespace's view). */
+	snprintf(root, sizeof(root), "%s/%d/root", proc_root, pid);
+	snprintf(mntns, sizeof(mntns), "%s/%d/ns/mnt", proc_root, pid);
+	return root_open_keyed(root, mntns, key);
 }
 
 int predict_host_root_open(const char *proc_root, struct root_key *key)
 {
-	char path[PATH_MAX];
-	struct stat st;
+	char mntns[PATH_MAX];
 	int fd = predict_root_open(proc_root, 1, key);
 
 	if (fd >= 0)
 		return fd;
 	/* Pid 1 out of reach (a sandbox's pid 1 holding capabilities we do
 	 * not, a pid namespace of our own): our own root, as before. */
-	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st)) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	key->dev = st.st_dev;
-	key->ino = st.st_ino;
-	snprintf(path, sizeof(path), "%s/self/ns/mnt", proc_root);
-	key->mntns = stat(path, &st) ? 0 : st.st_ino;
-	return fd;
+	snprintf(mntns, sizeof(mntns), "%s/self/ns/mnt", proc_root);
+	return root_open_keyed("/", mntns, key);
 }
 
 static bool key_equal(const struct root_key *a, const struct root_key *b)

@@ -22,6 +22,7 @@
 #include "attach.h"
 #include "cli.h"
 #include "config.h"
+#include "daemon.h"
 #include "discovered.h"
 #include "kernel_features.h"
 #include "file_analysis.h"
@@ -62,8 +63,6 @@
 #define ANALYSIS_THREADS 2
 /* How long a process seen only serving TLS keeps its data probes. */
 #define DISARM_DELAY_NS (1000ull * 1000000)
-/* Exited processes whose connections are ended once per loop round. */
-#define EXITED_MAX	256
 #define SESSION_IDLE_NS (30ull * 1000000000)
 #define STATS_PERIOD_NS (60ull * 1000000000)
 
@@ -71,26 +70,6 @@
 #define HEALTH_START_GRACE_S 300.0
 
 static volatile sig_atomic_t stop_requested;
-
-struct daemon {
-	struct endpoint endpoint;
-	struct tls_trace *skel;
-	struct ring_buffer *rb;
-	struct session_table *sessions;
-	struct forwarder *forwarder;
-	struct targets *targets;
-	struct proc_watch *watch;
-	int epfd;
-	uint64_t watch_lost_seen;
-	int skip_fd;
-	int conns_fd;
-	struct options opt;
-	struct discovered *discovered; /* the summary, --json, the control socket */
-	pid_t exited[EXITED_MAX];      /* TLS processes gone since the ring was read */
-	unsigned nexited;
-	uint64_t calls, malformed, bad_records;
-	struct log_ratelimit malformed_log;
-};
 
 /* When the stop signal came (clock_gettime is async-signal-safe). */
 static volatile uint64_t stop_signal_ns;
@@ -455,88 +434,6 @@ static void raise_fd_limit(void)
 	}
 }
 
-static void read_kernel_stats(struct daemon *d, uint64_t out[TLS_STAT_MAX])
-{
-	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(d->skel->maps.stats);
-	uint64_t *vals;
-
-	memset(out, 0, sizeof(uint64_t) * TLS_STAT_MAX);
-	if (ncpu <= 0)
-		return;
-	vals = calloc(ncpu, sizeof(*vals));
-	if (!vals)
-		return;
-	for (uint32_t k = 0; k < TLS_STAT_MAX; k++) {
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[k] += vals[c];
-	}
-	free(vals);
-}
-
-static void log_stats(struct daemon *d, const char *when)
-{
-	uint64_t k[TLS_STAT_MAX];
-	struct session_stats s = session_table_stats(d->sessions);
-	struct forward_stats f = forwarder_stats(d->forwarder);
-
-	struct targets_stats t = targets_stats(d->targets);
-
-	read_kernel_stats(d, k);
-	log_info(
-	    "targets (%s): tls_files=%llu files_probed=%llu files_expired=%llu "
-	    "files_full=%llu paths_refused=%llu plain_verdicts_evicted=%llu procs_traced=%llu "
-	    "procs_server_only=%llu procs_idle=%llu procs_evicted=%llu procs_dropped=%llu "
-	    "procs_seccomp_skipped=%llu procs_excluded=%llu files_per_proc_full=%llu attaches=%llu "
-	    "attach_failures=%llu attach_avg_us=%llu "
-	    "attach_max_us=%llu map_to_attach_avg_us=%llu map_to_attach_max_us=%llu "
-	    "detaches=%llu watch_lost=%llu warm_rounds=%llu roles_resent=%llu",
-	    when, (unsigned long long)t.files_tls, (unsigned long long)t.files_probed,
-	    (unsigned long long)t.files_expired, (unsigned long long)t.files_full,
-	    (unsigned long long)t.files_refused, (unsigned long long)t.plain_evicted,
-	    (unsigned long long)t.procs_armed, (unsigned long long)t.procs_server,
-	    (unsigned long long)t.procs_idle, (unsigned long long)t.procs_evicted,
-	    (unsigned long long)t.procs_dropped, (unsigned long long)t.procs_seccomp_skipped,
-	    (unsigned long long)t.procs_excluded, (unsigned long long)t.files_per_proc_full,
-	    (unsigned long long)t.attaches, (unsigned long long)t.attach_failures,
-	    (unsigned long long)(t.attaches ? t.attach_ns_total / t.attaches / 1000 : 0),
-	    (unsigned long long)t.attach_ns_max / 1000,
-	    (unsigned long long)(t.map_to_attach_count
-				     ? t.map_to_attach_ns_total / t.map_to_attach_count / 1000
-				     : 0),
-	    (unsigned long long)t.map_to_attach_ns_max / 1000, (unsigned long long)t.detaches,
-	    (unsigned long long)proc_watch_lost(d->watch), (unsigned long long)uprobe_warm_rounds(),
-	    (unsigned long long)k[TLS_STAT_ROLE_RESEND]);
-	log_info("stats (%s): calls=%llu sent=%llu send_dropped=%llu malformed_calls=%llu "
-		 "events=%llu ringbuf_lost=%llu ringbuf_bytes_dropped=%llu inflight_full=%llu "
-		 "read_faults=%llu return_mismatches=%llu "
-		 "connections=%llu active=%llu evicted=%llu expired=%llu http_malformed=%llu "
-		 "unanswered=%llu not_http1=%llu pipelined_too_deep=%llu h2_undecodable=%llu "
-		 "h2_malformed=%llu "
-		 "h2_over_cap=%llu h2_lost=%llu h2_unanswered=%llu bad_records=%llu "
-		 "copied_bytes=%llu not_http=%llu skips_to_request=%llu http_gaps_bridged=%llu "
-		 "over_share=%llu",
-		 when, (unsigned long long)d->calls, (unsigned long long)f.sent,
-		 (unsigned long long)f.dropped, (unsigned long long)d->malformed,
-		 (unsigned long long)k[TLS_STAT_EVENTS],
-		 (unsigned long long)k[TLS_STAT_RINGBUF_FULL],
-		 (unsigned long long)k[TLS_STAT_DATA_DROPPED],
-		 (unsigned long long)k[TLS_STAT_PENDING_FULL],
-		 (unsigned long long)k[TLS_STAT_READ_FAULT],
-		 (unsigned long long)k[TLS_STAT_RETURN_MISMATCH],
-		 (unsigned long long)k[TLS_STAT_CONN_NEW], (unsigned long long)s.active,
-		 (unsigned long long)s.evicted, (unsigned long long)s.expired,
-		 (unsigned long long)s.http1.malformed, (unsigned long long)s.http1.unanswered,
-		 (unsigned long long)s.http1.not_http1, (unsigned long long)s.http1.too_deep,
-		 (unsigned long long)s.http2.undecodable, (unsigned long long)s.http2.malformed,
-		 (unsigned long long)s.http2.over_cap, (unsigned long long)s.http2.lost,
-		 (unsigned long long)s.http2.unanswered, (unsigned long long)d->bad_records,
-		 (unsigned long long)s.copied_bytes, (unsigned long long)s.not_http,
-		 (unsigned long long)s.skips_to_request, (unsigned long long)s.http1.gaps_bridged,
-		 (unsigned long long)s.over_share);
-}
-
 static void run_loop(struct daemon *d)
 {
 	uint64_t next_housekeeping = 0, next_stats = monotonic_ns() + STATS_PERIOD_NS;
@@ -597,7 +494,7 @@ static void run_loop(struct daemon *d)
 			next_expiry = now + 1000000000ull;
 		}
 		if (now >= next_stats) {
-			log_stats(d, "periodic");
+			daemon_log_stats(d, "periodic");
 			next_stats = now + STATS_PERIOD_NS;
 		}
 	}
@@ -701,7 +598,7 @@ int main(int argc, char **argv)
 	const char *value = getenv(ENDPOINT_ENV);
 	char endpoint_text[300];
 	int ret, err;
-	uint64_t t_stop = 0, t_detach = 0, t_detached = 0;
+	struct exit_times exit_times = {0};
 
 	privilege_no_core_dumps(); /* before any other process's bytes are read */
 	/* Client commands: they read a running daemon and start nothing. */
@@ -770,37 +667,28 @@ int main(int argc, char **argv)
 	/* Forward what is complete now (closing links waits for the kernel's
 	 * grace periods, longer under load), detach so nothing new arrives,
 	 * then forward what completed meanwhile. */
-	t_stop = monotonic_ns();
+	exit_times.signal = stop_signal_ns;
+	exit_times.loop_left = monotonic_ns();
 	ring_buffer__consume(d.rb);
 	close_exited(&d);
 	forwarder_flush(d.forwarder);
 	uprobe_warm_stop();
-	t_detach = monotonic_ns();
+	exit_times.detach = monotonic_ns();
 	targets_detach_all(d.targets);
-	t_detached = monotonic_ns();
+	exit_times.detached = monotonic_ns();
 	ring_buffer__consume(d.rb);
 	close_exited(&d);
 	forwarder_flush(d.forwarder);
 	discovered_flush(d.discovered);
-	log_stats(&d, "exit");
+	daemon_log_stats(&d, "exit");
 	log_flush();
 	ret = 0;
 cleanup:
 	cleanup(&d);
 	single_instance_release();
 	/* SIGTERM must end it within a second (issue 15): where it goes. */
-	if (t_stop)
-		log_info("exit: %llu ms after the signal: %llu ms to leave the loop, %llu ms "
-			 "forwarding, %llu ms detaching, %llu ms closing",
-			 stop_signal_ns
-			     ? (unsigned long long)(monotonic_ns() - stop_signal_ns) / 1000000
-			     : 0,
-			 stop_signal_ns && t_stop > stop_signal_ns
-			     ? (unsigned long long)(t_stop - stop_signal_ns) / 1000000
-			     : 0,
-			 (unsigned long long)(t_detach - t_stop) / 1000000,
-			 (unsigned long long)(t_detached - t_detach) / 1000000,
-			 (unsigned long long)(monotonic_ns() - t_detached) / 1000000);
+	if (exit_times.loop_left)
+		daemon_log_exit_times(&exit_times, monotonic_ns());
 	log_flush();
 	return ret;
 }

@@ -95,9 +95,9 @@ $(BUILD):
 	@mkdir -p $(BUILD)
 
 # ---- tests ------------------------------------------------------------------
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(LLHTTP_OBJS)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(LLHTTP_OBJS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS) -lcmocka
 
 # nghttp2 plays both peers of the HTTP/2 unit tests (the daemon does not link it).
 $(BUILD)/tests/test_http2: LDLIBS += -lnghttp2

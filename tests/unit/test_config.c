@@ -130,6 +130,7 @@ int main(void)
 	    cmocka_unit_test(test_label_and_name_lengths),
 	    cmocka_unit_test(test_format),
 	    cmocka_unit_test(test_kernel_release),
+	    cmocka_unit_test(test_uretprobe_seccomp_range),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

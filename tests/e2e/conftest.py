@@ -36,6 +36,11 @@ ENDPOINT_VAR = "METRIST_ORCHESTRATOR_ENDPOINT"
 
 READY_TIMEOUT = 30.0  # daemon start-up until its "ready" line
 STOP_TIMEOUT = 2.0  # SIGTERM until exit (the contract says 1 s)
+# The daemon's memory budget (issue 15): its peak resident set (VmHWM) under
+# every test's load. ASan's shadow memory and quarantine are not the
+# daemon's: no budget then.
+RSS_BUDGET_KB = 8 * 1024
+SANITIZED = bool(os.environ.get("E2E_SANITIZED"))
 DATAGRAM_TIMEOUT = 10.0  # a completed call until its datagram arrives
 QUIET = 1.0  # no further datagram for this long after the expected ones
 MAX_DATAGRAM = 1472
@@ -267,6 +272,7 @@ class Daemon:
         self.ready_at = None
         self.returncode = None
         self.stop_seconds = None
+        self.peak_rss_kb = None
 
     def log(self):
         try:
@@ -340,6 +346,7 @@ class Daemon:
             self._err.close()
             self._out.close()
             return self.returncode
+        self.peak_rss_kb = status_kb(self.pid, "VmHWM")
         t0 = time.monotonic()
         self.send_signal(sig)
         try:
@@ -363,6 +370,12 @@ class Daemon:
         bad = [l for l in text.splitlines() if BAD_LOG.search(l)]
         assert not bad, "daemon log reports errors:\n%s\n--- daemon log ---\n%s" % (
             "\n".join(bad[:20]), text[-8000:])
+        report = os.environ.get("E2E_RSS_REPORT")
+        if report:
+            with open(report, "a") as f:
+                f.write("%s %s\n" % (self.peak_rss_kb, os.environ.get("PYTEST_CURRENT_TEST", "?")))
+        assert SANITIZED or self.peak_rss_kb is None or self.peak_rss_kb <= RSS_BUDGET_KB, (
+            "daemon's resident set peaked at %d kB, over the %d kB budget" % (self.peak_rss_kb, RSS_BUDGET_KB))
 
 
 @pytest.fixture(scope="session")
@@ -387,6 +400,16 @@ def pytest_runtest_makereport(item, call):
         lines = [l for l in d.log().splitlines() if "libbpf" not in l]
         report.sections.append(("daemon %d log (%s, last 80 of %d lines)" % (i, report.when, len(lines)),
                                 "\n".join(lines[-80:])))
+
+
+def status_kb(pid, field):
+    """A "<field>: N kB" line of /proc/<pid>/status (None once it is gone)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            m = re.search(r"^%s:\s+(\d+) kB" % field, f.read(), re.M)
+    except OSError:
+        return None
+    return int(m.group(1)) if m else None
 
 
 def check_clean_exits(daemons):

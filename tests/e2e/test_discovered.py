@@ -20,14 +20,14 @@ import time
 
 import pytest
 
-from conftest import CURL, E2E_DIR, NODE, PYTHON, READY_RE, curl, daemon_path, run, start_nginx
+from conftest import (CURL, E2E_DIR, NODE, PYTHON, READY_RE, RSS_BUDGET_KB, SANITIZED, curl, daemon_path,
+                      run, start_nginx, status_kb)
 from test_suggest_config import IDS, concrete, load_patterns, matches
 
 SOCKET = "/run/metrist-orchestrator-ebpf-plugin/control.sock"
 TMUX = shutil.which("tmux") or "/usr/bin/tmux"
 SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
 FLOOD_CLIENT = str(E2E_DIR / "flood_client.py")
-SANITIZED = bool(os.environ.get("E2E_SANITIZED"))
 ROW_KEYS = {"method", "host", "template", "count", "errors", "p50_ms", "p95_ms", "p99_ms",
             "max_ms", "first_seen", "last_seen", "programs"}
 EVENT_KEYS = {"timestamp", "method", "host", "path", "status", "latency_ms", "pid", "comm"}
@@ -505,11 +505,6 @@ FLOOD_LOCATIONS = """
 """
 
 
-def status_kb(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        return int(re.search(r"^%s:\s+(\d+) kB" % field, f.read(), re.M).group(1))
-
-
 def wait_flood_counted(host, n, timeout=30):
     deadline = time.monotonic() + timeout
     while True:
@@ -547,7 +542,7 @@ def test_memory_bounded_100k_paths(orchestrator, daemon_factory, certs, tmp_path
             # The summary's bound is ~1.1 MB; the rest of the daemon did not grow either.
             assert samples[-1][1] - anon0 < 2048, "RssAnon grew %d kB" % (samples[-1][1] - anon0)
             assert samples[1][1] - samples[0][1] < 256, "RssAnon still growing: %s" % samples
-            assert samples[-1][0] < 10240, "VmRSS %d kB" % samples[-1][0]
+            assert samples[-1][0] <= RSS_BUDGET_KB, "VmRSS %d kB" % samples[-1][0]
     finally:
         srv.proc.terminate()
         srv.proc.wait(10)

@@ -28,7 +28,7 @@ import signal
 import subprocess
 import time
 
-from conftest import CURL, PYTHON, cpu_ticks, daemon_path, run
+from conftest import CURL, PYTHON, cpu_ticks, daemon_path, run, status_kb
 from e2e_helpers import SYSLIB, copy_libs, kill_all, read_line
 
 NODE = shutil.which("node") or "/usr/bin/node"
@@ -83,12 +83,6 @@ def expect_calls_logged(orchestrator, daemon, expected, host):
 
 def found_lines(log, path):
     return re.findall(r"^info: TLS library found: %s \(" % re.escape(str(path)), log, re.M)
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        m = re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M)
-    return int(m.group(1)) if m else -1
 
 
 # ---------------------------------------------------------------------------
@@ -340,7 +334,7 @@ STORM = 'n=0; trap \'echo "EXECS $n"; exit 0\' TERM; while :; do /bin/true; n=$(
 def test_exec_storm_misses_no_call(daemon, orchestrator, tls_server):
     s = tls_server
     tck = os.sysconf("SC_CLK_TCK")
-    rss0 = rss_kb(daemon.pid)
+    rss0 = status_kb(daemon.pid, "VmRSS")
     cpu0, t0 = cpu_ticks(daemon.pid), time.monotonic()
     storms = [subprocess.Popen(["sh", "-c", STORM], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True) for _ in range(STORM_LOOPS)]
@@ -373,7 +367,7 @@ def test_exec_storm_misses_no_call(daemon, orchestrator, tls_server):
                 outs.append(st.communicate())
     t1 = time.monotonic()
     cpu1 = cpu_ticks(daemon.pid)
-    rss1 = rss_kb(daemon.pid)
+    rss1 = status_kb(daemon.pid, "VmRSS")
     execs = 0
     for out, err in outs:
         m = re.search(r"EXECS (\d+)", out)

@@ -9,22 +9,19 @@ them; the daemon's resident set (VmRSS, sampled throughout) stays within
 the 8 MB budget; and the holding process is counted over its share.
 """
 
-import os
 import re
 import select
 import subprocess
 import threading
 import time
 
-from conftest import E2E_DIR, PYTHON, curl_get, nginx_conf, free_tcp_port, wait_tcp, NGINX, _stop_proc
+from conftest import (E2E_DIR, PYTHON, RSS_BUDGET_KB, SANITIZED, curl_get, nginx_conf, free_tcp_port,
+                      status_kb, wait_tcp, NGINX, _stop_proc)
 
 HOLD_CLIENT = str(E2E_DIR / "hold_client.py")
 CONNECTIONS = 10000
 TRICKLE = 10
-RSS_BUDGET_KB = 8 * 1024
 HOLD_HOST = "hold.test"
-# ASan's shadow memory and quarantine are not the daemon's: no RSS budget then.
-SANITIZED = bool(os.environ.get("E2E_SANITIZED"))
 
 LOCATIONS = """
         location /mem/ { return 200 "ok\\n"; }
@@ -36,12 +33,6 @@ HTTP = """
     client_header_timeout 300s;
     keepalive_requests 1000;
 """
-
-
-def status_kb(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        m = re.search(r"^%s:\s+(\d+) kB" % field, f.read(), re.M)
-    return int(m.group(1)) if m else 0
 
 
 def start_big_nginx(d, certs):
@@ -70,10 +61,10 @@ class RssSampler(threading.Thread):
 
     def run(self):
         while not self.stop.is_set():
-            try:
-                self.samples.append((status_kb(self.pid, "VmRSS"), status_kb(self.pid, "RssAnon")))
-            except OSError:
+            sample = (status_kb(self.pid, "VmRSS"), status_kb(self.pid, "RssAnon"))
+            if None in sample:  # the daemon is gone
                 return
+            self.samples.append(sample)
             self.stop.wait(0.1)
 
 

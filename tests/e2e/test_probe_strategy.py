@@ -793,7 +793,6 @@ def test_system_wide_mode(orchestrator, daemon_factory, tls_server):
     d = daemon_factory(orchestrator.endpoint, args=["--system-wide-probes"])
     assert re.search(r"^info: data probes: system-wide", d.log(), re.M), log_tail(d)
     s, tok = tls_server, token()
-    pids = {}
     for i in range(10):
         path = "/hello/sw-%s/%d" % (tok, i)
         p = subprocess.run([CURL, "--http1.1", "-k", "-sS", "--max-time", "10", "-o", "/dev/null", "-w",

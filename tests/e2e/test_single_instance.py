@@ -9,7 +9,6 @@ tests/container/."""
 import os
 import re
 import signal
-import subprocess
 import time
 
 from conftest import ENDPOINT_VAR, READY_RE, curl_get, daemon_path, run

@@ -10,9 +10,9 @@ know them:
   seen): none is reported, and it is counted (http_malformed at exit), not
   guessed; a request target a little over the datagram limit is reported
   with its path cut (tests/unit/test_wire.c);
-- a response cut by the client (closed or killed) is one call, reported
-  once, ending at the last byte the client read: its latency is at most
-  the client's whole run.
+- a response cut by the client (closed or killed) or by the server (the
+  connection closed mid-body) is one call, reported once, ending at the
+  last byte the client read: its latency is at most the client's whole run.
 """
 
 import re
@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import PYTHON, curl_get, py_client, run
+from conftest import CURL, PYTHON, curl_get, py_client, run
 
 
 @pytest.fixture(autouse=True)
@@ -126,6 +126,20 @@ def test_client_killed_mid_response(daemon, orchestrator, tls_server):
     settle(orchestrator, tls_server.host)
     assert_one_cut_call(orchestrator, tls_server, r)
     still_reporting(daemon, orchestrator, tls_server, "die")
+
+
+def test_server_closes_mid_body(daemon, orchestrator, tls_server):
+    """The server announces 2 MB and closes the connection after 300 KB
+    (curl: "transfer closed with bytes remaining", exit 18): one call,
+    ending at the last byte curl read."""
+    url = tls_server.url("/cut?size=2000000&sent=300000")
+    r = run([CURL, "--http1.1", "-k", "-sS", "--max-time", "20", "-o", "/dev/null", url], timeout=30)
+    assert r.returncode == 18, "curl should report a partial transfer: %s %s" % (r.returncode, r.stderr)
+    orchestrator.wait_for(1, host=tls_server.host, pred=not_after)
+    got = settle(orchestrator, tls_server.host)
+    assert len(got) == 1 and got[0].method == "GET" and got[0].path == "/cut", orchestrator.describe()
+    assert 0 < got[0].value <= r.wall_ms, "latency %.3f ms, curl ran %.1f ms" % (got[0].value, r.wall_ms)
+    still_reporting(daemon, orchestrator, tls_server, "cut")
 
 
 def test_all_bad_clients_then_normal_traffic(daemon, orchestrator, tls_server):

@@ -17,6 +17,9 @@ Routes (query strings are ignored unless stated):
   POST/PUT /echo      reads the Content-Length body, answers its length
   GET /close          HTTP/1.0-style: no length, body ended by closing the
                       connection (after a TLS close_notify)
+  GET /cut?size=N&sent=M  Content-Length N, then only M bytes and the
+                      connection closed (after a TLS close_notify): a server
+                      dying mid-body
   anything else, any method: 200 with a small fixed body (or 404 for GET of
   unknown paths)
 
@@ -125,6 +128,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 for i in range(3):
                     self.wfile.write(b"until-close body part %d\n" % i)
                     time.sleep(0.005)
+            self.close_connection = True
+            self._tls_close()
+            return
+        if path == "/cut":
+            size = int(q.get("size", ["1000000"])[0])
+            left = min(size, int(q.get("sent", ["200000"])[0]))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            while left > 0:
+                n = min(left, len(BLOCK))
+                self.wfile.write(BLOCK[:n])
+                left -= n
             self.close_connection = True
             self._tls_close()
             return

@@ -46,7 +46,7 @@ struct daemon {
 
 /* One "targets (<when>)" and one "stats (<when>)" line: every counter of
  * the control path, the kernel side, the sessions and the forwarder. */
-void daemon_log_stats(struct daemon *d, const char *when);
+void daemon_log_stats(const struct daemon *d, const char *when);
 
 /* CLOCK_MONOTONIC ns of each step of the way out (0: not reached). */
 struct exit_times {

@@ -35,12 +35,11 @@ static void read_kernel_stats(const struct daemon *d, uint64_t out[TLS_STAT_MAX]
 	free(vals);
 }
 
-void daemon_log_stats(struct daemon *d, const char *when)
+void daemon_log_stats(const struct daemon *d, const char *when)
 {
 	uint64_t k[TLS_STAT_MAX];
 	struct session_stats s = session_table_stats(d->sessions);
 	struct forward_stats f = forwarder_stats(d->forwarder);
-
 	struct targets_stats t = targets_stats(d->targets);
 
 	read_kernel_stats(d, k);

@@ -108,13 +108,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(size))
             self.end_headers()
-            if head:
-                return
-            left = size
-            while left > 0:
-                n = min(left, len(BLOCK))
-                self.wfile.write(BLOCK[:n])
-                left -= n
+            if not head:
+                self._write_blocks(size)
             return
         if path == "/slow":
             time.sleep(int(q.get("ms", ["100"])[0]) / 1000.0)
@@ -138,16 +133,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(size))
             self.end_headers()
-            while left > 0:
-                n = min(left, len(BLOCK))
-                self.wfile.write(BLOCK[:n])
-                left -= n
+            self._write_blocks(left)
             self.close_connection = True
             self._tls_close()
             return
         if self.command == "GET":
             return self._send_body(404, b"not found\n", head=head)
         return self._send_body(200, b"ok\n", head=head)
+
+    def _write_blocks(self, size):
+        """size body bytes, written a BLOCK at a time."""
+        while size > 0:
+            n = min(size, len(BLOCK))
+            self.wfile.write(BLOCK[:n])
+            size -= n
 
     def _read_body(self):
         n = int(self.headers.get("Content-Length") or 0)

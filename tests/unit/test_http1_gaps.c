@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include "http1_fixture.h"
 #include "session.h"
+#include "tls_event_fixture.h"
 
 static void lose(struct tc *t, enum proto_dir dir, uint64_t n)
 {
@@ -138,19 +139,9 @@ static void record_skip(const struct tls_conn_key *key, const struct tls_conn_sk
 
 static void sfeed(struct session_table *t, int dir, uint64_t off, uint32_t len, const char *s)
 {
-	uint32_t n = s ? strlen(s) : 0;
-	struct tls_event *ev = calloc(1, sizeof(*ev) + n);
+	struct tls_conn_ref c = {.pid = 3, .ssl = 0x10, .conn_id = 9};
+	struct tls_event *ev = tls_data_event(c, dir, 0, off, len, s, s ? strlen(s) : 0);
 
-	ev->kind = TLS_EV_DATA;
-	ev->dir = dir;
-	ev->tgid = 3;
-	ev->ssl = 0x10;
-	ev->conn_id = 9;
-	ev->stream_off = off;
-	ev->len = len;
-	ev->data_skip = len - n;
-	ev->data_len = n;
-	memcpy(ev->data, s ? s : "", n);
 	session_handle_event(t, ev);
 	free(ev);
 }

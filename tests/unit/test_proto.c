@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <llhttp.h>
 #include "session.h"
+#include "tls_event_fixture.h"
 
 static bool starts_request(const char *s)
 {
@@ -132,20 +133,10 @@ static void record_skip(const struct tls_conn_key *key, const struct tls_conn_sk
 
 static void feed(struct session_table *t, int dir, uint64_t off, const char *s)
 {
+	struct tls_conn_ref c = {.pid = 7, .ssl = 0x1000, .conn_id = 5, .comm = "curl"};
 	uint32_t len = strlen(s);
-	struct tls_event *ev = calloc(1, sizeof(*ev) + len);
+	struct tls_event *ev = tls_data_event(c, dir, 100 + off, off, len, s, len);
 
-	ev->kind = TLS_EV_DATA;
-	ev->dir = dir;
-	ev->tgid = 7;
-	ev->ssl = 0x1000;
-	ev->conn_id = 5;
-	ev->ts_ns = 100 + off;
-	ev->stream_off = off;
-	ev->len = len;
-	ev->data_len = len;
-	memcpy(ev->data, s, len);
-	strcpy(ev->comm, "curl");
 	session_handle_event(t, ev);
 	free(ev);
 }

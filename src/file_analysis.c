@@ -81,7 +81,7 @@ bool analysis_wait(const struct file_id *id, const struct analysis_waiter *w, bo
 }
 
 int analysis_submit(const struct file_id *id, int fd, const char *path,
-		    const struct analysis_waiter *w)
+		    const struct analysis_waiter *w, bool small)
 {
 	struct analysis *a = calloc(1, sizeof(*a));
 
@@ -92,12 +92,16 @@ int analysis_submit(const struct file_id *id, int fd, const char *path,
 	}
 	a->id = *id;
 	a->fd = fd;
-	add_waiter(a, w);
+	if (w)
+		add_waiter(a, w);
 	a->next = an.pending;
 	an.pending = a;
 	an.npending++;
 	a->work.fn = run;
-	workq_submit(&an.q, &a->work);
+	if (small)
+		workq_submit_first(&an.q, &a->work);
+	else
+		workq_submit(&an.q, &a->work);
 	return 0;
 }
 

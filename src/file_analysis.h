@@ -54,9 +54,12 @@ int analysis_eventfd(void);
  * *dropped is set when the waiter list was full. */
 bool analysis_wait(const struct file_id *id, const struct analysis_waiter *w, bool *dropped);
 
-/* Analyse the file open on FD (taken) for W. -ENOMEM (FD closed). */
+/* Analyse the file open on FD (taken) for W (NULL: nobody waits yet; a
+ * prediction's library). A SMALL file goes ahead of the queue: a library
+ * whose pages were not cached must not wait behind node's 99 MB.
+ * -ENOMEM (FD closed). */
 int analysis_submit(const struct file_id *id, int fd, const char *path,
-		    const struct analysis_waiter *w);
+		    const struct analysis_waiter *w, bool small);
 
 /* Is this file being analysed? */
 bool analysis_is_pending(const struct file_id *id);

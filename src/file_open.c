@@ -2,8 +2,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -221,4 +224,31 @@ int file_open_local(const char *path, struct file_id *got)
 		return -EIO;
 	}
 	return fd;
+}
+
+bool file_pages_cached(int fd, uint64_t size)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t npages;
+	unsigned char *vec;
+	void *m;
+	bool all = false;
+
+	if (page <= 0 || size == 0 || size > SIZE_MAX / 2)
+		return false;
+	npages = (size + (uint64_t)page - 1) / (uint64_t)page;
+	/* mincore() on a shared file mapping reports the page cache, without
+	 * reading anything: nothing is faulted in here. */
+	m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return false;
+	vec = malloc(npages);
+	if (vec && mincore(m, size, vec) == 0) {
+		all = true;
+		for (size_t i = 0; i < npages && all; i++)
+			all = vec[i] & 1;
+	}
+	free(vec);
+	munmap(m, size);
+	return all;
 }

@@ -57,6 +57,14 @@ int file_open_in_root(int root_fd, const char *path, const struct file_id *id, c
 int file_stat_in_root(int root_fd, const char *path, struct file_id *id, uint64_t *size);
 
 /*
+ * Is every page of the open file FD (SIZE bytes) in the page cache? Reading
+ * a file that is not can wait on the disk for tens of milliseconds (a cold
+ * 2 MB libstdc++: 42 ms measured), which the event loop must not do: such a
+ * file is analysed by a worker (file_analysis.h). False when unknown.
+ */
+bool file_pages_cached(int fd, uint64_t size);
+
+/*
  * Open PATH in our own root for reading (the ld.so cache's libraries, for
  * prediction): a regular file, not opened before it was checked to be one,
  * its identity returned in *got. -errno otherwise.

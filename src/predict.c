@@ -122,12 +122,13 @@ struct walk {
 	enum { KNOWN, ANALYSE, DEEP } pass; /* known facts, analyse, recurse */
 	struct tls_file *found;
 	char *found_path; /* PATH_MAX: where the root has the TLS file found */
+	bool *deferred;	  /* a lookup could not analyse its file now */
 };
 
 /* Is the library at PATH (in the process's root) a TLS file? */
 static struct tls_file *look(struct walk *w, const char *path, bool analyse)
 {
-	struct tls_file *f = w->p->lookup(w->root_fd, path, analyse, w->p->ctx);
+	struct tls_file *f = w->p->lookup(w->root_fd, path, analyse, w->deferred, w->p->ctx);
 
 	if (f)
 		snprintf(w->found_path, PATH_MAX, "%s", path);
@@ -188,6 +189,7 @@ static struct tls_file *soname_tls(struct walk *w, size_t i)
 {
 	struct soname_memo *m = &w->root->memo[i];
 	const char *path = w->root->cache.v[i].path;
+	bool deferred_before = *w->deferred;
 	struct tls_file *f;
 	int fd;
 
@@ -196,11 +198,17 @@ static struct tls_file *soname_tls(struct walk *w, size_t i)
 	if (m->needs_tls == 0)
 		return NULL;
 	m->needs_tls = 0; /* cuts dependency cycles */
+	*w->deferred = false;
 	f = look(w, path, true);
-	if (!f && (fd = file_open_in_root(w->root_fd, path, NULL, NULL)) >= 0) {
+	/* Its dependencies are read only when it was (a file not cached is
+	 * not read in the event loop at all). */
+	if (!f && !*w->deferred && (fd = file_open_in_root(w->root_fd, path, NULL, NULL)) >= 0) {
 		f = needed_tls(w, fd, w->depth + 1);
 		close(fd);
 	}
+	if (!f && *w->deferred)
+		m->needs_tls = -1; /* not known yet, not "no": look again */
+	*w->deferred |= deferred_before;
 	if (f) {
 		/* The path as this root names it (the registry's entry keeps
 		 * the name of whoever mapped the file first, maybe in another
@@ -212,14 +220,16 @@ static struct tls_file *soname_tls(struct walk *w, size_t i)
 }
 
 struct tls_file *predict_from_needed(struct predictor *p, int root_fd, const struct root_key *key,
-				     int exe_fd, uint64_t now_ns)
+				     int exe_fd, uint64_t now_ns, bool *deferred)
 {
 	char found_path[PATH_MAX];
 	struct walk w = {.p = p,
 			 .root = predict_roots_get(p->roots, root_fd, key, now_ns),
 			 .root_fd = root_fd,
-			 .found_path = found_path};
+			 .found_path = found_path,
+			 .deferred = deferred};
 
+	*deferred = false;
 	return w.root ? needed_tls(&w, exe_fd, 0) : NULL;
 }
 

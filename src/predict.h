@@ -30,10 +30,12 @@ struct predictor;
  * Is the library at PATH, resolved inside the root directory ROOT_FD (a
  * process's), a TLS file? ANALYSE false: only from what is already known (no
  * file is read beyond a stat); true: analyse it if needed. Returns the
- * registry's entry or NULL.
+ * registry's entry or NULL. A file that cannot be analysed now (large, or
+ * its pages not cached: the event loop does not wait on the disk) sets
+ * *DEFERRED: NULL then means "not known yet", not "no".
  */
 typedef struct tls_file *(*predict_lookup_fn)(int root_fd, const char *path, bool analyse,
-					      void *ctx);
+					      bool *deferred, void *ctx);
 
 /* CACHE_PATH: where each root keeps its ld.so cache (NULL: LDCACHE_PATH). */
 struct predictor *predict_new(const char *cache_path, predict_lookup_fn lookup, void *ctx);
@@ -58,9 +60,11 @@ void predict_learn(struct predictor *p, const struct file_id *exe, const struct 
 /* The TLS file an executable (open on EXE_FD) will load, from its DT_NEEDED
  * chain through the cache of the root open on ROOT_FD (named KEY:
  * predict_root_open); known facts first, then analysis. NULL if none (or
- * that root has no cache). */
+ * that root has no cache). *DEFERRED: a library on the way could not be
+ * analysed now, so NULL is no verdict (nothing memoised from it; predict
+ * again at the next exec). */
 struct tls_file *predict_from_needed(struct predictor *p, int root_fd, const struct root_key *key,
-				     int exe_fd, uint64_t now_ns);
+				     int exe_fd, uint64_t now_ns, bool *deferred);
 
 /* Call fn for each entry of that root's cache whose soname starts with
  * PREFIX (paths as that root names them). */

@@ -113,22 +113,25 @@ static void keep_attach_fast(const struct targets *t)
 /* Predict from the DT_NEEDED chain of the executable process PID just
  * mapped (M), through the ld.so cache of that process's own root. */
 static struct tls_file *predict_exe(struct targets *t, const struct proc_mapping *m,
-				    const struct file_id *exe)
+				    const struct file_id *exe, bool *deferred)
 {
 	struct tls_file *f = NULL;
 	struct root_key key;
 	uint64_t t0 = monotonic_ns();
 	int root_fd = predict_root_open(t->proc_root, m->pid, &key), fd;
 
+	*deferred = false;
 	if (root_fd < 0)
 		return NULL; /* gone already */
 	fd = file_open_mapped(t->proc_root, m->pid, m->path, exe, m->start, m->end, NULL);
 	if (fd >= 0) {
-		f = predict_from_needed(t->predict, root_fd, &key, fd, t0);
+		f = predict_from_needed(t->predict, root_fd, &key, fd, t0, deferred);
 		close(fd);
 		log_debug("predicted for %s in %llu us: %s", m->path,
 			  (unsigned long long)(monotonic_ns() - t0) / 1000,
-			  f ? "loads TLS" : "no TLS");
+			  f	      ? "loads TLS"
+			  : *deferred ? "not known yet (a library is analysed off the loop)"
+				      : "no TLS");
 	}
 	close(root_fd);
 	return f;
@@ -144,9 +147,13 @@ static void proc_exe_mapped(struct targets *t, struct tls_proc *p, const struct 
 	p->exe = (struct file_id){m->maj, m->min, m->ino};
 	l = predict_learned(t->predict, &p->exe);
 	if (!l && t->arm.per_process) {
-		struct tls_file *f = predict_exe(t, m, &p->exe);
+		bool deferred;
+		struct tls_file *f = predict_exe(t, m, &p->exe, &deferred);
 
-		predict_learn(t->predict, &p->exe, f ? &f->id : NULL);
+		/* No verdict yet: the next exec predicts again (this process
+		 * is armed when it maps the file, or its verdict comes). */
+		if (f || !deferred)
+			predict_learn(t->predict, &p->exe, f ? &f->id : NULL);
 		l = predict_learned(t->predict, &p->exe);
 	}
 	t->predicting = true;
@@ -282,7 +289,7 @@ struct pin_ctx {
 static void pin_cached(const char *soname, const char *path, void *ctx)
 {
 	struct pin_ctx *c = ctx;
-	struct tls_file *f = file_for_path(c->root_fd, path, true, c->t);
+	struct tls_file *f = file_for_path(c->root_fd, path, true, NULL, c->t);
 
 	if (f && !f->pinned) {
 		f->pinned = true;

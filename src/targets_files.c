@@ -157,14 +157,21 @@ struct tls_file *file_for_mapping(struct targets *t, const struct proc_mapping *
 		log_refused(t, m->pid, m->path, why, fd >= 0);
 	if (fd < 0)
 		return NULL;
-	/* A small file is analysed here: a process's first call may be a few
-	 * ms away, and the bounded reader takes well under a millisecond for
-	 * a library (libssl: ~50 us). A larger one (node, a crafted file)
-	 * goes to a worker, and the process waits for the verdict. */
-	if (fstat(fd, &st) == 0 && st.st_size <= ANALYSE_INLINE_MAX)
+	/* A small file whose pages are all cached is analysed here: a
+	 * process's first call may be a few ms away, and the bounded reader
+	 * takes well under a millisecond for a library (libssl: ~50 us). A
+	 * larger one (node, a crafted file), or one that would be read from
+	 * the disk (a cold 2 MB libstdc++: 42 ms, every other process's
+	 * arming waiting behind it), goes to a worker, and the process waits
+	 * for the verdict. */
+	if (fstat(fd, &st) < 0)
+		st.st_size = 0;
+	if (st.st_size > 0 && st.st_size <= ANALYSE_INLINE_MAX &&
+	    file_pages_cached(fd, (uint64_t)st.st_size))
 		return file_classify_now(t, fd, &id, m->path);
 	w = waiter_for(t, m);
-	if (analysis_submit(&id, fd, m->path, &w))
+	if (analysis_submit(&id, fd, m->path, &w,
+			    st.st_size > 0 && st.st_size <= ANALYSE_INLINE_MAX))
 		t->rescan = true;
 	return NULL;
 }
@@ -201,8 +208,10 @@ bool targets_need_rescan(struct targets *t)
 }
 
 /* Lookup for prediction: a library of the predicted process's root
- * (ROOT_FD), by the path that root's ld.so cache gives. */
-struct tls_file *file_for_path(int root_fd, const char *path, bool analyse, void *ctx)
+ * (ROOT_FD), by the path that root's ld.so cache gives (predict.h).
+ * DEFERRED NULL: analysed now even if read from the disk (start-up). */
+struct tls_file *file_for_path(int root_fd, const char *path, bool analyse, bool *deferred,
+			       void *ctx)
 {
 	struct targets *t = ctx;
 	struct file_id id;
@@ -213,15 +222,25 @@ struct tls_file *file_for_path(int root_fd, const char *path, bool analyse, void
 	if (file_stat_in_root(root_fd, path, &id, &size) < 0)
 		return NULL;
 	f = file_registry_find(t->files, &id);
-	/* A large file is not analysed here, in the event loop: when a process
-	 * maps it, the analysis workers do (prediction only misses it once). */
-	if (f || !analyse || size > ANALYSE_INLINE_MAX ||
-	    file_registry_known_plain(t->files, &id, monotonic_ns()) || analysis_is_pending(&id))
+	if (f || !analyse || file_registry_known_plain(t->files, &id, monotonic_ns()))
 		return f;
+	/* Not here, in the event loop: a large file is analysed by a worker
+	 * when a process maps it, an uncached one now (either way this
+	 * prediction cannot tell, and the process is armed at the mapping). */
+	if (size > ANALYSE_INLINE_MAX || analysis_is_pending(&id)) {
+		if (deferred)
+			*deferred = true;
+		return NULL;
+	}
 	/* The file stat'ed and no other (replaced since: -ESTALE). */
 	fd = file_open_in_root(root_fd, path, &id, NULL);
 	if (fd < 0)
 		return NULL;
+	if (deferred && !file_pages_cached(fd, size)) {
+		*deferred = true;
+		analysis_submit(&id, fd, path, NULL, true);
+		return NULL;
+	}
 	return file_classify_now(t, fd, &id, path);
 }
 

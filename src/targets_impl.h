@@ -54,7 +54,8 @@ struct targets {
 
 /* targets_files.c */
 struct tls_file *file_for_mapping(struct targets *t, const struct proc_mapping *m);
-struct tls_file *file_for_path(int root_fd, const char *path, bool analyse, void *ctx);
+struct tls_file *file_for_path(int root_fd, const char *path, bool analyse, bool *deferred,
+			       void *ctx);
 void file_attach_shared(struct targets *t, struct tls_file *f);
 uint64_t note_map_to_attach(struct targets *t, uint64_t map_ts, uint64_t in_ns);
 

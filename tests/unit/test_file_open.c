@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include "file_open.h"
@@ -217,6 +219,39 @@ static void test_local_and_same_root(void **state)
 	assert_true(file_same_root("/proc", getpid()));
 }
 
+/* Whether reading a file would wait on the disk: a file just written is in
+ * the page cache; once written back and dropped from it, it is not. */
+static void test_pages_cached(void **state)
+{
+	char path[PATH_MAX];
+	static char block[3 * 4096 + 100];
+	struct statfs sfs;
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/lib/big.so", root);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	memset(block, 'x', sizeof(block));
+	assert_int_equal(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+	assert_true(file_pages_cached(fd, sizeof(block)));
+	assert_false(file_pages_cached(fd, 0));
+	assert_false(file_pages_cached(-1, sizeof(block)));
+	if (fstatfs(fd, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) {
+		close(fd);
+		skip(); /* tmpfs pages cannot leave the cache */
+	}
+	assert_int_equal(fsync(fd), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	assert_false(file_pages_cached(fd, sizeof(block)));
+	/* Read back: cached again; then all but the last page is not enough. */
+	assert_int_equal(pread(fd, block, sizeof(block), 0), (ssize_t)sizeof(block));
+	assert_true(file_pages_cached(fd, sizeof(block)));
+	assert_int_equal(posix_fadvise(fd, 3 * 4096, 0, POSIX_FADV_DONTNEED), 0);
+	assert_false(file_pages_cached(fd, sizeof(block)));
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +263,7 @@ int main(void)
 	    cmocka_unit_test(test_relative_path_refused),
 	    cmocka_unit_test(test_map_files_fallback),
 	    cmocka_unit_test(test_local_and_same_root),
+	    cmocka_unit_test(test_pages_cached),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

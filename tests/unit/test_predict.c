@@ -17,12 +17,14 @@ struct fake {
 	struct tls_file ssl;	/* stands for the registry's libssl entry */
 	struct tls_file gnutls; /* ... and libgnutls's, when gnutls_too */
 	bool gnutls_too;
+	int defer_ssl; /* analyses of libssl still to defer (pages not cached) */
 	int lookups, analyses;
 };
 
 /* libssl.so.3 is "the TLS file"; nothing else is. With gnutls_too,
  * libgnutls.so.30 is one too, and nothing is known before it is analysed. */
-static struct tls_file *lookup(int root_fd, const char *path, bool analyse, void *ctx)
+static struct tls_file *lookup(int root_fd, const char *path, bool analyse, bool *deferred,
+			       void *ctx)
 {
 	struct fake *f = ctx;
 	const char *base = strrchr(path, '/');
@@ -31,6 +33,13 @@ static struct tls_file *lookup(int root_fd, const char *path, bool analyse, void
 	f->analyses += analyse;
 	if (f->gnutls_too && !analyse)
 		return NULL;
+	if (base && !strcmp(base, "/libssl.so.3") && f->defer_ssl > 0) {
+		if (!analyse)
+			return NULL;
+		f->defer_ssl--;
+		*deferred = true;
+		return NULL;
+	}
 	if (base && !strcmp(base, "/libssl.so.3"))
 		return &f->ssl;
 	if (base && !strcmp(base, "/libgnutls.so.30") && f->gnutls_too)
@@ -48,7 +57,7 @@ static struct predictor *new_predictor(struct fake *f)
 }
 
 /* Predicted as for a process of our own root. */
-static struct tls_file *predict_path(struct predictor *p, const char *exe)
+static struct tls_file *predict_path_deferred(struct predictor *p, const char *exe, bool *deferred)
 {
 	int fd = open(exe, O_RDONLY | O_CLOEXEC);
 	struct root_key key;
@@ -57,9 +66,18 @@ static struct tls_file *predict_path(struct predictor *p, const char *exe)
 
 	assert_true(fd >= 0);
 	assert_true(root_fd >= 0);
-	t = predict_from_needed(p, root_fd, &key, fd, 0);
+	t = predict_from_needed(p, root_fd, &key, fd, 0, deferred);
 	close(fd);
 	close(root_fd);
+	return t;
+}
+
+static struct tls_file *predict_path(struct predictor *p, const char *exe)
+{
+	bool deferred;
+	struct tls_file *t = predict_path_deferred(p, exe, &deferred);
+
+	assert_false(deferred);
 	return t;
 }
 
@@ -95,6 +113,26 @@ static void test_shallowest_tls_library_predicted(void **state)
 	if (!p || access("/usr/bin/curl", R_OK))
 		skip();
 	f.gnutls_too = true;
+	assert_ptr_equal(predict_path(p, "/usr/bin/curl"), &f.ssl);
+	predict_free(p);
+}
+
+/* libssl could not be analysed now (its pages not cached: a worker does
+ * it): no verdict, and nothing memoised from it, so the next exec of curl,
+ * once libssl is known, is predicted. */
+static void test_deferred_library_not_memoised_as_plain(void **state)
+{
+	struct fake f;
+	struct predictor *p = new_predictor(&f);
+	bool deferred;
+
+	(void)state;
+	if (!p || access("/usr/bin/curl", R_OK))
+		skip();
+	f.defer_ssl = 100;
+	assert_null(predict_path_deferred(p, "/usr/bin/curl", &deferred));
+	assert_true(deferred);
+	f.defer_ssl = 0;
 	assert_ptr_equal(predict_path(p, "/usr/bin/curl"), &f.ssl);
 	predict_free(p);
 }
@@ -157,6 +195,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_curl_predicted_through_libcurl),
 	    cmocka_unit_test(test_shallowest_tls_library_predicted),
+	    cmocka_unit_test(test_deferred_library_not_memoised_as_plain),
 	    cmocka_unit_test(test_miss),
 	    cmocka_unit_test(test_learned_bounded),
 	};

@@ -2,7 +2,8 @@
 /*
  * Analysing files off the event loop. A large file mapped for the first
  * time (tls_backend.h: an ELF symbol scan, milliseconds for node's 99 MB,
- * longer for a crafted file) is classified by a worker thread, so that no
+ * longer for a crafted file), or one whose pages are not all cached (read
+ * from the disk: tens of ms), is classified by a worker thread, so that no
  * file can stall discovery or the reading of calls. Processes mapping a file while it is
  * being analysed wait for the verdict (they are handed back with it).
  *

@@ -125,13 +125,28 @@ static struct tls_file *predict_exe(struct targets *t, const struct proc_mapping
 		return NULL; /* gone already */
 	fd = file_open_mapped(t->proc_root, m->pid, m->path, exe, m->start, m->end, NULL);
 	if (fd >= 0) {
-		f = predict_from_needed(t->predict, root_fd, &key, fd, t0, deferred);
+		const char *verdict;
+		struct stat st;
+
+		/* The executable's headers are read here only when that cannot
+		 * wait on the disk (a cold node: ~30 ms of scattered reads). A
+		 * large one is learned from its processes' mappings (node is
+		 * its own TLS file); a small one not cached is predicted at a
+		 * later exec. */
+		if (fstat(fd, &st) < 0 || st.st_size > ANALYSE_INLINE_MAX) {
+			verdict = "not read (large: learned from its mappings)";
+		} else if (!file_readable_in_loop(fd, (uint64_t)st.st_size)) {
+			*deferred = true;
+			verdict = "not known yet (not in the page cache)";
+		} else {
+			f = predict_from_needed(t->predict, root_fd, &key, fd, t0, deferred);
+			verdict = f	      ? "loads TLS"
+				  : *deferred ? "not known yet (a library is not in the page cache)"
+					      : "no TLS";
+		}
 		close(fd);
 		log_debug("predicted for %s in %llu us: %s", m->path,
-			  (unsigned long long)(monotonic_ns() - t0) / 1000,
-			  f	      ? "loads TLS"
-			  : *deferred ? "not known yet (a library is analysed off the loop)"
-				      : "no TLS");
+			  (unsigned long long)(monotonic_ns() - t0) / 1000, verdict);
 	}
 	close(root_fd);
 	return f;

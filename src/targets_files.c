@@ -116,13 +116,16 @@ static void log_refused(struct targets *t, pid_t pid, const char *path, const ch
 		 (unsigned long long)t->stats.files_refused);
 }
 
-/* Files up to this size are analysed in the event loop (see below). */
-#define ANALYSE_INLINE_MAX (8 << 20)
+bool file_readable_in_loop(int fd, uint64_t size)
+{
+	return size > 0 && size <= ANALYSE_INLINE_MAX && file_pages_cached(fd, size);
+}
 
 /*
- * The registry's entry for a mapped file: known, or analysed now if small.
- * A larger file neither known nor known to be plain is analysed off the
- * event loop: the process waits for the verdict (targets_collect_analyses).
+ * The registry's entry for a mapped file: known, or analysed now if small
+ * and cached. Another file neither known nor known to be plain is analysed
+ * off the event loop: the process waits for the verdict
+ * (targets_collect_analyses).
  */
 /* The mapping process as a waiter for a verdict: tracked (created if need
  * be) so that an exec or exit meanwhile makes the verdict stale for it. */
@@ -166,8 +169,7 @@ struct tls_file *file_for_mapping(struct targets *t, const struct proc_mapping *
 	 * for the verdict. */
 	if (fstat(fd, &st) < 0)
 		st.st_size = 0;
-	if (st.st_size > 0 && st.st_size <= ANALYSE_INLINE_MAX &&
-	    file_pages_cached(fd, (uint64_t)st.st_size))
+	if (file_readable_in_loop(fd, (uint64_t)st.st_size))
 		return file_classify_now(t, fd, &id, m->path);
 	w = waiter_for(t, m);
 	if (analysis_submit(&id, fd, m->path, &w,
@@ -236,7 +238,7 @@ struct tls_file *file_for_path(int root_fd, const char *path, bool analyse, bool
 	fd = file_open_in_root(root_fd, path, &id, NULL);
 	if (fd < 0)
 		return NULL;
-	if (deferred && !file_pages_cached(fd, size)) {
+	if (deferred && !file_readable_in_loop(fd, size)) {
 		*deferred = true;
 		analysis_submit(&id, fd, path, NULL, true);
 		return NULL;

@@ -54,6 +54,11 @@ struct targets {
 
 /* targets_files.c */
 struct tls_file *file_for_mapping(struct targets *t, const struct proc_mapping *m);
+/* Files up to this size may be analysed in the event loop. */
+#define ANALYSE_INLINE_MAX (8 << 20)
+/* May the event loop read this file (open on FD, SIZE bytes)? Small, and
+ * every page cached: it never waits on the disk (file_open.h). */
+bool file_readable_in_loop(int fd, uint64_t size);
 struct tls_file *file_for_path(int root_fd, const char *path, bool analyse, bool *deferred,
 			       void *ctx);
 void file_attach_shared(struct targets *t, struct tls_file *f);

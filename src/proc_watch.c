@@ -16,20 +16,15 @@
  * process; this holds a few hundred processes between two wake-ups. */
 #define DATA_PAGES 16
 
-struct stream {
-	int fd;
-	void *base; /* metadata page, then the data pages */
-	size_t data_size;
-};
-
 struct proc_watch {
 	struct proc_watch_ops ops;
-	struct stream *streams;
+	int *fds;		       /* one per stream */
+	struct proc_watch_ring *rings; /* the streams' rings, in the same order */
 	int nstreams;
 	uint64_t lost;
 };
 
-static int open_stream(int cpu, struct stream *s)
+static int open_stream(int cpu, int *fd, struct proc_watch_ring *r)
 {
 	struct perf_event_attr attr = {
 	    .type = PERF_TYPE_SOFTWARE,
@@ -55,16 +50,16 @@ static int open_stream(int cpu, struct stream *s)
 	};
 	long page = sysconf(_SC_PAGESIZE);
 
-	s->fd = syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
-	if (s->fd < 0)
+	*fd = syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+	if (*fd < 0)
 		return -errno;
-	s->data_size = (size_t)page * DATA_PAGES;
-	s->base = mmap(NULL, page + s->data_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
-	if (s->base == MAP_FAILED) {
+	r->data_size = (size_t)page * DATA_PAGES;
+	r->base = mmap(NULL, page + r->data_size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (r->base == MAP_FAILED) {
 		int err = -errno;
 
-		close(s->fd);
-		s->fd = -1;
+		close(*fd);
+		*fd = -1;
 		return err;
 	}
 	return 0;
@@ -116,9 +111,10 @@ struct proc_watch *proc_watch_new(const struct proc_watch_ops *ops)
 	if (ncpu < 1)
 		ncpu = 1;
 	w->ops = *ops;
-	w->streams = calloc(ncpu, sizeof(*w->streams));
+	w->fds = calloc(ncpu, sizeof(*w->fds));
+	w->rings = calloc(ncpu, sizeof(*w->rings));
 	online = calloc(ncpu, sizeof(*online));
-	if (!w->streams || !online) {
+	if (!w->fds || !w->rings || !online) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -127,7 +123,7 @@ struct proc_watch *proc_watch_new(const struct proc_watch_ops *ops)
 	for (int cpu = 0; cpu < ncpu; cpu++) {
 		if (!online[cpu])
 			continue;
-		err = open_stream(cpu, &w->streams[w->nstreams]);
+		err = open_stream(cpu, &w->fds[w->nstreams], &w->rings[w->nstreams]);
 		if (err == -ENODEV)
 			continue; /* went offline */
 		if (err)
@@ -175,19 +171,20 @@ void proc_watch_free(struct proc_watch *w)
 	if (!w)
 		return;
 	for (int i = 0; i < w->nstreams; i++) {
-		munmap(w->streams[i].base, page + w->streams[i].data_size);
-		close(w->streams[i].fd);
+		munmap(w->rings[i].base, page + w->rings[i].data_size);
+		close(w->fds[i]);
 	}
-	free(w->streams);
+	free(w->fds);
+	free(w->rings);
 	free(w);
 }
 
 int proc_watch_add_to_epoll(struct proc_watch *w, int epfd)
 {
 	for (int i = 0; i < w->nstreams; i++) {
-		struct epoll_event ev = {.events = EPOLLIN, .data.fd = w->streams[i].fd};
+		struct epoll_event ev = {.events = EPOLLIN, .data.fd = w->fds[i]};
 
-		if (epoll_ctl(epfd, EPOLL_CTL_ADD, w->streams[i].fd, &ev) < 0)
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, w->fds[i], &ev) < 0)
 			return -errno;
 	}
 	return 0;
@@ -314,58 +311,99 @@ int proc_watch_parse_record(const void *rec, size_t size, const struct proc_watc
 	return 0;
 }
 
-/* Consume one CPU's ring. A record may wrap around the end: copy it out. */
-static int drain_stream(struct proc_watch *w, struct stream *s)
+/* Copy n bytes at ring position pos (it may wrap around the end). */
+static void ring_copy(const struct proc_watch_ring *r, uint64_t pos, void *dst, size_t n)
 {
-	struct perf_event_mmap_page *meta = s->base;
-	uint8_t *data = (uint8_t *)s->base + sysconf(_SC_PAGESIZE);
-	uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
-	uint64_t tail = meta->data_tail;
+	const uint8_t *data = (const uint8_t *)r->base + sysconf(_SC_PAGESIZE);
+	size_t off = pos % r->data_size, first = r->data_size - off;
+
+	if (n <= first) {
+		memcpy(dst, data + off, n);
+	} else {
+		memcpy(dst, data + off, first);
+		memcpy((uint8_t *)dst + first, data, n - first);
+	}
+}
+
+/* Look at the ring's next record: its size and time. False when none is
+ * left (or the ring reads as corrupt: then resynchronise at the head). */
+static bool ring_peek(struct proc_watch_ring *r)
+{
+	struct perf_event_header h;
+
+	if (r->tail >= r->head)
+		return false;
+	if (r->head - r->tail < sizeof(h))
+		goto corrupt;
+	ring_copy(r, r->tail, &h, sizeof(h));
+	if (h.size < sizeof(h) || h.size > r->head - r->tail)
+		goto corrupt;
+	r->next_size = h.size;
+	r->next_ts = 0;
+	if (h.size >= sizeof(h) + TRAILER_SIZE)
+		ring_copy(r, r->tail + h.size - TRAILER_SIZE, &r->next_ts, sizeof(r->next_ts));
+	return true;
+corrupt:
+	r->tail = r->head;
+	return false;
+}
+
+/*
+ * Handle what the rings hold, oldest record first across all of them.
+ * One ring per CPU, and a process's records are written on the CPU it ran
+ * on: its fork record on its parent's, its exec a moment later on another.
+ * Read ring by ring, the exec could come first, and the fork would then
+ * hand the new image what the parent had mapped (an exec loop's shell
+ * started by a TLS client holding libssl, arming every child it forks). A
+ * record written before another is in the rings before it, so merging by
+ * time what the rings hold when the drain starts puts them in order.
+ */
+int proc_watch_drain_rings(struct proc_watch_ring *rings, int n, const struct proc_watch_ops *ops,
+			   uint64_t *lost)
+{
 	uint8_t copy[8192];
 	int handled = 0;
 
-	while (tail < head) {
-		size_t off = tail % s->data_size;
-		struct perf_event_header h;
-		const void *rec;
+	for (int i = 0; i < n; i++) {
+		struct perf_event_mmap_page *meta = rings[i].base;
 
-		if (off + sizeof(h) <= s->data_size) {
-			memcpy(&h, data + off, sizeof(h));
-		} else {
-			size_t first = s->data_size - off;
-
-			memcpy(&h, data + off, first);
-			memcpy((uint8_t *)&h + first, data, sizeof(h) - first);
-		}
-		if (h.size < sizeof(h) || h.size > head - tail)
-			break; /* corrupt: resynchronise at head */
-		if (off + h.size <= s->data_size) {
-			rec = data + off;
-		} else if (h.size <= sizeof(copy)) {
-			size_t first = s->data_size - off;
-
-			memcpy(copy, data + off, first);
-			memcpy(copy + first, data, h.size - first);
-			rec = copy;
-		} else {
-			rec = NULL;
-		}
-		if (rec)
-			proc_watch_parse_record(rec, h.size, &w->ops, &w->lost);
-		tail += h.size;
-		handled++;
+		rings[i].head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
+		rings[i].tail = meta->data_tail;
+		rings[i].pending = ring_peek(&rings[i]);
 	}
-	__atomic_store_n(&meta->data_tail, head, __ATOMIC_RELEASE);
+	for (;;) {
+		struct proc_watch_ring *r = NULL;
+		const uint8_t *data;
+		size_t off;
+
+		for (int i = 0; i < n; i++)
+			if (rings[i].pending && (!r || rings[i].next_ts < r->next_ts))
+				r = &rings[i];
+		if (!r)
+			break;
+		data = (const uint8_t *)r->base + sysconf(_SC_PAGESIZE);
+		off = r->tail % r->data_size;
+		if (off + r->next_size <= r->data_size) {
+			proc_watch_parse_record(data + off, r->next_size, ops, lost);
+		} else if (r->next_size <= sizeof(copy)) {
+			ring_copy(r, r->tail, copy, r->next_size);
+			proc_watch_parse_record(copy, r->next_size, ops, lost);
+		}
+		r->tail += r->next_size;
+		handled++;
+		r->pending = ring_peek(r);
+	}
+	for (int i = 0; i < n; i++) {
+		struct perf_event_mmap_page *meta = rings[i].base;
+
+		__atomic_store_n(&meta->data_tail, rings[i].head, __ATOMIC_RELEASE);
+	}
 	return handled;
 }
 
 int proc_watch_drain(struct proc_watch *w)
 {
-	int handled = 0;
-
-	for (int i = 0; i < w->nstreams; i++)
-		handled += drain_stream(w, &w->streams[i]);
-	return handled;
+	return proc_watch_drain_rings(w->rings, w->nstreams, &w->ops, &w->lost);
 }
 
 uint64_t proc_watch_lost(const struct proc_watch *w)

@@ -9,6 +9,7 @@
 #ifndef PROC_WATCH_H
 #define PROC_WATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -44,7 +45,8 @@ void proc_watch_free(struct proc_watch *w);
 /* Register every stream's fd (EPOLLIN) in an epoll set. */
 int proc_watch_add_to_epoll(struct proc_watch *w, int epfd);
 
-/* Handle every pending record. Returns the number handled. */
+/* Handle every pending record, oldest first across the CPUs' streams.
+ * Returns the number handled. */
 int proc_watch_drain(struct proc_watch *w);
 
 /* Records the kernel dropped because we were too slow (PERF_RECORD_LOST). */
@@ -57,5 +59,22 @@ uint64_t proc_watch_lost(const struct proc_watch *w);
  */
 int proc_watch_parse_record(const void *rec, size_t size, const struct proc_watch_ops *ops,
 			    uint64_t *lost);
+
+/* One CPU's ring as the kernel lays it out: a metadata page (struct
+ * perf_event_mmap_page), then data_size bytes of records. */
+struct proc_watch_ring {
+	void *base;
+	size_t data_size;
+	/* during a drain: what is left, and the next record's size and time */
+	uint64_t tail, head, next_ts;
+	uint32_t next_size;
+	bool pending;
+};
+
+/* proc_watch_drain's work on given rings (exposed for tests): every
+ * record between tail and head, merged by time; each ring's tail then
+ * moves to the head it saw. */
+int proc_watch_drain_rings(struct proc_watch_ring *rings, int n, const struct proc_watch_ops *ops,
+			   uint64_t *lost);
 
 #endif /* PROC_WATCH_H */

@@ -231,10 +231,11 @@ void targets_on_exec(struct targets *t, pid_t pid, uint64_t ts_ns)
 	if (!p)
 		return;
 	/*
-	 * One stream per CPU: a process that moved to another CPU during exec
-	 * has its new image's mappings read before its exec record. Clearing
-	 * it now would drop the probes those mappings just armed: the exec is
-	 * older news.
+	 * Records are handled oldest first across the CPUs' streams
+	 * (proc_watch_drain), so the new image's mappings come after its exec.
+	 * Should a mapping newer than this exec have been handled anyway,
+	 * clearing now would drop the probes it just armed: the exec is older
+	 * news.
 	 */
 	if (ts_ns && p->last_map_ns > ts_ns)
 		return;

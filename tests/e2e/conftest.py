@@ -403,11 +403,11 @@ def pytest_runtest_makereport(item, call):
 
 
 def exit_stat(daemon, name, stop=True):
-    """A counter of the daemon's 'stats (exit)' line (stopping the daemon
-    first unless it has stopped)."""
+    """A counter of the daemon's 'stats (exit)' or 'targets (exit)' line
+    (stopping the daemon first unless it has stopped)."""
     if stop:
         assert daemon.stop() == 0, daemon.log()[-3000:]
-    m = re.search(r"stats \(exit\):.* %s=(\d+)" % name, daemon.log())
+    m = re.search(r"(?:stats|targets) \(exit\):.* %s=(\d+)" % name, daemon.log())
     assert m, "no %s in the exit stats\n%s" % (name, daemon.log()[-3000:])
     return int(m.group(1))
 

@@ -26,9 +26,12 @@ import shlex
 import shutil
 import signal
 import subprocess
+import ssl  # noqa: F401  (this test process maps libssl: test_fork_read_after_exec)
 import time
 
-from conftest import CURL, PYTHON, cpu_ticks, daemon_path, run, status_kb
+import pytest
+
+from conftest import CURL, PYTHON, cpu_ticks, daemon_path, exit_stat, run, status_kb
 from e2e_helpers import SYSLIB, copy_libs, kill_all, read_line
 
 NODE = shutil.which("node") or "/usr/bin/node"
@@ -383,10 +386,47 @@ def test_exec_storm_misses_no_call(daemon, orchestrator, tls_server):
     assert execs >= 1000, "the storm ran only %d execs" % execs
     expect_calls_logged(orchestrator, daemon, [("GET", "/hello/storm/%d" % i) for i in made], s.host)
     daemon.assert_alive()
-    daemon.stop()
+    attaches = exit_stat(daemon, "attaches")
     for line in daemon.log().splitlines():
         if re.match(r"info: (targets|stats) \(exit\)", line):
             print(line)
+    # Per curl: its fork from this (TLS-mapping) test process, its libssl
+    # and its libgnutls. Thousands more were the storm's /bin/true children
+    # armed (test_fork_read_after_exec).
+    assert attaches <= 4 * (len(made) + len(failed)) + 20, (
+        "%d attaches for %d curls: processes without TLS were armed" % (attaches, len(made)))
+
+
+def test_fork_read_after_exec(daemon):
+    """A process's fork record is written on its parent's CPU, its exec on
+    its own. Here the parent (this test process, which maps libssl) runs on
+    CPU 1 and the child execs a shell on CPU 0 while the daemon is stopped,
+    so that both records wait for it. Read CPU by CPU, the exec came first
+    and the late fork handed the shell this process's libssl: the shell was
+    armed, and so was every child it forked (an exec storm's loop: 5,000
+    needless attaches in 8 s, curls armed 60-80 ms late)."""
+    if len(os.sched_getaffinity(0)) < 2 or not {0, 1} <= os.sched_getaffinity(0):
+        pytest.skip("needs CPUs 0 and 1")
+    with open("/proc/self/maps") as f:
+        assert "libssl.so" in f.read(), "this test process must map libssl (import ssl)"
+    mask = os.sched_getaffinity(0)
+    os.kill(daemon.pid, signal.SIGSTOP)
+    try:
+        os.sched_setaffinity(0, {1})
+        sh = subprocess.Popen(["sh", "-c", "sleep 0.5; for i in 1 2 3 4 5 6 7 8 9 10; do /bin/true; done"],
+                              preexec_fn=lambda: os.sched_setaffinity(0, {0}), stdin=subprocess.DEVNULL)
+        time.sleep(0.2)  # the shell has exec'd on CPU 0
+    finally:
+        os.sched_setaffinity(0, mask)
+        os.kill(daemon.pid, signal.SIGCONT)
+    assert sh.wait(timeout=10) == 0
+    time.sleep(0.3)
+    daemon.assert_alive()
+    attaches = exit_stat(daemon, "attaches")
+    # At most the child between its fork and its exec (it shared this
+    # process's libssl then); never the shell's ten children.
+    assert attaches <= 2, "%d attaches: processes without TLS were armed\n%s" % (
+        attaches, "\n".join(re.findall(r"^debug: attached to pid .*$", daemon.log(), re.M)))
 
 
 # ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 #include <errno.h>
@@ -19,6 +20,7 @@
 
 struct seen {
 	int mapped, forked, execed, exited;
+	char order[16]; /* 'f'ork, 'e'xec, e'x'it, in the order handled */
 	uint64_t exec_ts;
 	char path[256];
 	pid_t pid, parent;
@@ -41,19 +43,26 @@ static void on_forked(pid_t parent, pid_t child, void *ctx)
 	struct seen *s = ctx;
 
 	s->forked++;
+	s->order[strlen(s->order) % (sizeof(s->order) - 1)] = 'f';
 	s->parent = parent;
 	s->pid = child;
 }
 
 static void on_execed(pid_t pid, uint64_t ts_ns, void *ctx)
 {
-	((struct seen *)ctx)->execed++;
-	((struct seen *)ctx)->exec_ts = ts_ns;
+	struct seen *s = ctx;
+
+	s->execed++;
+	s->exec_ts = ts_ns;
+	s->order[strlen(s->order) % (sizeof(s->order) - 1)] = 'e';
 }
 
 static void on_exited(pid_t pid, void *ctx)
 {
-	((struct seen *)ctx)->exited++;
+	struct seen *s = ctx;
+
+	s->exited++;
+	s->order[strlen(s->order) % (sizeof(s->order) - 1)] = 'x';
 }
 
 static struct proc_watch_ops ops_for(struct seen *s)
@@ -193,6 +202,108 @@ static void test_comm_exec_time(void **state)
 	assert_int_equal(s.exec_ts, 123456789);
 }
 
+/* A ring of data_size bytes after a metadata page, as the kernel maps it,
+ * starting at position start (its tail). */
+struct test_ring {
+	struct proc_watch_ring r;
+	uint64_t pos;
+};
+
+static void ring_init(struct test_ring *t, size_t data_size, uint64_t start)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	t->r =
+	    (struct proc_watch_ring){.base = calloc(1, page + data_size), .data_size = data_size};
+	assert_non_null(t->r.base);
+	((struct perf_event_mmap_page *)t->r.base)->data_tail = start;
+	((struct perf_event_mmap_page *)t->r.base)->data_head = start;
+	t->pos = start;
+}
+
+/* Append a record (wrapping around the end as the kernel does). */
+static void ring_put(struct test_ring *t, const void *rec, size_t n)
+{
+	uint8_t *data = (uint8_t *)t->r.base + sysconf(_SC_PAGESIZE);
+
+	for (size_t i = 0; i < n; i++)
+		data[(t->pos + i) % t->r.data_size] = ((const uint8_t *)rec)[i];
+	t->pos += n;
+	((struct perf_event_mmap_page *)t->r.base)->data_head = t->pos;
+}
+
+struct task_rec {
+	struct perf_event_header h;
+	uint32_t pid, ppid, tid, ptid;
+	uint64_t time, trailer_time;
+};
+
+struct exec_rec {
+	struct perf_event_header h;
+	uint32_t pid, tid;
+	char comm[8];
+	uint64_t trailer_time;
+};
+
+static void put_task(struct test_ring *t, uint32_t type, uint32_t pid, uint32_t ppid, uint64_t ts)
+{
+	struct task_rec r = {{type, 0, sizeof(r)}, pid, ppid, pid, ppid, ts, ts};
+
+	ring_put(t, &r, sizeof(r));
+}
+
+static void put_exec(struct test_ring *t, uint32_t pid, uint64_t ts)
+{
+	struct exec_rec r = {
+	    {PERF_RECORD_COMM, PERF_RECORD_MISC_COMM_EXEC, sizeof(r)}, pid, pid, "sh", ts};
+
+	ring_put(t, &r, sizeof(r));
+}
+
+/*
+ * A child's fork record is written on its parent's CPU, its exec on its
+ * own: drained ring by ring, CPU 0's exec came before CPU 1's fork, and the
+ * daemon handed the new image its parent's libssl. Merged by time, the
+ * fork comes first, also when a record wraps around a ring's end.
+ */
+static void test_drain_in_time_order(void **state)
+{
+	struct test_ring cpu[2];
+	struct proc_watch_ring rings[2];
+	struct seen s = {0};
+	struct proc_watch_ops ops = ops_for(&s);
+
+	ring_init(&cpu[0], 256, 256 - 20); /* the exec record wraps */
+	ring_init(&cpu[1], 256, 0);
+	put_exec(&cpu[0], 100, 2000); /* the child's exec */
+	put_task(&cpu[0], PERF_RECORD_EXIT, 100, 50, 4000);
+	put_task(&cpu[1], PERF_RECORD_FORK, 100, 50, 1000); /* its fork */
+	put_task(&cpu[1], PERF_RECORD_FORK, 101, 50, 3000); /* another */
+	rings[0] = cpu[0].r;
+	rings[1] = cpu[1].r;
+	assert_int_equal(proc_watch_drain_rings(rings, 2, &ops, NULL), 4);
+	assert_string_equal(s.order, "fefx");
+	assert_int_equal(s.exec_ts, 2000);
+	assert_int_equal(s.pid, 101);
+	/* Each ring is consumed up to the head it saw; a second drain finds
+	 * nothing. */
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(((struct perf_event_mmap_page *)rings[i].base)->data_tail,
+				 cpu[i].pos);
+	assert_int_equal(proc_watch_drain_rings(rings, 2, &ops, NULL), 0);
+	/* A corrupt ring (a size past the head) is skipped to its head, the
+	 * other still read. */
+	struct perf_event_header bad = {PERF_RECORD_EXIT, 0, 200};
+
+	ring_put(&cpu[0], &bad, sizeof(bad));
+	put_task(&cpu[1], PERF_RECORD_EXIT, 101, 50, 5000);
+	assert_int_equal(proc_watch_drain_rings(rings, 2, &ops, NULL), 1);
+	assert_string_equal(s.order, "fefxx");
+	assert_int_equal(((struct perf_event_mmap_page *)rings[0].base)->data_tail, cpu[0].pos);
+	free(cpu[0].r.base);
+	free(cpu[1].r.base);
+}
+
 /* The kernel refusing perf_event_open with err, as an odd kernel (EINVAL)
  * or a missing capability (EACCES) would: a seccomp filter, in a child. */
 static int refuse_perf_event_open(int err)
@@ -251,7 +362,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mmap2),	   cmocka_unit_test(test_anonymous_and_short),
 	    cmocka_unit_test(test_task_records),   cmocka_unit_test(test_comm_exec_and_lost),
-	    cmocka_unit_test(test_comm_exec_time), cmocka_unit_test(test_stream_refused),
+	    cmocka_unit_test(test_comm_exec_time), cmocka_unit_test(test_drain_in_time_order),
+	    cmocka_unit_test(test_stream_refused),
 	};
 	return cmocka_run_group_tests_name("proc_watch", tests, NULL, NULL);
 }

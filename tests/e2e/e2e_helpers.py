@@ -1,6 +1,8 @@
 """Helpers several e2e test files share (not fixtures: those are in conftest.py)."""
 
 import os
+import random
+import string
 import shutil
 import subprocess
 import threading
@@ -41,3 +43,12 @@ def copy_libs(d, names=("libssl.so.3", "libcrypto.so.3")):
     for n in names:
         shutil.copy2(os.path.realpath(os.path.join(SYSLIB, n)), d / n)
     return d
+
+
+def token(n=10):
+    """A random name for one test's paths: lower-case letters only, so
+    that a segment built from it (gnutls-retry-<token>) never has the shape
+    the daemon redacts as a secret (path_redact.h: mixed kinds of
+    characters, 20 or more of them). Hex once made such a segment
+    ':token' in CI."""
+    return "".join(random.choice(string.ascii_lowercase) for _ in range(n))

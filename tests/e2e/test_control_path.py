@@ -32,12 +32,11 @@ import shutil
 import signal
 import subprocess
 import time
-import uuid
 
 import pytest
 
 from conftest import CURL, PYTHON, run
-from e2e_helpers import copy_libs, kill_all, read_line
+from e2e_helpers import copy_libs, kill_all, read_line, token
 
 TRACEFS = "/sys/kernel/tracing"
 
@@ -45,9 +44,6 @@ TRACEFS = "/sys/kernel/tracing"
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-
-def token():
-    return uuid.uuid4().hex[:8]
 
 
 def tell(proc, line="go"):

@@ -56,11 +56,11 @@ import re
 import shutil
 import subprocess
 import time
-import uuid
 
 import pytest
 
 from conftest import E2E_DIR, PYTHON, Server, _stop_proc, free_tcp_port, run, start_port_server
+from e2e_helpers import token
 from test_discovery import expect_calls_logged
 from test_probe_strategy import GO_OUT_RE, UNTRACED_GO, BpfStats, daemon_links, go_client, log_tail, measure_runs  # noqa: F401
 
@@ -72,9 +72,6 @@ LIBGNUTLS = "libgnutls.so.30"
 DISARM_TIMEOUT = 10.0  # server role seen -> data probes gone (the daemon's window is ~1 s)
 C_ENV = dict(os.environ, LC_ALL="C", LANG="C")
 
-
-def token():
-    return uuid.uuid4().hex[:10]
 
 
 def no_query(target):

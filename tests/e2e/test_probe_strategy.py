@@ -39,11 +39,11 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
 
 import pytest
 
 from conftest import CURL, NGINX, PYTHON, E2E_DIR, _stop_proc, cpu_ticks, free_tcp_port, nginx_conf, wait_tcp
+from e2e_helpers import token
 
 # Per-process probes are the default. The Go load client is traced like any
 # Go program; tests that need a client the daemon does not trace exclude it.
@@ -65,9 +65,6 @@ def pp_daemon(orchestrator, daemon_factory):
     """The daemon in per-process mode, verbose (it logs each per-pid attach)."""
     return daemon_factory(orchestrator.endpoint, args=PP_ARGS)
 
-
-def token():
-    return uuid.uuid4().hex[:10]
 
 
 def read_line(proc, timeout, what, prefix=""):

@@ -126,6 +126,7 @@ static struct tls_file *predict_exe(struct targets *t, const struct proc_mapping
 	fd = file_open_mapped(t->proc_root, m->pid, m->path, exe, m->start, m->end, NULL);
 	if (fd >= 0) {
 		const char *verdict;
+		enum loop_read how;
 		struct stat st;
 
 		/* The executable's headers are read here only when that cannot
@@ -133,9 +134,10 @@ static struct tls_file *predict_exe(struct targets *t, const struct proc_mapping
 		 * large one is learned from its processes' mappings (node is
 		 * its own TLS file); a small one not cached is predicted at a
 		 * later exec. */
-		if (fstat(fd, &st) < 0 || st.st_size > ANALYSE_INLINE_MAX) {
+		how = file_loop_read(fd, fstat(fd, &st) < 0 ? 0 : (uint64_t)st.st_size);
+		if (how == LOOP_READ_LARGE) {
 			verdict = "not read (large: learned from its mappings)";
-		} else if (!file_readable_in_loop(fd, (uint64_t)st.st_size)) {
+		} else if (how == LOOP_READ_UNCACHED) {
 			*deferred = true;
 			verdict = "not known yet (not in the page cache)";
 		} else {

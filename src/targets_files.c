@@ -116,9 +116,11 @@ static void log_refused(struct targets *t, pid_t pid, const char *path, const ch
 		 (unsigned long long)t->stats.files_refused);
 }
 
-bool file_readable_in_loop(int fd, uint64_t size)
+enum loop_read file_loop_read(int fd, uint64_t size)
 {
-	return size > 0 && size <= ANALYSE_INLINE_MAX && file_pages_cached(fd, size);
+	if (size == 0 || size > ANALYSE_INLINE_MAX)
+		return LOOP_READ_LARGE;
+	return file_pages_cached(fd, size) ? LOOP_READ_NOW : LOOP_READ_UNCACHED;
 }
 
 /*
@@ -142,6 +144,7 @@ struct tls_file *file_for_mapping(struct targets *t, const struct proc_mapping *
 	struct file_id id = {m->maj, m->min, m->ino};
 	struct tls_file *f = file_registry_find(t->files, &id);
 	struct analysis_waiter w;
+	enum loop_read how;
 	const char *why;
 	struct stat st;
 	bool dropped;
@@ -167,13 +170,11 @@ struct tls_file *file_for_mapping(struct targets *t, const struct proc_mapping *
 	 * the disk (a cold 2 MB libstdc++: 42 ms, every other process's
 	 * arming waiting behind it), goes to a worker, and the process waits
 	 * for the verdict. */
-	if (fstat(fd, &st) < 0)
-		st.st_size = 0;
-	if (file_readable_in_loop(fd, (uint64_t)st.st_size))
+	how = file_loop_read(fd, fstat(fd, &st) < 0 ? 0 : (uint64_t)st.st_size);
+	if (how == LOOP_READ_NOW)
 		return file_classify_now(t, fd, &id, m->path);
 	w = waiter_for(t, m);
-	if (analysis_submit(&id, fd, m->path, &w,
-			    st.st_size > 0 && st.st_size <= ANALYSE_INLINE_MAX))
+	if (analysis_submit(&id, fd, m->path, &w, how == LOOP_READ_UNCACHED))
 		t->rescan = true;
 	return NULL;
 }
@@ -218,6 +219,7 @@ struct tls_file *file_for_path(int root_fd, const char *path, bool analyse, bool
 	struct targets *t = ctx;
 	struct file_id id;
 	struct tls_file *f;
+	enum loop_read how;
 	uint64_t size;
 	int fd;
 
@@ -226,10 +228,7 @@ struct tls_file *file_for_path(int root_fd, const char *path, bool analyse, bool
 	f = file_registry_find(t->files, &id);
 	if (f || !analyse || file_registry_known_plain(t->files, &id, monotonic_ns()))
 		return f;
-	/* Not here, in the event loop: a large file is analysed by a worker
-	 * when a process maps it, an uncached one now (either way this
-	 * prediction cannot tell, and the process is armed at the mapping). */
-	if (size > ANALYSE_INLINE_MAX || analysis_is_pending(&id)) {
+	if (analysis_is_pending(&id)) {
 		if (deferred)
 			*deferred = true;
 		return NULL;
@@ -238,9 +237,20 @@ struct tls_file *file_for_path(int root_fd, const char *path, bool analyse, bool
 	fd = file_open_in_root(root_fd, path, &id, NULL);
 	if (fd < 0)
 		return NULL;
-	if (deferred && !file_readable_in_loop(fd, size)) {
+	/* Not here, in the event loop: a large file is analysed by a worker
+	 * when a process maps it, an uncached one now (either way this
+	 * prediction cannot tell, and the process is armed at the mapping). */
+	how = file_loop_read(fd, size);
+	if (how == LOOP_READ_LARGE) {
+		close(fd);
+		if (deferred)
+			*deferred = true;
+		return NULL;
+	}
+	if (deferred && how == LOOP_READ_UNCACHED) {
 		*deferred = true;
-		analysis_submit(&id, fd, path, NULL, true);
+		/* Nobody waits: on -ENOMEM the mapping submits it again. */
+		(void)analysis_submit(&id, fd, path, NULL, true);
 		return NULL;
 	}
 	return file_classify_now(t, fd, &id, path);

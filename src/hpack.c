@@ -296,9 +296,8 @@ static enum hpack_error insert(struct hpack_decoder *d, const struct hpack_field
 	}
 	if (size > HPACK_TABLE_MAX)
 		return HPACK_TOO_BIG;
-	evict_to(d, max_size(d) >= size ? max_size(d) - size : 0);
-	if (held + sizeof(*e) + size > HPACK_HELD_MAX || !ring_room(d))
-		return HPACK_TOO_BIG; /* all tables together over their budget */
+	/* Copied before anything is evicted: the name may be that of an
+	 * entry the eviction frees (an indexed name, RFC 7541 4.4). */
 	e = malloc(sizeof(*e) + (f->name_known ? f->name_len : 0) + f->value_len);
 	if (!e)
 		return HPACK_NO_MEMORY;
@@ -309,6 +308,11 @@ static enum hpack_error insert(struct hpack_decoder *d, const struct hpack_field
 		memcpy(e->bytes, f->name, e->name_len);
 	if (e->value_len)
 		memcpy(e->bytes + e->name_len, f->value, e->value_len);
+	evict_to(d, max_size(d) >= size ? max_size(d) - size : 0);
+	if (held + sizeof(*e) + size > HPACK_HELD_MAX || !ring_room(d)) {
+		free(e);
+		return HPACK_TOO_BIG; /* all tables together over their budget */
+	}
 	d->ring[d->head] = e;
 	d->head = (d->head + 1) % d->cap;
 	d->count++;

@@ -715,6 +715,33 @@ static void test_hostile_blocks(void **state)
 	}
 }
 
+/*
+ * A new entry whose name is that of the entry its insertion evicts (RFC
+ * 7541 4.4 warns of it): the name was copied from the freed entry (a
+ * heap-use-after-free the fuzzer found; the ASan unit run fails on it).
+ */
+static void test_indexed_name_of_evicted_entry(void **state)
+{
+	static const uint8_t block[] =
+	    "\x3f\x21"	       /* table size 64 */
+	    "\x40\x03x-a\x01v" /* x-a: v, inserted (36 of 64) */
+	    "\x7e\x14"
+	    "0123456789abcdefghij" /* name of entry 62, inserted (55): evicts it */
+	    "\xbe";		   /* entry 62: the new one */
+	struct field_list l = {0};
+	struct hpack_decoder d;
+
+	hpack_init(&d, false);
+	assert_int_equal(hpack_decode(&d, block, sizeof(block) - 1, collect, &l), HPACK_OK);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.name[1], "x-a");
+	assert_true(l.name_known[2] && l.value_known[2]);
+	assert_string_equal(l.name[2], "x-a");
+	assert_string_equal(l.value[2], "0123456789abcdefghij");
+	assert_int_equal(d.count, 1);
+	hpack_free(&d);
+}
+
 /* A header block over the cap, and CONTINUATION without end: the
  * connection is dropped with a counted reason. */
 static void test_block_caps(void **state)
@@ -757,6 +784,7 @@ int main(void)
 	    cmocka_unit_test(test_joined_late_never_wrong),
 	    cmocka_unit_test(test_huffman_all_symbols),
 	    cmocka_unit_test(test_hostile_blocks),
+	    cmocka_unit_test(test_indexed_name_of_evicted_entry),
 	    cmocka_unit_test(test_block_caps),
 	};
 

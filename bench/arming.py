@@ -61,7 +61,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 TICK = os.sysconf("SC_CLK_TCK")
-ATTACH_RE = re.compile(r"attached to pid (\d+) (\S+) in (\d+) us \((\d+) us after the mapping\)")
+# "(N us after the mapping)", or "(N us after the mapping; predicted at exec)"
+ATTACH_RE = re.compile(r"attached to pid (\d+) (\S+) in (\d+) us \((\d+) us after the mapping(?:; [^)]*)?\)")
 WARM_RE = re.compile(r"warm_rounds=(\d+)")
 
 sys.path.insert(0, HERE)
@@ -253,6 +254,8 @@ class Bench:
         self.monitor_stop.set()
         for p in list(self.procs):
             self.stop(p, signal.SIGKILL, 5)
+        if os.environ.get("ARMING_KEEP_LOG") and os.path.exists(f"{self.tmp}/daemon.log"):
+            shutil.copy(f"{self.tmp}/daemon.log", os.environ["ARMING_KEEP_LOG"])
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def monitor(self):

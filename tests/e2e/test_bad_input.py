@@ -87,8 +87,9 @@ def test_giant_header(daemon, orchestrator, tls_server):
 
 
 def test_one_megabyte_url(daemon, orchestrator, tls_server):
-    """A 1 MB request target: no crash, nothing forwarded (its request line
-    is 64 times what the kernel copies of the write), counted."""
+    """A 1 MB request target, written 16 KiB at a time: no crash, nothing
+    forwarded (the request line is 64 times what the kernel copies of one
+    write, and over the parser's head cap), counted."""
     r = py_client("raw", tls_server.port, "longurl", timeout=30)
     assert r.returncode == 0, r.stderr
     got = settle(orchestrator, tls_server.host)

@@ -412,7 +412,7 @@ def test_fork_read_after_exec(daemon):
     and the late fork handed the shell this process's libssl: the shell was
     armed, and so was every child it forked (an exec storm's loop: 5,000
     needless attaches in 8 s, curls armed 60-80 ms late)."""
-    if len(os.sched_getaffinity(0)) < 2 or not {0, 1} <= os.sched_getaffinity(0):
+    if not {0, 1} <= os.sched_getaffinity(0):
         pytest.skip("needs CPUs 0 and 1")
     with open("/proc/self/maps") as f:
         assert "libssl.so" in f.read(), "this test process must map libssl (import ssl)"

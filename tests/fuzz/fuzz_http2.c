@@ -120,14 +120,14 @@ static void replay_framed(const struct event *ev, int nev, const struct fz *raw,
 	for (int i = 0; i < nev; i++) {
 		f.ts = ev[i].ts;
 		n = h2_ref_call(&ref, ev[i].dir, ev[i].data, ev[i].len, rec);
-		for (int k = 0; k < n; k++)
+		for (int k = 0; k < n; k++) {
 			cut |=
 			    (rec[k].flags & TLS_EVF_CUT) ||
 			    (!(rec[k].flags & TLS_EVF_H2_FRAMED) && rec[k].data_len < rec[k].len);
-		for (int k = 0; k < n; k++)
 			proto_http2.feed(f.c, ev[i].dir, ev[i].ts, rec[k].stream_off, rec[k].len,
 					 rec[k].data_skip, rec[k].data, rec[k].data_len,
 					 rec[k].flags);
+		}
 	}
 	proto_http2.close(f.c, f.ts);
 	proto_http2.conn_free(f.c);

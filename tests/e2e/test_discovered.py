@@ -548,10 +548,14 @@ def test_memory_bounded_100k_paths(orchestrator, daemon_factory, certs, tmp_path
         # counted there (SPEC: never silent). Zero loss at the clients' top
         # rate is the benchmark's budget (a timed figure): in two of many
         # clean-clone CI runs of the whole suite the daemon fell behind this
-        # 12,000 calls/s flood once, for ~70 calls (144 records).
+        # 12,000 calls/s flood once, for ~70 calls (144 records). An ASan
+        # daemon does each record 2-3 times slower and shares the two cores
+        # with nginx and the client: in one CI run it lost 3,120 records
+        # (1,673 calls, 1.7 %). Its bound is the accounting, not the speed.
         missing = 100000 - total
         lost = exit_stat(d, "ringbuf_lost") if missing else 0
-        assert missing == 0 or (0 < missing <= lost and missing <= 500), (
+        cap = 5000 if SANITIZED else 500
+        assert missing == 0 or (0 < missing <= lost and missing <= cap), (
             "the summary counts %d of 100,000 calls; %d records counted as lost" % (total, lost))
         items = find(mine, host, "GET", "/flood/items/{id}")["count"]
         assert 50000 - missing <= items <= 50000, items

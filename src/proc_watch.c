@@ -314,14 +314,13 @@ int proc_watch_parse_record(const void *rec, size_t size, const struct proc_watc
 /* Copy n bytes at ring position pos (it may wrap around the end). */
 static void ring_copy(const struct proc_watch_ring *r, uint64_t pos, void *dst, size_t n)
 {
-	const uint8_t *data = (const uint8_t *)r->base + sysconf(_SC_PAGESIZE);
 	size_t off = pos % r->data_size, first = r->data_size - off;
 
 	if (n <= first) {
-		memcpy(dst, data + off, n);
+		memcpy(dst, r->data + off, n);
 	} else {
-		memcpy(dst, data + off, first);
-		memcpy((uint8_t *)dst + first, data, n - first);
+		memcpy(dst, r->data + off, first);
+		memcpy((uint8_t *)dst + first, r->data, n - first);
 	}
 }
 
@@ -361,19 +360,20 @@ corrupt:
 int proc_watch_drain_rings(struct proc_watch_ring *rings, int n, const struct proc_watch_ops *ops,
 			   uint64_t *lost)
 {
+	long page = sysconf(_SC_PAGESIZE);
 	uint8_t copy[8192];
 	int handled = 0;
 
 	for (int i = 0; i < n; i++) {
 		struct perf_event_mmap_page *meta = rings[i].base;
 
+		rings[i].data = (const uint8_t *)rings[i].base + page;
 		rings[i].head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
 		rings[i].tail = meta->data_tail;
 		rings[i].pending = ring_peek(&rings[i]);
 	}
 	for (;;) {
 		struct proc_watch_ring *r = NULL;
-		const uint8_t *data;
 		size_t off;
 
 		for (int i = 0; i < n; i++)
@@ -381,10 +381,9 @@ int proc_watch_drain_rings(struct proc_watch_ring *rings, int n, const struct pr
 				r = &rings[i];
 		if (!r)
 			break;
-		data = (const uint8_t *)r->base + sysconf(_SC_PAGESIZE);
 		off = r->tail % r->data_size;
 		if (off + r->next_size <= r->data_size) {
-			proc_watch_parse_record(data + off, r->next_size, ops, lost);
+			proc_watch_parse_record(r->data + off, r->next_size, ops, lost);
 		} else if (r->next_size <= sizeof(copy)) {
 			ring_copy(r, r->tail, copy, r->next_size);
 			proc_watch_parse_record(copy, r->next_size, ops, lost);

@@ -63,9 +63,10 @@ int proc_watch_parse_record(const void *rec, size_t size, const struct proc_watc
 /* One CPU's ring as the kernel lays it out: a metadata page (struct
  * perf_event_mmap_page), then data_size bytes of records. */
 struct proc_watch_ring {
-	void *base;
+	void *base; /* the metadata page, then data_size bytes of data */
 	size_t data_size;
-	/* during a drain: what is left, and the next record's size and time */
+	/* during a drain: the data, what is left, the next record's size and time */
+	const uint8_t *data;
 	uint64_t tail, head, next_ts;
 	uint32_t next_size;
 	bool pending;

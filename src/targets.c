@@ -127,14 +127,13 @@ static struct tls_file *predict_exe(struct targets *t, const struct proc_mapping
 	if (fd >= 0) {
 		const char *verdict;
 		enum loop_read how;
-		struct stat st;
 
 		/* The executable's headers are read here only when that cannot
 		 * wait on the disk (a cold node: ~30 ms of scattered reads). A
 		 * large one is learned from its processes' mappings (node is
 		 * its own TLS file); a small one not cached is predicted at a
 		 * later exec. */
-		how = file_loop_read(fd, fstat(fd, &st) < 0 ? 0 : (uint64_t)st.st_size);
+		how = file_loop_read(fd);
 		if (how == LOOP_READ_LARGE) {
 			verdict = "not read (large: learned from its mappings)";
 		} else if (how == LOOP_READ_UNCACHED) {

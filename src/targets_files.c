@@ -116,11 +116,13 @@ static void log_refused(struct targets *t, pid_t pid, const char *path, const ch
 		 (unsigned long long)t->stats.files_refused);
 }
 
-enum loop_read file_loop_read(int fd, uint64_t size)
+enum loop_read file_loop_read(int fd)
 {
-	if (size == 0 || size > ANALYSE_INLINE_MAX)
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 || (uint64_t)st.st_size > ANALYSE_INLINE_MAX)
 		return LOOP_READ_LARGE;
-	return file_pages_cached(fd, size) ? LOOP_READ_NOW : LOOP_READ_UNCACHED;
+	return file_pages_cached(fd, (uint64_t)st.st_size) ? LOOP_READ_NOW : LOOP_READ_UNCACHED;
 }
 
 /*
@@ -146,7 +148,6 @@ struct tls_file *file_for_mapping(struct targets *t, const struct proc_mapping *
 	struct analysis_waiter w;
 	enum loop_read how;
 	const char *why;
-	struct stat st;
 	bool dropped;
 	int fd;
 
@@ -170,7 +171,7 @@ struct tls_file *file_for_mapping(struct targets *t, const struct proc_mapping *
 	 * the disk (a cold 2 MB libstdc++: 42 ms, every other process's
 	 * arming waiting behind it), goes to a worker, and the process waits
 	 * for the verdict. */
-	how = file_loop_read(fd, fstat(fd, &st) < 0 ? 0 : (uint64_t)st.st_size);
+	how = file_loop_read(fd);
 	if (how == LOOP_READ_NOW)
 		return file_classify_now(t, fd, &id, m->path);
 	w = waiter_for(t, m);
@@ -220,10 +221,9 @@ struct tls_file *file_for_path(int root_fd, const char *path, bool analyse, bool
 	struct file_id id;
 	struct tls_file *f;
 	enum loop_read how;
-	uint64_t size;
 	int fd;
 
-	if (file_stat_in_root(root_fd, path, &id, &size) < 0)
+	if (file_stat_in_root(root_fd, path, &id, NULL) < 0)
 		return NULL;
 	f = file_registry_find(t->files, &id);
 	if (f || !analyse || file_registry_known_plain(t->files, &id, monotonic_ns()))
@@ -240,7 +240,7 @@ struct tls_file *file_for_path(int root_fd, const char *path, bool analyse, bool
 	/* Not here, in the event loop: a large file is analysed by a worker
 	 * when a process maps it, an uncached one now (either way this
 	 * prediction cannot tell, and the process is armed at the mapping). */
-	how = file_loop_read(fd, size);
+	how = file_loop_read(fd);
 	if (how == LOOP_READ_LARGE) {
 		close(fd);
 		if (deferred)

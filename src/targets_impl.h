@@ -56,7 +56,7 @@ struct targets {
 struct tls_file *file_for_mapping(struct targets *t, const struct proc_mapping *m);
 /* Files up to this size may be analysed in the event loop. */
 #define ANALYSE_INLINE_MAX (8 << 20)
-/* May the event loop read this file (open on FD, SIZE bytes)? Only when it
+/* May the event loop read this file (open on FD)? Only when it
  * is small and every page is cached: the loop never waits on the disk
  * (file_open.h). Otherwise a worker reads it, a small file first. */
 enum loop_read {
@@ -64,7 +64,7 @@ enum loop_read {
 	LOOP_READ_UNCACHED, /* small, but some pages are not cached */
 	LOOP_READ_LARGE,    /* over ANALYSE_INLINE_MAX, or of unknown size (0) */
 };
-enum loop_read file_loop_read(int fd, uint64_t size);
+enum loop_read file_loop_read(int fd);
 struct tls_file *file_for_path(int root_fd, const char *path, bool analyse, bool *deferred,
 			       void *ctx);
 void file_attach_shared(struct targets *t, struct tls_file *f);

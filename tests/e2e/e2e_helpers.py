@@ -6,6 +6,7 @@ import string
 import shutil
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -52,3 +53,14 @@ def token(n=10):
     characters, 20 or more of them). Hex once made such a segment
     ':token' in CI."""
     return "".join(random.choice(string.ascii_lowercase) for _ in range(n))
+
+
+def warm_registration():
+    """Start a process and give the daemon 50 ms: after a second or more
+    of quiet, a first uprobe registration waits for an RCU grace period
+    (7-25 ms on hosts without expedited ones), and a one-shot client can
+    write first (the race README's Limitations tells). Any exec keeps
+    registration warm for a while; tests not about that race call this
+    before a counted one-shot client."""
+    subprocess.run(["/bin/true"], check=True)
+    time.sleep(0.05)

@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import stat
@@ -22,6 +23,7 @@ import pytest
 
 from conftest import (CURL, E2E_DIR, NODE, PYTHON, READY_RE, RSS_BUDGET_KB, SANITIZED, curl, daemon_path,
                       exit_stat, run, start_nginx, status_kb)
+from e2e_helpers import warm_registration
 from test_suggest_config import IDS, concrete, load_patterns, matches
 
 SOCKET = "/run/metrist-orchestrator-ebpf-plugin/control.sock"
@@ -119,7 +121,7 @@ class Mix:
     def resolve(self, name):
         return ["--resolve", "%s:%d:127.0.0.1" % (name, self.port)]
 
-    def make(self, orchestrator):
+    def make(self, orchestrator, daemon):
         a, b, c = self.a, self.b, self.c
         ra, rb = self.resolve("api.a.example"), self.resolve("b.example")
         base = [CURL, "--http1.1", "-k", "-sS", "--max-time", "30"]
@@ -136,6 +138,10 @@ class Mix:
         finish(popen(base + ["-o", "/dev/null", self.url(warm, "/warmup")]), "warm-up curl")
         orchestrator.expect_calls([("GET", "/warmup")], warm, quiet=0)
         finish(popen([NODE, "-e", "0"]), "warm-up node")
+        # node's executable is analysed by a worker (slower under ASan):
+        # the node client below must not race that first analysis.
+        daemon.wait_log(r"^info: TLS library found: %s \(" % re.escape(os.path.realpath(NODE)), 30,
+                        "node analysed")
         cmds = {
             "curl1": (base + ra + ["-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null",
                                         self.url(a, "/hello/cus_9s6XKzkNRiz8i3"),
@@ -178,7 +184,7 @@ class Mix:
 @pytest.fixture
 def mix(daemon, tls_server, orchestrator):
     m = Mix(tls_server)
-    m.make(orchestrator)
+    m.make(orchestrator, daemon)
     return m
 
 
@@ -484,8 +490,11 @@ def test_daemon_json_reader_gone_stops_daemon(orchestrator, tls_server, tmp_path
         while not READY_RE.search(log.read_text()) and p.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert READY_RE.search(log.read_text()), log.read_text()
+        warm_registration()  # the first call is counted; this is not about the cold race
         curl("-o", "/dev/null", tls_server.url("/hello/first"))
         with os.fdopen(r, "rb") as out:
+            ready, _, _ = select.select([out], [], [], 20)
+            assert ready, "no JSON line 20 s after a traced call\n%s" % log.read_text()[-3000:]
             first = json.loads(out.readline())
         assert first["path"] == "/hello/first", first
         curl("-o", "/dev/null", tls_server.url("/hello/second"))  # written into a closed pipe

@@ -15,8 +15,8 @@ import time
 import pytest
 
 from conftest import E2E_DIR, _stop_proc, daemon_path
-from test_probe_strategy import (UNTRACED_GO, attached_after, daemon_links, go_run,
-                                 wait_disarmed)
+from test_probe_strategy import (UNTRACED_GO, attached_after, go_run, wait_disarmed,
+                                 wait_links_gone)
 
 GO = "/usr/bin/go"
 
@@ -192,9 +192,7 @@ def test_go_server_pays_nothing(orchestrator, daemon_factory, certs, tmp_path, g
         url = "https://127.0.0.1:%d/load" % port
         go_run(go_binaries["go_client"], url, 50)
         wait_disarmed(d, [proc.pid])
-        time.sleep(0.3)  # detaches are asynchronous
-        left = [l for l in daemon_links(d.pid) if l.get("pid") == str(proc.pid)]
-        assert not left, "data probe links still on the Go server: %s" % left
+        wait_links_gone(d, proc.pid, "the Go server")
         go_run(go_binaries["go_client"], url, 500, conns=4)
         again = attached_after(d, proc.pid, r"pid %d only serves TLS" % proc.pid)
         assert not again, "Go server re-armed: %s" % again

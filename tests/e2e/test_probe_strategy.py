@@ -168,6 +168,21 @@ def daemon_links(daemon_pid):
     return links
 
 
+def wait_links_gone(daemon, pid, what, timeout=5.0):
+    """Wait until the daemon holds no link for PID: its detaches are
+    asynchronous (reaper threads), and slower under ASan."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [l for l in daemon_links(daemon.pid) if l.get("pid") == str(pid)]
+        if not left:
+            return
+        daemon.assert_alive()
+        assert time.monotonic() < deadline, (
+            "%s (pid %d): data probe links still attached %.0f s after 'only serves TLS': %s"
+            % (what, pid, timeout, left))
+        time.sleep(0.05)
+
+
 class BpfStats:
     """kernel.bpf_stats_enabled=1 for the block; the old value restored after."""
     PATH = "/proc/sys/kernel/bpf_stats_enabled"
@@ -466,12 +481,8 @@ def test_servers_pay_nothing(pp_daemon, orchestrator, nginx, tls_server, certs, 
         for name, (pid, port) in targets.items():
             go_run(go_client, "https://127.0.0.1:%d/hello" % port, 50)
         wait_disarmed(d, [pid for pid, _ in targets.values()])
-        time.sleep(0.3)  # the detaches are asynchronous
-
         for name, (pid, port) in targets.items():
-            left = [l for l in daemon_links(d.pid) if l.get("pid") == str(pid)]
-            assert not left, "%s (pid %d): data probe links still attached after 'only serves TLS': %s" % (
-                name, pid, left)
+            wait_links_gone(d, pid, name)
 
         def load():
             # 2000 requests each, keep-alive; nginx (keepalive_requests 1000)

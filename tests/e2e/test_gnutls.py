@@ -528,7 +528,7 @@ def test_gnutls_serv_pays_nothing(orchestrator, daemon_factory, gnutls_serv, go_
     attach_re = r"^debug: attached to pid %d " % pid
     while True:
         log = d.log()
-        links = [l for l in daemon_links(d.pid) if l.get("pid") == str(pid)]
+        links = daemon_links(d.pid, pid)
         disarmed = re.search(disarm_re, log, re.M)
         attached = re.search(attach_re, log, re.M)
         if not links and (disarmed or not attached):
@@ -540,7 +540,7 @@ def test_gnutls_serv_pays_nothing(orchestrator, daemon_factory, gnutls_serv, go_
                                                  log_tail(d, 60)))
         time.sleep(0.05)
     time.sleep(0.3)  # detaches are asynchronous
-    left = [l for l in daemon_links(d.pid) if l.get("pid") == str(pid)]
+    left = daemon_links(d.pid, pid)
     assert not left, "gnutls-serv (pid %d): data probe links: %s" % (pid, left)
     mark = len(d.log().splitlines())
 
@@ -562,7 +562,7 @@ def test_gnutls_serv_pays_nothing(orchestrator, daemon_factory, gnutls_serv, go_
 
     again = [l for l in d.log().splitlines()[mark:] if re.match(attach_re, l)]
     assert not again, "gnutls-serv (pid %d) re-armed: %s" % (pid, again)
-    left = [l for l in daemon_links(d.pid) if l.get("pid") == str(pid)]
+    left = daemon_links(d.pid, pid)
     assert not left, "gnutls-serv (pid %d): data probe links: %s" % (pid, left)
 
     wget_control(srv, orchestrator, d, expected, "/control-%s/last" % tok)

@@ -159,11 +159,12 @@ def daemon_prog_runs(daemon_pid):
     return runs
 
 
-def daemon_links(daemon_pid):
-    """The daemon's uprobe_multi links: dicts with pid (0: all processes) and path."""
+def daemon_links(daemon_pid, pid):
+    """The daemon's uprobe_multi links for process PID: dicts with pid and
+    path."""
     links = []
     for target, info in fdinfo_entries(daemon_pid):
-        if target == "anon_inode:bpf_link":
+        if target == "anon_inode:bpf_link" and info.get("pid") == str(pid):
             links.append(info)
     return links
 
@@ -173,7 +174,7 @@ def wait_links_gone(daemon, pid, what, timeout=5.0):
     asynchronous (reaper threads), and slower under ASan."""
     deadline = time.monotonic() + timeout
     while True:
-        left = [l for l in daemon_links(daemon.pid) if l.get("pid") == str(pid)]
+        left = daemon_links(daemon.pid, pid)
         if not left:
             return
         daemon.assert_alive()
@@ -529,7 +530,7 @@ def test_servers_pay_nothing(pp_daemon, orchestrator, nginx, tls_server, certs, 
         for name, (pid, port) in targets.items():
             again = attached_after(d, pid, r"pid %d only serves TLS" % pid)
             assert not again, "%s (pid %d) re-armed: %s" % (name, pid, again)
-            left = [l for l in daemon_links(d.pid) if l.get("pid") == str(pid)]
+            left = daemon_links(d.pid, pid)
             assert not left, "%s (pid %d): data probe links: %s" % (name, pid, left)
         for name, (pid, port) in targets.items():
             about = orchestrator.matching(pred=lambda c, port=port: c.host.endswith(":%d" % port))
@@ -723,7 +724,7 @@ def test_idle_process_rearmed_on_next_connection(orchestrator, daemon_factory, t
     try:
         read_line(c, 20, "idle client", "waiting")
         deadline = time.monotonic() + 25
-        while ([l for l in daemon_links(d.pid) if l.get("pid") == str(c.pid)] or
+        while (daemon_links(d.pid, c.pid) or
                not re.search(r"^info: more than 0 processes hold probes", d.log(), re.M)):
             assert time.monotonic() < deadline, (
                 "the idle client (pid %d) kept its probes 25 s after its call\n%s"
